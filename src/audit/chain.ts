@@ -1,0 +1,96 @@
+import type { Json } from '../spec/types.js';
+import { canonicalJson, sha256 } from './canonical.js';
+
+/** The hash of the (empty) journal before its first entry. */
+export const GENESIS = '0'.repeat(64);
+
+/** One journal entry. `hash` covers every other field, `prev` included. */
+export interface JournalEntry {
+  seq: number;
+  ts: string;
+  type: string;
+  /** Where in the image, when the entry comes from an instruction. */
+  at?: string;
+  data: Json;
+  prev: string;
+  hash: string;
+}
+
+export type EntryBody = Omit<JournalEntry, 'hash'>;
+
+export function entryHash(body: EntryBody): string {
+  const { seq, ts, type, at, data, prev } = body;
+  return sha256(canonicalJson({ seq, ts, type, at, data, prev }));
+}
+
+export interface ChainProblem {
+  seq: number;
+  code: 'hash_mismatch' | 'prev_mismatch' | 'seq_gap' | 'head_mismatch' | 'count_mismatch';
+  message: string;
+}
+
+export interface ChainReport {
+  ok: boolean;
+  count: number;
+  head: string;
+  problems: ChainProblem[];
+}
+
+/**
+ * Checks a journal: every hash recomputes, every entry links to the one before, sequence
+ * numbers run 1..n without gap, and, when an anchor is given (the head and count recorded
+ * beside the journal, or in the manifest), the journal ends where the anchor says.
+ */
+export function verifyChain(
+  entries: readonly JournalEntry[],
+  anchor?: { head: string; count: number },
+): ChainReport {
+  const problems: ChainProblem[] = [];
+  let prev = GENESIS;
+  let expectedSeq = 1;
+
+  for (const e of entries) {
+    if (e.seq !== expectedSeq) {
+      problems.push({
+        seq: e.seq,
+        code: 'seq_gap',
+        message: `entry ${e.seq}: expected sequence number ${expectedSeq}`,
+      });
+    }
+    if (e.prev !== prev) {
+      problems.push({
+        seq: e.seq,
+        code: 'prev_mismatch',
+        message: `entry ${e.seq}: does not link to the entry before it`,
+      });
+    }
+    if (entryHash(e) !== e.hash) {
+      problems.push({
+        seq: e.seq,
+        code: 'hash_mismatch',
+        message: `entry ${e.seq}: content does not match its hash (edited)`,
+      });
+    }
+    prev = e.hash;
+    expectedSeq = e.seq + 1;
+  }
+
+  const head = entries.length > 0 ? entries[entries.length - 1]!.hash : GENESIS;
+  if (anchor) {
+    if (anchor.count !== entries.length) {
+      problems.push({
+        seq: entries.length,
+        code: 'count_mismatch',
+        message: `journal holds ${entries.length} entries, ${anchor.count} recorded (truncated or extended)`,
+      });
+    }
+    if (anchor.head !== head) {
+      problems.push({
+        seq: entries.length,
+        code: 'head_mismatch',
+        message: `journal head ${head.slice(0, 12)} differs from the recorded ${anchor.head.slice(0, 12)}`,
+      });
+    }
+  }
+  return { ok: problems.length === 0, count: entries.length, head, problems };
+}

@@ -1,0 +1,10 @@
+export { canonicalJson, digest, sha256 } from './canonical.js';
+export {
+  type ChainProblem,
+  type ChainReport,
+  entryHash,
+  GENESIS,
+  type JournalEntry,
+  verifyChain,
+} from './chain.js';
+export { buildManifest, type Manifest, type ModelUse, type ToolUse } from './manifest.js';

@@ -1,0 +1,159 @@
+import type { Json, JsonObject } from '../spec/types.js';
+import type { JournalEntry } from './chain.js';
+
+export interface ModelUse {
+  slot: string;
+  driver: string;
+  provider: string;
+  model: string;
+  calls: number;
+  inputTokens: number;
+  outputTokens: number;
+  latencyMs: number;
+}
+
+export interface ToolUse {
+  name: string;
+  calls: number;
+  /** Calls whose tool reported failure. */
+  errors: number;
+  /** Calls the machine did not make: denied, or with arguments that were unusable. */
+  refused: number;
+  denied: number;
+  ms: number;
+}
+
+/** The post-run report, derived from the journal alone so that anyone can recompute it. */
+export interface Manifest {
+  mvmManifest: 1;
+  runId: string;
+  image: { name: string; digest: string };
+  config: { path: string | null; digest: string };
+  status: string;
+  startedAt: string;
+  endedAt: string | null;
+  durationMs: number | null;
+  models: ModelUse[];
+  tools: ToolUse[];
+  /** Tool namespaces loaded, with the digest of each definition pinned. */
+  toolsets: Array<{ ns: string; provider: Json; tools: Array<{ name: string; digest: string }> }>;
+  decisions: {
+    allow: number;
+    deny: number;
+    list: Array<{ at: string | null; resource: string; verdict: string; rule: string | null }>;
+  };
+  budgets: { limits: Json; used: Json };
+  output: Json;
+  error: Json;
+  journal: { entries: number; head: string };
+}
+
+const num = (v: Json | undefined) => (typeof v === 'number' ? v : 0);
+
+export function buildManifest(runId: string, entries: readonly JournalEntry[]): Manifest {
+  const start = entries.find((e) => e.type === 'run.start');
+  const end = entries.findLast((e) => e.type === 'run.end');
+  const sd = (start?.data ?? {}) as JsonObject;
+  const ed = (end?.data ?? {}) as JsonObject;
+
+  const models = new Map<string, ModelUse>();
+  const tools = new Map<string, ToolUse>();
+  const toolsets: Manifest['toolsets'] = [];
+  const decisions: Manifest['decisions'] = { allow: 0, deny: 0, list: [] };
+  const tool = (name: string) => {
+    let t = tools.get(name);
+    if (!t) {
+      t = { name, calls: 0, errors: 0, refused: 0, denied: 0, ms: 0 };
+      tools.set(name, t);
+    }
+    return t;
+  };
+
+  for (const e of entries) {
+    const d = e.data as JsonObject;
+    switch (e.type) {
+      case 'model.load':
+        models.set(d.slot as string, {
+          slot: d.slot as string,
+          driver: d.driver as string,
+          provider: d.provider as string,
+          model: d.model as string,
+          calls: 0,
+          inputTokens: 0,
+          outputTokens: 0,
+          latencyMs: 0,
+        });
+        break;
+      case 'model.reply': {
+        const m = models.get(d.slot as string);
+        if (!m) break;
+        const usage = ((d.reply as JsonObject).usage ?? {}) as JsonObject;
+        m.calls++;
+        m.inputTokens += num(usage.inputTokens);
+        m.outputTokens += num(usage.outputTokens);
+        m.latencyMs += num(d.ms);
+        break;
+      }
+      case 'tool.load':
+        toolsets.push({
+          ns: d.ns as string,
+          provider: d.provider ?? null,
+          tools: ((d.tools ?? []) as JsonObject[]).map((t) => ({
+            name: t.name as string,
+            digest: t.digest as string,
+          })),
+        });
+        break;
+      case 'tool.result': {
+        const t = tool(d.name as string);
+        t.calls++;
+        if (d.isError) t.errors++;
+        t.ms += num(d.ms);
+        break;
+      }
+      case 'tool.refused': {
+        const t = tool(d.name as string);
+        t.refused++;
+        if (d.denied) t.denied++;
+        break;
+      }
+      case 'decision':
+        if (d.verdict === 'allow') decisions.allow++;
+        else decisions.deny++;
+        decisions.list.push({
+          at: e.at ?? null,
+          resource: d.resource as string,
+          verdict: d.verdict as string,
+          rule: (d.rule as string | null) ?? null,
+        });
+        break;
+      default:
+        break;
+    }
+  }
+
+  const round = (n: number) => Math.round(n * 1000) / 1000;
+  for (const m of models.values()) m.latencyMs = round(m.latencyMs);
+  for (const t of tools.values()) t.ms = round(t.ms);
+  const startedAt = start?.ts ?? '';
+  const endedAt = end?.ts ?? null;
+  const last = entries[entries.length - 1];
+  return {
+    mvmManifest: 1,
+    runId,
+    image: (sd.image ?? { name: '', digest: '' }) as Manifest['image'],
+    config: (sd.config ?? { path: null, digest: '' }) as Manifest['config'],
+    status: (ed.status as string | undefined) ?? 'running',
+    startedAt,
+    endedAt,
+    durationMs: endedAt ? Date.parse(endedAt) - Date.parse(startedAt) : null,
+    models: [...models.values()],
+    tools: [...tools.values()].sort((a, b) => a.name.localeCompare(b.name)),
+    toolsets,
+    decisions,
+    budgets: { limits: sd.budgets ?? null, used: ed.used ?? null },
+    output: ed.output ?? null,
+    error: ed.error ?? null,
+    journal: { entries: entries.length, head: last?.hash ?? '' },
+  };
+}

@@ -1,0 +1,292 @@
+import { createInterface } from 'node:readline/promises';
+import { Command, CommanderError, Option } from 'commander';
+import type { HostConfig } from '../host/config.js';
+import { loadConfig, parseConfig } from '../host/config.js';
+import { Mvm, type RunResult } from '../host/host.js';
+import { describeIssues, readImageFile, resolveTarget } from '../host/image-file.js';
+import { MvmError, VerifyError } from '../spec/errors.js';
+import type { Image, Json } from '../spec/types.js';
+import { verifyImage } from '../verifier/index.js';
+
+/** Where the CLI writes; the tests pass their own. */
+export interface Console {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const stdio: Console = {
+  out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
+  err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+};
+
+/** Exit codes: 0 done, 1 the run failed, 2 bad invocation or bad input. */
+export const EXIT = { done: 0, failed: 1, usage: 2 } as const;
+
+function show(data: Json): string {
+  return typeof data === 'string' ? data : JSON.stringify(data, null, 2);
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function parseInputs(pairs: string[], image: Image): Record<string, Json> {
+  const out: Record<string, Json> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new MvmError('config', 'bad_input', `--input '${pair}': expected KEY=VALUE`);
+    const key = pair.slice(0, eq);
+    const raw = pair.slice(eq + 1);
+    const type = image.inputs?.[key]?.type;
+    if (type === undefined || type === 'string') {
+      out[key] = raw;
+      continue;
+    }
+    try {
+      out[key] = JSON.parse(raw) as Json;
+    } catch {
+      throw new MvmError('config', 'bad_input', `--input ${key}: expected JSON for a ${type}`);
+    }
+  }
+  return out;
+}
+
+function openMvm(configPath: string | undefined, storeDir: string | undefined): Mvm {
+  const config: HostConfig = configPath
+    ? loadConfig(configPath)
+    : parseConfig({}, { path: null, dir: process.cwd() });
+  return new Mvm({ config, storeDir });
+}
+
+function terminalUser(con: Console) {
+  if (!process.stdin.isTTY) return {};
+  return {
+    async ask(prompt: string) {
+      const rl = createInterface({ input: process.stdin, output: process.stderr });
+      try {
+        return await rl.question(`${prompt}\n> `);
+      } finally {
+        rl.close();
+      }
+    },
+    async show() {
+      void con;
+    },
+  };
+}
+
+async function runCommand(target: string, opts: RunFlags, con: Console): Promise<number> {
+  const { image: imagePath, config: foundConfig } = resolveTarget(target);
+  const file = readImageFile(imagePath);
+  const mvm = openMvm(opts.config ?? foundConfig, opts.store);
+  let result: RunResult;
+  const shown: Json[] = [];
+  try {
+    const inputs = parseInputs(opts.input, (file.data ?? {}) as Image);
+    result = await mvm.run(file, {
+      inputs,
+      user: terminalUser(con),
+      events: (e) => {
+        if (e.type !== 'user.show') return;
+        shown.push(e.value.data);
+        if (!opts.json) con.out(show(e.value.data));
+      },
+    });
+  } finally {
+    mvm.close();
+  }
+
+  if (opts.json) {
+    con.out(
+      JSON.stringify({
+        runId: result.runId,
+        status: result.status,
+        output: result.output,
+        error: result.error,
+        manifest: result.manifestPath,
+        journal: { store: mvm.store.dir, ...result.journal },
+      }),
+    );
+  } else {
+    const already = shown.some((s) => JSON.stringify(s) === JSON.stringify(result.output));
+    if (result.output !== null && !already) con.out(show(result.output));
+    if (result.error)
+      con.err(`error: ${String(result.error.message)} [${String(result.error.code)}]`);
+    con.out('');
+    con.out(`run ${result.runId}: ${result.status}`);
+    con.out(
+      `journal: ${mvm.store.dir}/mvm.db (${result.journal.count} entries, head ${result.journal.head.slice(0, 16)})`,
+    );
+    con.out(`manifest: ${result.manifestPath}`);
+  }
+  return result.status === 'done' ? EXIT.done : EXIT.failed;
+}
+
+interface RunFlags {
+  config?: string;
+  input: string[];
+  json?: boolean;
+  store?: string;
+}
+
+function checkCommand(target: string, opts: { json?: boolean }, con: Console): number {
+  const { image } = resolveTarget(target);
+  const file = readImageFile(image);
+  const { issues } = verifyImage(file.data);
+  if (opts.json) {
+    con.out(JSON.stringify({ ok: issues.length === 0, issues }));
+  } else if (issues.length === 0) {
+    con.out(`${image}: ok`);
+  } else {
+    for (const line of describeIssues(file, issues)) con.out(line);
+    con.out(`${issues.length} issue${issues.length === 1 ? '' : 's'}`);
+  }
+  return issues.length === 0 ? EXIT.done : EXIT.failed;
+}
+
+function program(con: Console, done: (code: number) => void): Command {
+  const cmd = new Command('mvm')
+    .description('mvm, the Model Virtual Machine: verify, run and audit agent images')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => con.out(s), writeErr: (s) => con.err(s) })
+    .showHelpAfterError();
+  const store = new Option('--store <dir>', 'the run store folder (default .mvm)');
+
+  const act = async (f: () => Promise<number> | number) => done(await f());
+
+  cmd
+    .command('run')
+    .description('verify and run an image (a file, or a folder with image.yaml and mvm.yaml)')
+    .argument('<image>', 'image file or folder')
+    .option('-c, --config <file>', 'host configuration (default: mvm.yaml beside the image)')
+    .option('-i, --input <key=value>', 'an input of the image; repeatable', collect, [])
+    .option('--json', 'print one JSON object: runId, status, output, manifest')
+    .addOption(store)
+    .action((target: string, opts: RunFlags) => act(() => runCommand(target, opts, con)));
+
+  cmd
+    .command('check')
+    .description('verify an image and print every issue; exit 1 when there is any')
+    .argument('<image>', 'image file or folder')
+    .option('--json', 'print the issues as JSON')
+    .action((target: string, opts: { json?: boolean }) =>
+      act(() => checkCommand(target, opts, con)),
+    );
+
+  cmd
+    .command('runs')
+    .description('list the runs in the store, newest first')
+    .option('--json', 'print JSON')
+    .addOption(store)
+    .action((opts: { json?: boolean; store?: string }) =>
+      act(() => {
+        const mvm = openMvm(undefined, opts.store);
+        try {
+          const runs = mvm.store.listRuns();
+          if (opts.json) con.out(JSON.stringify(runs));
+          for (const r of opts.json ? [] : runs) {
+            con.out(
+              `${r.id}  ${r.status.padEnd(8)} ${r.imageName}  ${r.createdAt}  ${r.count} entries`,
+            );
+          }
+          return EXIT.done;
+        } finally {
+          mvm.close();
+        }
+      }),
+    );
+
+  cmd
+    .command('manifest')
+    .description("print a run's manifest")
+    .argument('<run>', 'run id, or a unique prefix')
+    .addOption(store)
+    .action((id: string, opts: { store?: string }) =>
+      act(() => {
+        const mvm = openMvm(undefined, opts.store);
+        try {
+          const run = mvm.store.findRun(id);
+          const manifest = mvm.store.getManifest(run.id);
+          if (!manifest) {
+            con.err(`run ${run.id} has no manifest yet (status ${run.status})`);
+            return EXIT.failed;
+          }
+          con.out(JSON.stringify(manifest, null, 2));
+          return EXIT.done;
+        } finally {
+          mvm.close();
+        }
+      }),
+    );
+
+  cmd
+    .command('audit')
+    .description('check what runs recorded')
+    .command('verify')
+    .description("check a run's journal: every hash, every link, and its recorded head")
+    .argument('<run>', 'run id, or a unique prefix')
+    .option('--json', 'print the report as JSON')
+    .addOption(store)
+    .action((id: string, opts: { store?: string; json?: boolean }) =>
+      act(() => {
+        const mvm = openMvm(undefined, opts.store);
+        try {
+          const { run, report } = mvm.auditRun(id);
+          if (opts.json) con.out(JSON.stringify({ run: run.id, ...report }));
+          else if (report.ok) {
+            con.out(
+              `run ${run.id}: journal verifies (${report.count} entries, head ${report.head.slice(0, 16)})`,
+            );
+          } else {
+            for (const p of report.problems) con.out(`run ${run.id}: ${p.message} [${p.code}]`);
+            con.out(`run ${run.id}: journal does NOT verify`);
+          }
+          return report.ok ? EXIT.done : EXIT.failed;
+        } finally {
+          mvm.close();
+        }
+      }),
+    );
+
+  return cmd;
+}
+
+/**
+ * Runs the CLI on its arguments (without `node` and the script) and gives the exit code.
+ *
+ * ```ts
+ * process.exitCode = await main(['check', 'examples/notes']);
+ * ```
+ */
+export async function main(argv: string[], con: Console = stdio): Promise<number> {
+  let code: number | undefined;
+  const cmd = program(con, (c) => {
+    code = c;
+  });
+  try {
+    await cmd.parseAsync(argv, { from: 'user' });
+    if (code === undefined) {
+      con.err(cmd.helpInformation());
+      return EXIT.usage;
+    }
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version'
+        ? EXIT.done
+        : EXIT.usage;
+    }
+    if (e instanceof VerifyError) {
+      for (const line of (e.data.lines as string[] | undefined) ?? [e.message]) con.err(line);
+      return EXIT.usage;
+    }
+    if (e instanceof MvmError) {
+      con.err(`mvm: ${e.message} [${e.code}]`);
+      return e.kind === 'config' || (e.kind === 'store' && e.code === 'run_not_found')
+        ? EXIT.usage
+        : EXIT.failed;
+    }
+    con.err(`mvm: internal error: ${(e as Error).stack ?? String(e)}`);
+    return EXIT.failed;
+  }
+}

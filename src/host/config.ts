@@ -1,0 +1,247 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { Ajv } from 'ajv';
+import type { Budgets } from '../interpreter/budget.js';
+import type { Integrity } from '../labels/label.js';
+import type { ModelBinding } from '../models/driver.js';
+import type { Rule } from '../monitor/monitor.js';
+import { ConfigError } from '../spec/errors.js';
+import { readSource } from '../spec/source.js';
+import type { Json, JsonObject } from '../spec/types.js';
+import type { Durability } from '../store/store.js';
+import type { McpServerSpec } from '../tools/mcp.js';
+import { pointerToPath } from '../verifier/schema-check.js';
+
+/** A tool namespace: an MCP server as `mcpServers` entries are written, and how to treat it. */
+export type NamespaceBinding = McpServerSpec & {
+  /** How results from this namespace are labelled. Default: public and trusted. */
+  label?: { integrity?: Integrity; readers?: 'public' | string[] };
+  timeoutMs?: number;
+};
+
+/**
+ * The host configuration: what a machine binds an image to.
+ *
+ * ```yaml
+ * models:
+ *   main: { driver: replay, file: replies.yaml }
+ * mcpServers:
+ *   fs: { command: node, args: ['${package:@modelcontextprotocol/server-filesystem}/dist/index.js', data] }
+ * rules:
+ *   - allow: tool:fs/read_*
+ * ```
+ */
+export interface HostConfig {
+  /** The file it was read from, or null for a configuration given as an object. */
+  path: string | null;
+  /** Relative paths in the configuration resolve against this folder. */
+  dir: string;
+  models: Record<string, ModelBinding>;
+  tools: Record<string, NamespaceBinding>;
+  rules: Rule[];
+  budgets: Partial<Budgets>;
+  toolTimeoutMs: number;
+  store: { dir?: string; durability: Durability };
+  inputs: Record<string, Json>;
+  /** The configuration as written, for its digest. */
+  raw: JsonObject;
+}
+
+const server = {
+  type: 'object',
+  properties: {
+    type: { enum: ['stdio', 'http', 'streamable-http', 'sse'] },
+    command: { type: 'string', minLength: 1 },
+    args: { type: 'array', items: { type: 'string' } },
+    env: { type: 'object', additionalProperties: { type: 'string' } },
+    cwd: { type: 'string' },
+    url: { type: 'string', minLength: 1 },
+    headers: { type: 'object', additionalProperties: { type: 'string' } },
+    timeoutMs: { type: 'integer', minimum: 1 },
+    label: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        integrity: { enum: ['trusted', 'untrusted'] },
+        readers: {
+          anyOf: [{ const: 'public' }, { type: 'array', items: { type: 'string' } }],
+        },
+      },
+    },
+    disabled: { type: 'boolean' },
+  },
+  anyOf: [{ required: ['command'] }, { required: ['url'] }],
+};
+
+const CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    models: {
+      type: 'object',
+      additionalProperties: {
+        type: 'object',
+        required: ['driver'],
+        properties: { driver: { type: 'string', minLength: 1 } },
+      },
+    },
+    tools: { type: 'object', additionalProperties: server },
+    mcpServers: { type: 'object', additionalProperties: server },
+    rules: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          allow: { type: 'string', minLength: 1 },
+          deny: { type: 'string', minLength: 1 },
+          reason: { type: 'string' },
+        },
+        oneOf: [{ required: ['allow'] }, { required: ['deny'] }],
+      },
+    },
+    budgets: {
+      type: 'object',
+      additionalProperties: false,
+      properties: Object.fromEntries(
+        ['steps', 'modelCalls', 'tokens', 'wallMs', 'toolCalls'].map((k) => [
+          k,
+          { type: 'integer', minimum: 1 },
+        ]),
+      ),
+    },
+    toolTimeoutMs: { type: 'integer', minimum: 1 },
+    store: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { dir: { type: 'string' }, durability: { enum: ['full', 'normal'] } },
+    },
+    inputs: { type: 'object' },
+  },
+};
+
+const validate = new Ajv({ allErrors: true, strict: false }).compile(CONFIG_SCHEMA);
+
+/** Fills `${configDir}`, `${env:NAME}` and `${package:NAME}` in a string. */
+export function expandString(s: string, dir: string, env: NodeJS.ProcessEnv): string {
+  return s.replace(/\$\{([^}]+)\}/g, (whole, ref: string) => {
+    if (ref === 'configDir') return dir;
+    if (ref.startsWith('env:')) return env[ref.slice(4)] ?? '';
+    if (ref.startsWith('package:')) return packageDir(ref.slice(8), dir);
+    // Left alone: `${runDir}` is filled when a run starts.
+    return whole;
+  });
+}
+
+/** The folder of an installed npm package, looked up in node_modules from `from` upwards. */
+export function packageDir(name: string, from: string): string {
+  let dir = resolve(from);
+  for (;;) {
+    const candidate = join(dir, 'node_modules', name);
+    if (existsSync(join(candidate, 'package.json'))) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) {
+      throw new ConfigError(
+        'package_not_found',
+        `package '${name}' is not installed (looked from ${from})`,
+        {
+          package: name,
+        },
+      );
+    }
+    dir = parent;
+  }
+}
+
+function expandDeep(node: unknown, dir: string, env: NodeJS.ProcessEnv): unknown {
+  if (typeof node === 'string') return expandString(node, dir, env);
+  if (Array.isArray(node)) return node.map((n) => expandDeep(n, dir, env));
+  if (node !== null && typeof node === 'object') {
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, expandDeep(v, dir, env)]));
+  }
+  return node;
+}
+
+/** Validates and normalises a configuration object; `where` names its file in messages. */
+export function parseConfig(
+  data: unknown,
+  options: {
+    path: string | null;
+    dir: string;
+    env?: NodeJS.ProcessEnv;
+    locate?: (p: string) => string | undefined;
+  },
+): HostConfig {
+  const where = options.path ?? 'configuration';
+  const raw = (data ?? {}) as JsonObject;
+  if (!validate(raw)) {
+    const problems = (validate.errors ?? []).filter(
+      (e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf',
+    );
+    const e = problems[0] ?? validate.errors![0]!;
+    const at = pointerToPath(e.instancePath);
+    const pos = options.locate?.(at);
+    const p = e.params as Record<string, unknown>;
+    const detail =
+      e.keyword === 'additionalProperties'
+        ? `unknown field '${String(p.additionalProperty)}'`
+        : e.keyword === 'required'
+          ? `missing '${String(p.missingProperty)}'`
+          : (e.message ?? 'invalid');
+    throw new ConfigError('invalid_config', `${where}${pos ? `:${pos}` : ''}: ${at}: ${detail}`, {
+      file: options.path,
+      at,
+      position: pos,
+      issues: (validate.errors ?? []).map((x) => `${pointerToPath(x.instancePath)} ${x.message}`),
+    });
+  }
+
+  const env = options.env ?? process.env;
+  const expanded = expandDeep(raw, options.dir, env) as JsonObject;
+  const tools: Record<string, NamespaceBinding> = {};
+  for (const block of ['mcpServers', 'tools'] as const) {
+    const servers = (expanded[block] ?? {}) as Record<
+      string,
+      NamespaceBinding & { disabled?: boolean }
+    >;
+    for (const [ns, spec] of Object.entries(servers)) {
+      if (spec.disabled) continue;
+      if (Object.hasOwn(tools, ns)) {
+        throw new ConfigError(
+          'duplicate_namespace',
+          `${where}: namespace '${ns}' is mounted twice`,
+          {
+            file: options.path,
+            at: `${block}.${ns}`,
+          },
+        );
+      }
+      const s = { ...spec };
+      if ('cwd' in s && typeof s.cwd === 'string') s.cwd = resolve(options.dir, s.cwd);
+      tools[ns] = s;
+    }
+  }
+  const store = (expanded.store ?? {}) as { dir?: string; durability?: Durability };
+  return {
+    path: options.path,
+    dir: options.dir,
+    models: (expanded.models ?? {}) as Record<string, ModelBinding>,
+    tools,
+    rules: (expanded.rules ?? []) as unknown as Rule[],
+    budgets: (expanded.budgets ?? {}) as Partial<Budgets>,
+    toolTimeoutMs: (expanded.toolTimeoutMs as number | undefined) ?? 30_000,
+    store: {
+      dir: store.dir === undefined ? undefined : resolve(options.dir, store.dir),
+      durability: store.durability ?? 'normal',
+    },
+    inputs: (expanded.inputs ?? {}) as Record<string, Json>,
+    raw,
+  };
+}
+
+/** Reads a host configuration file (YAML or JSON). */
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): HostConfig {
+  const abs = resolve(path);
+  const src = readSource(abs, 'host configuration');
+  return parseConfig(src.data, { path: abs, dir: dirname(abs), env, locate: src.locate });
+}

@@ -1,0 +1,306 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { digest } from '../audit/canonical.js';
+import { verifyChain } from '../audit/chain.js';
+import { buildManifest, type Manifest } from '../audit/manifest.js';
+import { BudgetMeter } from '../interpreter/budget.js';
+import type { MachineEvent, MachineHost, UserChannel } from '../interpreter/effects.js';
+import { Machine } from '../interpreter/machine.js';
+import { type Label, PUBLIC_TRUSTED } from '../labels/label.js';
+import type { Value } from '../labels/value.js';
+import type { ModelDriver } from '../models/driver.js';
+import { openAICompatibleFromBinding } from '../models/openai-compatible.js';
+import { ReplayDriver } from '../models/replay.js';
+import { Monitor } from '../monitor/monitor.js';
+import { ConfigError, TrapError } from '../spec/errors.js';
+import type { Image, Json, JsonObject } from '../spec/types.js';
+import { RunStore } from '../store/store.js';
+import { type HostFunction, HostFunctions } from '../tools/host-functions.js';
+import { McpProvider, type McpServerSpec } from '../tools/mcp.js';
+import type { ToolProvider } from '../tools/provider.js';
+import type { LinkedImage } from '../verifier/expand.js';
+import type { HostConfig, NamespaceBinding } from './config.js';
+import { type ImageFile, verifyFile } from './image-file.js';
+
+export interface RunOptions {
+  inputs?: Record<string, Json>;
+  /** Receives the run's events as they happen. */
+  events?: (event: MachineEvent) => void;
+  /** Shows output to and asks questions of the user; by default nobody can answer. */
+  user?: Partial<UserChannel>;
+  signal?: AbortSignal;
+}
+
+export interface RunResult {
+  runId: string;
+  status: 'done' | 'failed';
+  output: Json | null;
+  error: JsonObject | null;
+  manifest: Manifest;
+  manifestPath: string;
+  runDir: string;
+  journal: { head: string; count: number };
+}
+
+export type DriverFactory = (
+  binding: HostConfig['models'][string],
+  config: HostConfig,
+) => ModelDriver;
+
+const DRIVERS: Record<string, DriverFactory> = {
+  replay: (b, c) => ReplayDriver.fromBinding(b, c.dir),
+  'openai-compatible': (b) => openAICompatibleFromBinding(b, process.env),
+};
+
+export interface MvmOptions {
+  config: HostConfig;
+  /** The run store's folder; default the configuration's `store.dir`, else `.mvm`. */
+  storeDir?: string;
+  /** Tool namespaces served by functions of the application. */
+  functions?: Record<string, Record<string, HostFunction>>;
+  /** Drivers beyond the built-in ones, by the name a binding's `driver` gives. */
+  drivers?: Record<string, DriverFactory>;
+}
+
+const nobody: UserChannel = {
+  async show() {},
+  async ask(_prompt, _schema, at) {
+    throw new TrapError('no_user', 'the run asked the user a question, but no one can answer', at);
+  },
+};
+
+/** The placeholder for a run's own folder, filled when the run starts. */
+const RUN_DIR = ['$', '{runDir}'].join('');
+
+function expandRunDir<T>(node: T, runDir: string): T {
+  if (typeof node === 'string') return node.replaceAll(RUN_DIR, runDir) as T;
+  if (Array.isArray(node)) return node.map((n) => expandRunDir(n, runDir)) as T;
+  if (node !== null && typeof node === 'object') {
+    return Object.fromEntries(
+      Object.entries(node).map(([k, v]) => [k, expandRunDir(v, runDir)]),
+    ) as T;
+  }
+  return node;
+}
+
+/**
+ * The machine as a library: binds images to a host configuration, runs them, and keeps
+ * their journals and manifests in a run store.
+ *
+ * ```ts
+ * const mvm = new Mvm({ config: loadConfig('mvm.yaml') });
+ * const result = await mvm.run(readImageFile('image.yaml'), { inputs: { question: 'hi' } });
+ * console.log(result.status, result.output);
+ * mvm.close();
+ * ```
+ */
+export class Mvm {
+  readonly config: HostConfig;
+  readonly store: RunStore;
+  private readonly functions: Record<string, Record<string, HostFunction>>;
+  private readonly drivers: Record<string, DriverFactory>;
+
+  constructor(options: MvmOptions) {
+    this.config = options.config;
+    this.functions = options.functions ?? {};
+    this.drivers = { ...DRIVERS, ...options.drivers };
+    const dir = options.storeDir ?? options.config.store.dir ?? '.mvm';
+    this.store = RunStore.open(dir, { durability: options.config.store.durability });
+  }
+
+  /**
+   * Checks that the configuration can fill every model slot and tool namespace the image
+   * declares, and that the inputs are complete; throws ConfigError before anything is written.
+   */
+  bind(
+    linked: LinkedImage,
+    inputs: Record<string, Json>,
+  ): {
+    drivers: Map<string, ModelDriver>;
+    inputs: Record<string, Json>;
+  } {
+    const image = linked.image;
+    const where = this.config.path ?? 'configuration';
+    const drivers = new Map<string, ModelDriver>();
+    for (const slot of Object.keys(image.models ?? {})) {
+      const binding = this.config.models[slot];
+      if (!binding) {
+        throw new ConfigError(
+          'unbound_slot',
+          `${where}: models.${slot}: the image needs model slot '${slot}'`,
+          {
+            file: this.config.path,
+            slot,
+          },
+        );
+      }
+      const factory = this.drivers[binding.driver];
+      if (!factory) {
+        throw new ConfigError(
+          'unknown_driver',
+          `${where}: models.${slot}.driver: no driver '${binding.driver}' (known: ${Object.keys(this.drivers).join(', ')})`,
+          { file: this.config.path, slot },
+        );
+      }
+      drivers.set(slot, factory(binding, this.config));
+    }
+    for (const ns of Object.keys(image.tools ?? {})) {
+      if (!this.config.tools[ns] && !this.functions[ns]) {
+        throw new ConfigError(
+          'unmounted_namespace',
+          `${where}: the image needs tool namespace '${ns}'; mount it under mcpServers or tools`,
+          { file: this.config.path, ns },
+        );
+      }
+    }
+    return { drivers, inputs: this.inputs(image, inputs) };
+  }
+
+  private inputs(image: Image, given: Record<string, Json>): Record<string, Json> {
+    const out: Record<string, Json> = {};
+    const decls = image.inputs ?? {};
+    for (const key of Object.keys(given)) {
+      if (!Object.hasOwn(decls, key)) {
+        throw new ConfigError('unknown_input', `input '${key}' is not declared by the image`, {
+          input: key,
+        });
+      }
+    }
+    for (const [key, decl] of Object.entries(decls)) {
+      const v = Object.hasOwn(given, key)
+        ? given[key]!
+        : Object.hasOwn(this.config.inputs, key)
+          ? this.config.inputs[key]!
+          : decl.default;
+      if (v === undefined) {
+        throw new ConfigError('missing_input', `input '${key}' is required`, { input: key });
+      }
+      const type = Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v;
+      if (decl.type && decl.type !== type) {
+        throw new ConfigError('bad_input', `input '${key}': expected ${decl.type}, found ${type}`, {
+          input: key,
+        });
+      }
+      out[key] = v;
+    }
+    return out;
+  }
+
+  private provider(ns: string, runDir: string): ToolProvider {
+    const fns = this.functions[ns];
+    if (fns) return new HostFunctions(ns, fns);
+    const binding = expandRunDir(this.config.tools[ns] as NamespaceBinding, runDir);
+    const { label: _label, timeoutMs: _t, ...spec } = binding;
+    return new McpProvider(ns, spec as McpServerSpec, { clientName: 'mvm' });
+  }
+
+  private namespaceLabel(ns: string): Label {
+    const l = this.config.tools[ns]?.label;
+    if (!l) return PUBLIC_TRUSTED;
+    return {
+      readers: l.readers ?? 'public',
+      integrity: l.integrity ?? 'trusted',
+      sources: [`tool:${ns}`],
+    };
+  }
+
+  /** Verifies, binds and runs an image; the journal and manifest stay in the store. */
+  async run(file: ImageFile, options: RunOptions = {}): Promise<RunResult> {
+    const linked = verifyFile(file);
+    const bound = this.bind(linked, options.inputs ?? {});
+    const image = linked.image;
+
+    const run = this.store.createRun({
+      imageName: image.name,
+      imageDigest: file.digest,
+      configPath: this.config.path,
+    });
+    const journal = this.store.journal(run.id);
+    const meter = new BudgetMeter(this.config.budgets);
+    journal.append('run.start', {
+      image: { name: image.name, digest: file.digest, path: file.path },
+      config: { path: this.config.path, digest: digest(this.config.raw) },
+      inputs: bound.inputs,
+      budgets: { ...meter.limits },
+      source: file.data as Json,
+    });
+
+    const providers: ToolProvider[] = [];
+    const scope = image.name;
+    const user: UserChannel = { ...nobody, ...options.user };
+    const host: MachineHost = {
+      model: async (slot) => bound.drivers.get(slot)!,
+      provider: async (ns) => {
+        const p = this.provider(ns, run.dir);
+        providers.push(p);
+        await p.connect();
+        return p;
+      },
+      namespaceLabel: (ns) => this.namespaceLabel(ns),
+      memory: {
+        get: (key) => {
+          const found = this.store.memoryGet(scope, key);
+          return found ? ({ data: found.data, label: found.label } as unknown as Value) : undefined;
+        },
+        put: (key, v) =>
+          this.store.memoryPut(scope, key, v.data, v.label as unknown as Json, run.id),
+      },
+      user,
+      toolTimeoutMs: this.config.toolTimeoutMs,
+    };
+
+    const machine = new Machine({
+      linked,
+      host,
+      monitor: new Monitor(this.config.rules),
+      journal,
+      meter,
+      events: options.events,
+      signal: options.signal,
+    });
+    let outcome: Awaited<ReturnType<Machine['run']>>;
+    try {
+      outcome = await machine.run(bound.inputs);
+    } finally {
+      await Promise.allSettled(providers.map((p) => p.close()));
+    }
+    const error = outcome.error ? (outcome.error.toJSON() as JsonObject) : null;
+    this.store.finishRun(run.id, outcome.status, outcome.output?.data ?? null, error);
+
+    const manifest = buildManifest(run.id, this.store.entries(run.id));
+    this.store.saveManifest(run.id, manifest as unknown as Json);
+    const manifestPath = join(run.dir, 'manifest.json');
+    writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+    return {
+      runId: run.id,
+      status: outcome.status,
+      output: outcome.output?.data ?? null,
+      error,
+      manifest,
+      manifestPath,
+      runDir: run.dir,
+      journal: { head: journal.head, count: journal.count },
+    };
+  }
+
+  /** Checks a run's journal against its hash chain and the anchor kept beside it. */
+  auditRun(idOrPrefix: string) {
+    const run = this.store.findRun(idOrPrefix);
+    const entries = this.store.entries(run.id);
+    const report = verifyChain(entries, { head: run.head, count: run.count });
+    const manifest = this.store.getManifest(run.id) as unknown as Manifest | undefined;
+    if (manifest && manifest.journal.head !== report.head) {
+      report.ok = false;
+      report.problems.push({
+        seq: entries.length,
+        code: 'head_mismatch',
+        message: `journal head ${report.head.slice(0, 12)} differs from the manifest's ${manifest.journal.head.slice(0, 12)}`,
+      });
+    }
+    return { run, report };
+  }
+
+  close(): void {
+    this.store.close();
+  }
+}

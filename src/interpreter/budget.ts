@@ -1,0 +1,79 @@
+import { BudgetError } from '../spec/errors.js';
+
+export interface Budgets {
+  /** Instructions executed. */
+  steps: number;
+  modelCalls: number;
+  /** Input and output tokens, summed over model calls. */
+  tokens: number;
+  /** Wall-clock time of the run, in milliseconds. */
+  wallMs: number;
+  /** Tool calls performed. */
+  toolCalls: number;
+}
+
+export const DEFAULT_BUDGETS: Budgets = {
+  steps: 10_000,
+  modelCalls: 50,
+  tokens: 1_000_000,
+  wallMs: 600_000,
+  toolCalls: 200,
+};
+
+export type BudgetUse = Budgets;
+
+/** Counts what a run uses and ends it with a BudgetError when a limit is passed. */
+export class BudgetMeter {
+  readonly limits: Budgets;
+  readonly used: BudgetUse = { steps: 0, modelCalls: 0, tokens: 0, wallMs: 0, toolCalls: 0 };
+  private readonly started = Date.now();
+
+  constructor(limits: Partial<Budgets> = {}) {
+    this.limits = { ...DEFAULT_BUDGETS, ...limits };
+  }
+
+  /** Counts one instruction; also checks the clock. */
+  step(at?: string): void {
+    this.used.steps++;
+    if (this.used.steps > this.limits.steps) {
+      throw new BudgetError('steps', this.limits.steps, this.used.steps, at);
+    }
+    this.clock(at);
+  }
+
+  clock(at?: string): void {
+    this.used.wallMs = Date.now() - this.started;
+    if (this.used.wallMs > this.limits.wallMs) {
+      throw new BudgetError('wallMs', this.limits.wallMs, this.used.wallMs, at);
+    }
+  }
+
+  /** The milliseconds left before the wall-clock budget runs out. */
+  remainingMs(): number {
+    return Math.max(0, this.limits.wallMs - (Date.now() - this.started));
+  }
+
+  beforeModelCall(at?: string): void {
+    if (this.used.modelCalls + 1 > this.limits.modelCalls) {
+      throw new BudgetError('modelCalls', this.limits.modelCalls, this.used.modelCalls + 1, at);
+    }
+    if (this.used.tokens >= this.limits.tokens) {
+      throw new BudgetError('tokens', this.limits.tokens, this.used.tokens, at);
+    }
+    this.used.modelCalls++;
+  }
+
+  afterModelCall(tokens: number, at?: string): void {
+    this.used.tokens += tokens;
+    if (this.used.tokens > this.limits.tokens) {
+      throw new BudgetError('tokens', this.limits.tokens, this.used.tokens, at);
+    }
+  }
+
+  beforeToolCall(at?: string): void {
+    if (this.used.toolCalls + 1 > this.limits.toolCalls) {
+      throw new BudgetError('toolCalls', this.limits.toolCalls, this.used.toolCalls + 1, at);
+    }
+    this.used.toolCalls++;
+  }
+}

@@ -1,0 +1,495 @@
+import type { ValidateFunction } from 'ajv';
+import { digest } from '../audit/canonical.js';
+import { join, joinAll, type Label, PUBLIC_TRUSTED } from '../labels/label.js';
+import { type Value, value } from '../labels/value.js';
+import type { Message, ModelDriver, ModelReply, ToolSpec } from '../models/driver.js';
+import type { Decision, Monitor } from '../monitor/monitor.js';
+import { DriverError, MvmError, PolicyError, ProviderError, TrapError } from '../spec/errors.js';
+import type { InstructionOf, Json, JsonObject, JsonSchema } from '../spec/types.js';
+import type { Journal } from '../store/store.js';
+import type { ToolDefinition, ToolProvider } from '../tools/provider.js';
+import type { BudgetMeter } from './budget.js';
+import { type Frame, render, textOf } from './frame.js';
+import {
+  type DecodedCall,
+  decodeArguments,
+  parseJsonText,
+  schemaErrors,
+  type ToolResultValue,
+  validatorFor,
+} from './values.js';
+
+/** What the machine needs from its host: bound models and tools, memory, and the user. */
+export interface MachineHost {
+  /** The driver bound to a slot. Throws ConfigError when the slot is unbound. */
+  model(slot: string): Promise<ModelDriver>;
+  /** The provider mounted at a namespace, connected. */
+  provider(ns: string): Promise<ToolProvider>;
+  /** The label that results from a namespace carry, from the host configuration. */
+  namespaceLabel(ns: string): Label;
+  memory: {
+    get(key: string): Value | undefined;
+    put(key: string, v: Value): void;
+  };
+  user: UserChannel;
+  /** The deadline of one tool call. */
+  toolTimeoutMs: number;
+}
+
+export interface UserChannel {
+  show(v: Value, at?: string): Promise<void>;
+  /** The user's answer; throws TrapError `no_user` when nobody can answer. */
+  ask(prompt: string, schema: JsonSchema | undefined, at?: string): Promise<Json>;
+}
+
+export type MachineEvent =
+  | { type: 'step'; at: string | undefined; op: string; steps: number }
+  | { type: 'decision'; at: string | undefined; decision: Decision }
+  | { type: 'model.reply'; at: string | undefined; slot: string; reply: ModelReply; ms: number }
+  | { type: 'tool.result'; at: string | undefined; result: ToolResultValue; ms: number }
+  | { type: 'user.show'; at: string | undefined; value: Value }
+  | { type: 'run.end'; status: string; error: MvmError | undefined };
+
+interface LoadedTool {
+  ns: string;
+  def: ToolDefinition;
+  validate: ValidateFunction | undefined;
+}
+
+export interface EffectsOptions {
+  host: MachineHost;
+  monitor: Monitor;
+  journal: Journal;
+  meter: BudgetMeter;
+  events?: (event: MachineEvent) => void;
+  signal?: AbortSignal;
+}
+
+const labelJson = (l: Label) => l as unknown as Json;
+
+/**
+ * The effectful instructions. Each helper keeps one invariant: the monitor decides and the
+ * decision is journaled before anything happens, the intent is journaled before the effect,
+ * and the outcome, in full, right after it.
+ */
+export class Effects {
+  private readonly host: MachineHost;
+  private readonly monitor: Monitor;
+  private readonly journal: Journal;
+  private readonly meter: BudgetMeter;
+  private readonly emit: (event: MachineEvent) => void;
+  private readonly signal: AbortSignal | undefined;
+  private readonly models = new Map<string, ModelDriver>();
+  private readonly namespaces = new Map<string, ToolProvider>();
+  private readonly tools = new Map<string, LoadedTool>();
+  private modelSeq = 0;
+
+  constructor(options: EffectsOptions) {
+    this.host = options.host;
+    this.monitor = options.monitor;
+    this.journal = options.journal;
+    this.meter = options.meter;
+    this.emit = options.events ?? (() => {});
+    this.signal = options.signal;
+  }
+
+  /** Asks the monitor and journals the decision; the one gate in front of every effect. */
+  private decide(resource: string, at: string | undefined, context: Label, args?: Json): Decision {
+    const decision = this.monitor.decide({ resource, at, context, args });
+    this.journal.append(
+      'decision',
+      {
+        resource,
+        verdict: decision.verdict,
+        rule: decision.rule,
+        reason: decision.reason,
+        context: labelJson(context),
+      },
+      at,
+    );
+    this.emit({ type: 'decision', at, decision });
+    return decision;
+  }
+
+  // model ────────────────────────────────────────────────────────────────────────────────
+
+  async loadModel(slot: string, at?: string): Promise<ModelDriver> {
+    const cached = this.models.get(slot);
+    if (cached) return cached;
+    const driver = await this.host.model(slot);
+    const d = driver.describe();
+    this.journal.append('model.load', { slot, ...d, capabilities: { ...d.capabilities } }, at);
+    this.models.set(slot, driver);
+    return driver;
+  }
+
+  unloadModel(slot: string): void {
+    this.models.delete(slot);
+  }
+
+  private toolSpecs(regs: string[] | undefined, frame: Frame, at?: string) {
+    const specs: ToolSpec[] = [];
+    const labels: Label[] = [];
+    for (const reg of regs ?? []) {
+      const v = frame.get(reg, at);
+      labels.push(v.label);
+      if (!Array.isArray(v.data))
+        throw new TrapError('not_a_tool_list', `'${reg}' is not a tool list`, at);
+      for (const t of v.data) {
+        const o = t as JsonObject;
+        specs.push({
+          name: o.name as string,
+          description: o.description as string,
+          inputSchema: o.inputSchema as JsonObject,
+        });
+      }
+    }
+    return { specs, label: joinAll(labels) };
+  }
+
+  private async modelRequest(
+    slot: string,
+    messages: Message[],
+    tools: ToolSpec[],
+    schema: JsonSchema | undefined,
+    context: Label,
+    at: string | undefined,
+  ): Promise<ModelReply> {
+    this.meter.beforeModelCall(at);
+    const decision = this.decide(`model:${slot}`, at, context);
+    if (decision.verdict !== 'allow') {
+      throw new PolicyError('model_denied', `model slot '${slot}' is denied: ${decision.reason}`, {
+        slot,
+        at,
+        rule: decision.rule,
+      });
+    }
+    const driver = await this.loadModel(slot, at);
+    const n = ++this.modelSeq;
+    this.journal.append(
+      'model.intent',
+      {
+        slot,
+        n,
+        request: digest({ messages, tools, schema }),
+        messages: messages.length,
+        tools: tools.map((t) => t.name),
+      },
+      at,
+    );
+
+    const started = performance.now();
+    let reply: ModelReply;
+    try {
+      reply = await driver.call({ slot, messages, tools, schema, signal: this.signal });
+    } catch (e) {
+      const err =
+        e instanceof MvmError
+          ? e
+          : new DriverError(
+              'driver_failed',
+              `model slot '${slot}': ${(e as Error).message}`,
+              { slot },
+              e,
+            );
+      this.journal.append('model.error', { slot, n, error: err.toJSON() as JsonObject }, at);
+      throw err;
+    }
+    const ms = performance.now() - started;
+    this.journal.append(
+      'model.reply',
+      {
+        slot,
+        n,
+        reply: reply as unknown as Json,
+        ms: Math.round(ms * 1000) / 1000,
+        label: labelJson(context),
+      },
+      at,
+    );
+    this.emit({ type: 'model.reply', at, slot, reply, ms });
+    this.meter.afterModelCall(reply.usage.inputTokens + reply.usage.outputTokens, at);
+    return reply;
+  }
+
+  async callModel(ins: InstructionOf<'model.call'>, frame: Frame): Promise<Value> {
+    const history = frame.get(ins.history, ins.at);
+    const tools = this.toolSpecs(ins.tools, frame, ins.at);
+    const context = join(history.label, tools.label);
+    const messages = history.data as unknown as Message[];
+    const reply = await this.modelRequest(
+      ins.slot,
+      messages,
+      tools.specs,
+      ins.schema,
+      context,
+      ins.at,
+    );
+    const data: JsonObject = {
+      text: reply.text,
+      toolCalls: reply.toolCalls as unknown as Json,
+      stop: reply.stop,
+      usage: { ...reply.usage },
+    };
+    if (reply.model !== undefined) data.model = reply.model;
+    return value(data, context);
+  }
+
+  async extract(ins: InstructionOf<'model.extract'>, frame: Frame): Promise<Value> {
+    const instruction = render(ins.instruction, frame, ins.at);
+    const input = frame.get(ins.input, ins.at);
+    const context = join(instruction.label, input.label);
+    const messages: Message[] = [
+      {
+        role: 'system',
+        content:
+          'Extract the requested value from the data. Answer with JSON only, meeting this ' +
+          `schema: ${JSON.stringify(ins.schema)}`,
+      },
+      { role: 'user', content: `${instruction.data as string}\n\nData:\n${textOf(input.data)}` },
+    ];
+    const reply = await this.modelRequest(ins.slot, messages, [], ins.schema, context, ins.at);
+    const parsed = parseJsonText(reply.text, ins.schema);
+    if (!parsed.ok) {
+      throw new TrapError('extract_failed', `model.extract: ${parsed.error}`, ins.at, {
+        raw: reply.text,
+      });
+    }
+    return value(parsed.value, context);
+  }
+
+  // tool ─────────────────────────────────────────────────────────────────────────────────
+
+  async loadTools(ns: string, at?: string): Promise<Value> {
+    const provider = await this.host.provider(ns);
+    const defs = await provider.list();
+    this.namespaces.set(ns, provider);
+    const list: Json[] = [];
+    const pins: Json[] = [];
+    for (const def of defs) {
+      const qualified = `${ns}/${def.name}`;
+      let validate: ValidateFunction | undefined;
+      try {
+        validate = validatorFor(def.inputSchema);
+      } catch {
+        // A schema the validator cannot compile still reaches the model; the server checks.
+        validate = undefined;
+      }
+      this.tools.set(qualified, { ns, def, validate });
+      list.push({ name: qualified, description: def.description, inputSchema: def.inputSchema });
+      pins.push({ name: def.name, digest: digest(def), definition: def as unknown as Json });
+    }
+    const described = provider.describe() as unknown as JsonObject;
+    this.journal.append('tool.load', { ns, provider: described, tools: pins }, at);
+    return value(list, PUBLIC_TRUSTED);
+  }
+
+  async unloadTools(ns: string, at?: string): Promise<void> {
+    const provider = this.namespaces.get(ns);
+    if (!provider) return;
+    this.namespaces.delete(ns);
+    for (const [name, t] of this.tools) if (t.ns === ns) this.tools.delete(name);
+    await provider.close();
+    this.journal.append('tool.unload', { ns }, at);
+  }
+
+  /** The call named by the instruction: a decoded model call, or a literal tool and args. */
+  private callOf(
+    ins: InstructionOf<'tool.call'>,
+    frame: Frame,
+  ): { call: DecodedCall; label: Label } {
+    if (ins.call !== undefined) {
+      const v = frame.get(ins.call, ins.at);
+      const o = (v.data ?? {}) as JsonObject;
+      const raw = typeof o.arguments === 'string' ? o.arguments : JSON.stringify(o.args ?? {});
+      const decoded =
+        o.args !== undefined
+          ? { args: o.args as JsonObject | null, error: (o.error as string | null) ?? null }
+          : decodeArguments(raw);
+      return {
+        call: {
+          id: typeof o.id === 'string' ? o.id : `call_${this.journal.count}`,
+          name: typeof o.name === 'string' ? o.name : '',
+          arguments: raw,
+          args: decoded.args,
+          error: decoded.error,
+        },
+        label: v.label,
+      };
+    }
+    const args = frame.get(ins.args!, ins.at);
+    const ok = args.data !== null && typeof args.data === 'object' && !Array.isArray(args.data);
+    return {
+      call: {
+        id: `call_${this.journal.count + 1}`,
+        name: ins.tool!,
+        arguments: JSON.stringify(args.data),
+        args: ok ? (args.data as JsonObject) : null,
+        error: ok ? null : 'arguments must be a JSON object',
+      },
+      label: args.label,
+    };
+  }
+
+  /** A result the model sees without the tool having run. */
+  private refused(call: DecodedCall, reason: string, label: Label, at?: string, denied = false) {
+    const result: ToolResultValue = {
+      callId: call.id,
+      name: call.name,
+      ok: false,
+      content: reason,
+      isError: true,
+    };
+    if (denied) result.denied = true;
+    this.journal.append(
+      'tool.refused',
+      { callId: call.id, name: call.name, arguments: call.arguments, reason, denied },
+      at,
+    );
+    this.emit({ type: 'tool.result', at, result, ms: 0 });
+    return value(result as unknown as Json, label);
+  }
+
+  async callTool(ins: InstructionOf<'tool.call'>, frame: Frame): Promise<Value> {
+    const at = ins.at;
+    const { call, label } = this.callOf(ins, frame);
+    const tool = this.tools.get(call.name);
+
+    if (call.error !== null) return this.refused(call, call.error, label, at);
+    if (!tool) {
+      const known = [...this.tools.keys()].join(', ');
+      return this.refused(call, `unknown tool '${call.name}'; the tools are: ${known}`, label, at);
+    }
+    const args = call.args!;
+    if (tool.validate && !tool.validate(args)) {
+      return this.refused(call, `invalid arguments: ${schemaErrors(tool.validate)}`, label, at);
+    }
+
+    const decision = this.decide(`tool:${call.name}`, at, label, args);
+    if (decision.verdict !== 'allow') {
+      return this.refused(call, `denied by policy: ${decision.reason}`, label, at, true);
+    }
+
+    this.meter.beforeToolCall(at);
+    const provider = this.namespaces.get(tool.ns)!;
+    this.journal.append('tool.intent', { callId: call.id, name: call.name, args }, at);
+    const started = performance.now();
+    let outcome: Awaited<ReturnType<ToolProvider['call']>>;
+    try {
+      const timeoutMs = Math.min(this.host.toolTimeoutMs, Math.max(1, this.meter.remainingMs()));
+      outcome = await provider.call(tool.def.name, args, { timeoutMs, signal: this.signal });
+    } catch (e) {
+      const err =
+        e instanceof MvmError
+          ? e
+          : new ProviderError('call_failed', `tool '${call.name}': ${(e as Error).message}`, {}, e);
+      this.journal.append(
+        'tool.error',
+        { callId: call.id, name: call.name, error: err.toJSON() as JsonObject },
+        at,
+      );
+      throw err;
+    }
+    const ms = performance.now() - started;
+    const resultLabel = join(label, this.host.namespaceLabel(tool.ns));
+    const result: ToolResultValue = {
+      callId: call.id,
+      name: call.name,
+      ok: !outcome.isError,
+      content: outcome.text,
+      isError: outcome.isError,
+      blocks: outcome.content,
+    };
+    if (outcome.structured !== undefined) result.structured = outcome.structured;
+    this.journal.append(
+      'tool.result',
+      {
+        ...(result as unknown as JsonObject),
+        ms: Math.round(ms * 1000) / 1000,
+        label: labelJson(resultLabel),
+      },
+      at,
+    );
+    this.emit({ type: 'tool.result', at, result, ms });
+    return value(result as unknown as Json, resultLabel);
+  }
+
+  // memory ───────────────────────────────────────────────────────────────────────────────
+
+  memStore(key: Value, v: Value, at?: string): void {
+    const k = key.data as string;
+    const decision = this.decide(`mem:${k}`, at, v.label);
+    if (decision.verdict !== 'allow') {
+      throw new PolicyError('memory_denied', `memory key '${k}' is denied: ${decision.reason}`, {
+        key: k,
+        at,
+      });
+    }
+    this.journal.append('mem.store', { key: k, data: v.data, label: labelJson(v.label) }, at);
+    this.host.memory.put(k, v);
+  }
+
+  memLoad(key: Value, fallback: Json, at?: string): Value {
+    const k = key.data as string;
+    const decision = this.decide(`mem:${k}`, at, key.label);
+    if (decision.verdict !== 'allow') {
+      throw new PolicyError('memory_denied', `memory key '${k}' is denied: ${decision.reason}`, {
+        key: k,
+        at,
+      });
+    }
+    const found = this.host.memory.get(k);
+    const v = found ?? value(fallback);
+    this.journal.append(
+      'mem.load',
+      { key: k, found: found !== undefined, data: v.data, label: labelJson(v.label) },
+      at,
+    );
+    return v;
+  }
+
+  // user ─────────────────────────────────────────────────────────────────────────────────
+
+  async show(v: Value, at?: string): Promise<void> {
+    const decision = this.decide('user', at, v.label);
+    if (decision.verdict !== 'allow') {
+      throw new PolicyError('user_denied', `showing to the user is denied: ${decision.reason}`, {
+        at,
+      });
+    }
+    this.journal.append('user.show', { data: v.data, label: labelJson(v.label) }, at);
+    this.emit({ type: 'user.show', at, value: v });
+    await this.host.user.show(v, at);
+  }
+
+  async ask(ins: InstructionOf<'user.ask'>, frame: Frame): Promise<Value> {
+    const prompt = render(ins.prompt, frame, ins.at);
+    const decision = this.decide('user', ins.at, prompt.label);
+    if (decision.verdict !== 'allow') {
+      throw new PolicyError('user_denied', `asking the user is denied: ${decision.reason}`, {
+        at: ins.at,
+      });
+    }
+    this.journal.append('user.ask', { prompt: prompt.data, schema: ins.schema ?? null }, ins.at);
+    const answer = await this.host.user.ask(prompt.data as string, ins.schema, ins.at);
+    if (ins.schema !== undefined) {
+      const v = validatorFor(ins.schema);
+      if (!v(answer)) {
+        throw new TrapError(
+          'bad_answer',
+          `the answer does not meet the schema: ${schemaErrors(v)}`,
+          ins.at,
+        );
+      }
+    }
+    this.journal.append('user.answer', { answer }, ins.at);
+    return value(answer, { readers: 'public', integrity: 'trusted', sources: ['user'] });
+  }
+
+  /** Closes every tool provider the run connected. */
+  async close(): Promise<void> {
+    const providers = [...this.namespaces.values()];
+    this.namespaces.clear();
+    await Promise.allSettled(providers.map((p) => p.close()));
+  }
+}

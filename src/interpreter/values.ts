@@ -1,0 +1,146 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+import { TrapError } from '../spec/errors.js';
+import type { Json, JsonObject, JsonSchema } from '../spec/types.js';
+import { textOf } from './frame.js';
+
+/**
+ * The shapes of the values the machine makes: model replies, decoded tool calls, tool
+ * results and history messages. All are plain JSON so that they journal and compare as data.
+ */
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const compiled = new WeakMap<object, ValidateFunction>();
+
+/** A validator for a JSON Schema, compiled once per schema object. */
+export function validatorFor(schema: JsonSchema): ValidateFunction {
+  const key = typeof schema === 'object' ? schema : { const: schema };
+  let v = compiled.get(key);
+  if (!v) {
+    v = ajv.compile(schema);
+    compiled.set(key, v);
+  }
+  return v;
+}
+
+export function schemaErrors(v: ValidateFunction): string {
+  return (v.errors ?? [])
+    .slice(0, 5)
+    .map((e) => `${e.instancePath || '(root)'} ${e.message ?? 'is invalid'}`)
+    .join('; ');
+}
+
+export type ParsedJson = { ok: true; value: Json } | { ok: false; error: string };
+
+export function parseJsonText(text: string, schema?: JsonSchema): ParsedJson {
+  let parsed: Json;
+  try {
+    parsed = JSON.parse(text) as Json;
+  } catch (e) {
+    return { ok: false, error: `not JSON: ${(e as Error).message}` };
+  }
+  if (schema !== undefined) {
+    const v = validatorFor(schema);
+    if (!v(parsed)) return { ok: false, error: `does not meet the schema: ${schemaErrors(v)}` };
+  }
+  return { ok: true, value: parsed };
+}
+
+/** A tool call as parse.tool_calls leaves it: the raw text kept, the arguments decoded. */
+export interface DecodedCall {
+  id: string;
+  name: string;
+  arguments: string;
+  args: JsonObject | null;
+  /** Why the arguments could not be used; the call then never reaches the tool. */
+  error: string | null;
+}
+
+export function decodeArguments(raw: string): { args: JsonObject | null; error: string | null } {
+  if (raw.trim() === '') return { args: {}, error: null };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (e) {
+    return { args: null, error: `arguments are not valid JSON: ${(e as Error).message}` };
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    return { args: null, error: 'arguments must be a JSON object' };
+  }
+  return { args: parsed as JsonObject, error: null };
+}
+
+export function decodeToolCalls(reply: Json): Json {
+  if (reply === null || typeof reply !== 'object' || Array.isArray(reply)) return [];
+  const calls = reply.toolCalls;
+  if (!Array.isArray(calls)) return [];
+  return calls.map((c, i) => {
+    const o = (c ?? {}) as JsonObject;
+    const raw = typeof o.arguments === 'string' ? o.arguments : JSON.stringify(o.arguments ?? '');
+    const { args, error } = decodeArguments(raw);
+    const call: DecodedCall = {
+      id: typeof o.id === 'string' && o.id !== '' ? o.id : `call_${i}`,
+      name: typeof o.name === 'string' ? o.name : '',
+      arguments: raw,
+      args,
+      error,
+    };
+    return call as unknown as Json;
+  });
+}
+
+/** A tool result as tool.call leaves it. */
+export interface ToolResultValue {
+  callId: string;
+  name: string;
+  ok: boolean;
+  /** The text the model reads. */
+  content: string;
+  isError: boolean;
+  denied?: boolean;
+  /** The content blocks as the server sent them, when it was called. */
+  blocks?: Json[];
+  structured?: Json;
+}
+
+function toolMessage(src: Json, at?: string): Json {
+  if (src === null || typeof src !== 'object' || Array.isArray(src) || !('callId' in src)) {
+    throw new TrapError('not_a_tool_result', 'a tool message needs a tool result', at);
+  }
+  return {
+    role: 'tool',
+    callId: src.callId as string,
+    name: src.name as string,
+    content: src.content as string,
+    isError: Boolean(src.isError) || src.ok === false,
+  };
+}
+
+/** The history with one message (or, for a list of tool results, several) added. */
+export function appendMessages(
+  history: Json,
+  role: 'user' | 'assistant' | 'tool',
+  src: Json,
+  at?: string,
+): Json {
+  if (!Array.isArray(history)) throw new TrapError('not_a_history', 'not a history', at);
+  const out = [...history];
+  if (role === 'user') {
+    out.push({ role: 'user', content: textOf(src) });
+  } else if (role === 'assistant') {
+    const isReply =
+      src !== null && typeof src === 'object' && !Array.isArray(src) && 'toolCalls' in src;
+    if (isReply) {
+      const message: JsonObject = { role: 'assistant', content: src.text as string };
+      if (Array.isArray(src.toolCalls) && src.toolCalls.length > 0)
+        message.toolCalls = src.toolCalls;
+      out.push(message);
+    } else {
+      out.push({ role: 'assistant', content: textOf(src) });
+    }
+  } else if (Array.isArray(src)) {
+    for (const r of src) out.push(toolMessage(r, at));
+  } else {
+    out.push(toolMessage(src, at));
+  }
+  return out;
+}

@@ -1,0 +1,7 @@
+export {
+  type AccessRequest,
+  type Decision,
+  Monitor,
+  type Rule,
+  type Verdict,
+} from './monitor.js';

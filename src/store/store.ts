@@ -1,0 +1,332 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { type EntryBody, entryHash, GENESIS, type JournalEntry } from '../audit/chain.js';
+import { StoreError } from '../spec/errors.js';
+import type { Json } from '../spec/types.js';
+
+export type RunStatus = 'running' | 'done' | 'failed' | 'waiting' | 'cancelled';
+
+export interface RunRecord {
+  id: string;
+  imageName: string;
+  imageDigest: string;
+  configPath: string | null;
+  status: RunStatus;
+  createdAt: string;
+  endedAt: string | null;
+  output: Json | null;
+  error: Json | null;
+  /** The hash and length of the journal as last appended; the anchor that exposes truncation. */
+  head: string;
+  count: number;
+  /** A folder for the run's own files. */
+  dir: string;
+}
+
+export type Durability = 'full' | 'normal';
+
+export interface StoreOptions {
+  /** `full` syncs every commit to disk; `normal` (default) survives a killed process. */
+  durability?: Durability;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS runs (
+  id TEXT PRIMARY KEY, image_name TEXT NOT NULL, image_digest TEXT NOT NULL,
+  config_path TEXT, status TEXT NOT NULL, created_at TEXT NOT NULL, ended_at TEXT,
+  output TEXT, error TEXT, head TEXT NOT NULL, count INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS journal (
+  run_id TEXT NOT NULL, seq INTEGER NOT NULL, ts TEXT NOT NULL, type TEXT NOT NULL,
+  at TEXT, data TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS manifests (run_id TEXT PRIMARY KEY, manifest TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS memory (
+  scope TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, label TEXT NOT NULL,
+  run_id TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
+`;
+
+interface RunRow {
+  id: string;
+  image_name: string;
+  image_digest: string;
+  config_path: string | null;
+  status: RunStatus;
+  created_at: string;
+  ended_at: string | null;
+  output: string | null;
+  error: string | null;
+  head: string;
+  count: number;
+}
+
+interface EntryRow {
+  seq: number;
+  ts: string;
+  type: string;
+  at: string | null;
+  data: string;
+  prev: string;
+  hash: string;
+}
+
+function newRunId(): string {
+  const t = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  return `${t}-${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * The run store: runs, their hash-chained journals, manifests and memory, in one SQLite file
+ * at `<dir>/mvm.db`; each run also gets a folder `<dir>/runs/<id>/` for its own files.
+ *
+ * ```ts
+ * const store = RunStore.open('.mvm');
+ * const run = store.createRun({ imageName: 'notes', imageDigest, configPath: null });
+ * store.journal(run.id).append('run.start', { inputs: {} });
+ * ```
+ */
+export class RunStore {
+  readonly dir: string;
+  private readonly db: Database.Database;
+  private readonly journals = new Map<string, Journal>();
+
+  private constructor(dir: string, db: Database.Database) {
+    this.dir = dir;
+    this.db = db;
+  }
+
+  static open(dir: string, options: StoreOptions = {}): RunStore {
+    const abs = resolve(dir);
+    let db: Database.Database;
+    try {
+      mkdirSync(join(abs, 'runs'), { recursive: true });
+      db = new Database(join(abs, 'mvm.db'));
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+      db.pragma('busy_timeout = 5000');
+      db.exec(SCHEMA);
+    } catch (e) {
+      throw new StoreError('open_failed', `cannot open the run store at ${abs}`, { dir: abs }, e);
+    }
+    return new RunStore(abs, db);
+  }
+
+  runDir(id: string): string {
+    return join(this.dir, 'runs', id);
+  }
+
+  createRun(meta: { imageName: string; imageDigest: string; configPath: string | null }) {
+    const id = newRunId();
+    const createdAt = new Date().toISOString();
+    this.db
+      .prepare(
+        `INSERT INTO runs (id, image_name, image_digest, config_path, status, created_at, head,
+         count) VALUES (?, ?, ?, ?, 'running', ?, ?, 0)`,
+      )
+      .run(id, meta.imageName, meta.imageDigest, meta.configPath, createdAt, GENESIS);
+    mkdirSync(this.runDir(id), { recursive: true });
+    return this.getRun(id)!;
+  }
+
+  getRun(id: string): RunRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
+    return row ? this.toRecord(row) : undefined;
+  }
+
+  /** The run with this id, or the only run whose id starts with it. */
+  findRun(idOrPrefix: string): RunRecord {
+    const exact = this.getRun(idOrPrefix);
+    if (exact) return exact;
+    const rows = this.db
+      .prepare('SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at LIMIT 2')
+      .all(`${idOrPrefix.replace(/[%_]/g, '')}%`) as RunRow[];
+    if (rows.length === 1) return this.toRecord(rows[0]!);
+    const why = rows.length === 0 ? 'no run' : 'more than one run';
+    throw new StoreError('run_not_found', `${why} matches '${idOrPrefix}' in ${this.dir}`, {
+      run: idOrPrefix,
+    });
+  }
+
+  listRuns(limit = 50): RunRecord[] {
+    const rows = this.db
+      .prepare('SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT ?')
+      .all(limit) as RunRow[];
+    return rows.map((r) => this.toRecord(r));
+  }
+
+  finishRun(id: string, status: RunStatus, output: Json | null, error: Json | null): void {
+    this.db
+      .prepare('UPDATE runs SET status = ?, ended_at = ?, output = ?, error = ? WHERE id = ?')
+      .run(
+        status,
+        new Date().toISOString(),
+        output === null ? null : JSON.stringify(output),
+        error === null ? null : JSON.stringify(error),
+        id,
+      );
+  }
+
+  journal(runId: string): Journal {
+    let j = this.journals.get(runId);
+    if (!j) {
+      const run = this.getRun(runId);
+      if (!run) throw new StoreError('run_not_found', `no run '${runId}'`, { run: runId });
+      j = new Journal(this.db, runId, run.head, run.count);
+      this.journals.set(runId, j);
+    }
+    return j;
+  }
+
+  entries(runId: string): JournalEntry[] {
+    const rows = this.db
+      .prepare('SELECT * FROM journal WHERE run_id = ? ORDER BY seq')
+      .all(runId) as EntryRow[];
+    return rows.map((r) => {
+      const e: JournalEntry = {
+        seq: r.seq,
+        ts: r.ts,
+        type: r.type,
+        data: JSON.parse(r.data) as Json,
+        prev: r.prev,
+        hash: r.hash,
+      };
+      if (r.at !== null) e.at = r.at;
+      return e;
+    });
+  }
+
+  saveManifest(runId: string, manifest: Json): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO manifests (run_id, manifest) VALUES (?, ?)')
+      .run(runId, JSON.stringify(manifest));
+  }
+
+  getManifest(runId: string): Json | undefined {
+    const row = this.db.prepare('SELECT manifest FROM manifests WHERE run_id = ?').get(runId) as
+      | { manifest: string }
+      | undefined;
+    return row ? (JSON.parse(row.manifest) as Json) : undefined;
+  }
+
+  memoryGet(scope: string, key: string): { data: Json; label: Json } | undefined {
+    const row = this.db
+      .prepare('SELECT data, label FROM memory WHERE scope = ? AND key = ?')
+      .get(scope, key) as { data: string; label: string } | undefined;
+    if (!row) return undefined;
+    return { data: JSON.parse(row.data) as Json, label: JSON.parse(row.label) as Json };
+  }
+
+  memoryPut(scope: string, key: string, data: Json, label: Json, runId: string): void {
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO memory (scope, key, data, label, run_id, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        scope,
+        key,
+        JSON.stringify(data),
+        JSON.stringify(label),
+        runId,
+        new Date().toISOString(),
+      );
+  }
+
+  /** Direct access for tests and tools that inspect or tamper with the file. */
+  get database(): Database.Database {
+    return this.db;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private toRecord(row: RunRow): RunRecord {
+    return {
+      id: row.id,
+      imageName: row.image_name,
+      imageDigest: row.image_digest,
+      configPath: row.config_path,
+      status: row.status,
+      createdAt: row.created_at,
+      endedAt: row.ended_at,
+      output: row.output === null ? null : (JSON.parse(row.output) as Json),
+      error: row.error === null ? null : (JSON.parse(row.error) as Json),
+      head: row.head,
+      count: row.count,
+      dir: this.runDir(row.id),
+    };
+  }
+}
+
+/** A run's journal, append-only. Each append is one transaction that also moves the anchor. */
+export class Journal {
+  private readonly insert: Database.Statement;
+  private readonly anchor: Database.Statement;
+  private readonly tx: (body: EntryBody, hash: string) => void;
+
+  constructor(
+    db: Database.Database,
+    readonly runId: string,
+    private headHash: string,
+    private length: number,
+  ) {
+    this.insert = db.prepare(
+      'INSERT INTO journal (run_id, seq, ts, type, at, data, prev, hash) VALUES (?,?,?,?,?,?,?,?)',
+    );
+    this.anchor = db.prepare('UPDATE runs SET head = ?, count = ? WHERE id = ?');
+    this.tx = db.transaction((body: EntryBody, hash: string) => {
+      this.insert.run(
+        runId,
+        body.seq,
+        body.ts,
+        body.type,
+        body.at ?? null,
+        JSON.stringify(body.data),
+        body.prev,
+        hash,
+      );
+      this.anchor.run(hash, body.seq, runId);
+    });
+  }
+
+  get head(): string {
+    return this.headHash;
+  }
+
+  get count(): number {
+    return this.length;
+  }
+
+  append(type: string, data: Json, at?: string): JournalEntry {
+    const body: EntryBody = {
+      seq: this.length + 1,
+      ts: new Date().toISOString(),
+      type,
+      data,
+      prev: this.headHash,
+    };
+    if (at !== undefined) body.at = at;
+    const hash = entryHash(body);
+    try {
+      this.tx(body, hash);
+    } catch (e) {
+      throw new StoreError(
+        'append_failed',
+        `cannot append to the journal of ${this.runId}`,
+        {
+          run: this.runId,
+          type,
+        },
+        e,
+      );
+    }
+    this.headHash = hash;
+    this.length = body.seq;
+    return { ...body, hash };
+  }
+}

@@ -1,0 +1,53 @@
+import type { JsonObject } from '../spec/types.js';
+import type { CallOptions, ToolDefinition, ToolProvider, ToolResult } from './provider.js';
+
+/** A function the host application registers as a tool. */
+export interface HostFunction {
+  description: string;
+  inputSchema?: JsonObject;
+  /** Returns text, or JSON that is shown to the model as text. Throwing is a tool failure. */
+  run(args: JsonObject, options: { signal?: AbortSignal }): unknown | Promise<unknown>;
+}
+
+/**
+ * Tools served by functions of the host application, in one namespace.
+ *
+ * ```ts
+ * new HostFunctions('clock', { now: { description: 'the time', run: () => new Date().toISOString() } })
+ * ```
+ */
+export class HostFunctions implements ToolProvider {
+  constructor(
+    readonly namespace: string,
+    private readonly functions: Record<string, HostFunction>,
+  ) {}
+
+  async connect(): Promise<void> {}
+
+  async list(): Promise<ToolDefinition[]> {
+    return Object.entries(this.functions).map(([name, f]) => ({
+      name,
+      description: f.description,
+      inputSchema: f.inputSchema ?? { type: 'object', properties: {} },
+    }));
+  }
+
+  async call(name: string, args: JsonObject, options: CallOptions): Promise<ToolResult> {
+    const f = this.functions[name];
+    if (!f) return { isError: true, content: [], text: `unknown tool '${name}'` };
+    try {
+      const out = await f.run(args, { signal: options.signal });
+      const text = typeof out === 'string' ? out : JSON.stringify(out ?? null);
+      return { isError: false, content: [{ type: 'text', text }], text };
+    } catch (e) {
+      const text = e instanceof Error ? e.message : String(e);
+      return { isError: true, content: [{ type: 'text', text }], text };
+    }
+  }
+
+  describe() {
+    return { kind: 'host' as const };
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,574 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import {
+  getDefaultEnvironment,
+  StdioClientTransport,
+} from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {
+  type CallToolResult,
+  type ContentBlock,
+  ErrorCode,
+  McpError,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
+import { ProviderError } from '../spec/errors.js';
+import type { Json, JsonObject } from '../spec/types.js';
+import type {
+  CallOptions,
+  ProviderDescription,
+  ToolDefinition,
+  ToolProvider,
+  ToolResult,
+} from './provider.js';
+
+/**
+ * One entry of the `mcpServers` block that desktop and editor MCP clients write: a command to
+ * spawn (stdio) or the url of a Streamable HTTP endpoint.
+ *
+ * ```ts
+ * const fs: McpServerSpec = { command: 'node', args: ['server.js', '/data'] };
+ * const web: McpServerSpec = { url: 'http://127.0.0.1:3001/mcp' };
+ * ```
+ */
+export type McpServerSpec =
+  | {
+      type?: 'stdio';
+      command: string;
+      args?: string[];
+      env?: Record<string, string>;
+      cwd?: string;
+    }
+  | { type?: 'http' | 'streamable-http'; url: string; headers?: Record<string, string> };
+
+export interface McpProviderOptions {
+  clientName?: string;
+  clientVersion?: string;
+  /** Bounds starting and initializing the server, and each page of tools/list. */
+  connectTimeoutMs?: number;
+  /** Receives the server's stderr line by line (stdio only); discarded by default. */
+  stderr?: (line: string) => void;
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
+const MAX_LIST_PAGES = 1000;
+const STDERR_TAIL_LINES = 20;
+const GRACE_MS = 1000;
+
+/**
+ * A tool provider backed by one MCP server, through the official SDK.
+ *
+ * Failures thrown as ProviderError, by code: `invalid_spec`, `not_connected`, `start_failed`,
+ * `list_failed`, `pagination_loop`, `timeout`, `cancelled`, `server_exited`, `transport_error`,
+ * `bad_response`. A JSON-RPC error the server answers to tools/call is not thrown: it comes back
+ * as a result with isError, since it is the model's to read.
+ *
+ * A stdio server that exits mid-call fails the call at once. Over HTTP there is no process to
+ * watch: a server that dies while streaming its answer leaves the SDK retrying the stream, and
+ * the call fails only at its timeout.
+ *
+ * ```ts
+ * const p = new McpProvider('fs', { command: 'node', args: ['fs-server.js', dir] });
+ * await p.connect();
+ * const r = await p.call('read_text_file', { path: `${dir}/a.md` }, { timeoutMs: 30_000 });
+ * await p.close();
+ * ```
+ */
+export class McpProvider implements ToolProvider {
+  readonly namespace: string;
+  private readonly server: McpServerSpec;
+  private readonly options: McpProviderOptions;
+  private readonly connectTimeoutMs: number;
+  private client: Client | undefined;
+  private transport: StdioClientTransport | StreamableHTTPClientTransport | undefined;
+  private connecting: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  /** Set while the spawned process has not been seen to exit; never reused after that. */
+  private pid: number | undefined;
+  private connected = false;
+  /** The connection closed after initialize, without close() asking for it. */
+  private lost = false;
+  private readonly stderrTail: string[] = [];
+
+  constructor(namespace: string, server: McpServerSpec, options: McpProviderOptions = {}) {
+    this.namespace = namespace;
+    this.server = checkSpec(namespace, server);
+    this.options = options;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  }
+
+  connect(): Promise<void> {
+    if (this.closing) {
+      return Promise.reject(this.notConnected('closed'));
+    }
+    this.connecting ??= this.open();
+    return this.connecting;
+  }
+
+  async list(): Promise<ToolDefinition[]> {
+    const client = this.ready();
+    const tools: ToolDefinition[] = [];
+    const seen = new Set<string>();
+    let cursor: string | undefined;
+
+    for (let page = 0; page < MAX_LIST_PAGES; page++) {
+      let result: Awaited<ReturnType<Client['listTools']>>;
+      try {
+        const params = cursor === undefined ? {} : { cursor };
+        result = await client.listTools(params, { timeout: this.connectTimeoutMs });
+      } catch (error) {
+        const failure = this.classify(error, 'tools/list', this.connectTimeoutMs);
+        if (failure instanceof ProviderError) throw failure;
+        throw new ProviderError(
+          'list_failed',
+          `${this.namespace}: tools/list failed: ${failure.message}`,
+          { namespace: this.namespace, rpcCode: failure.code },
+          failure,
+        );
+      }
+      tools.push(...result.tools.map(toDefinition));
+
+      // An empty cursor is read as the end: no sane server pages with it, and some send it.
+      cursor = result.nextCursor || undefined;
+      if (cursor === undefined) return tools;
+      if (seen.has(cursor)) throw this.paginationLoop(page + 1, cursor);
+      seen.add(cursor);
+    }
+    throw this.paginationLoop(MAX_LIST_PAGES, cursor);
+  }
+
+  async call(name: string, args: JsonObject, options: CallOptions): Promise<ToolResult> {
+    const client = this.ready();
+    const { signal, timeoutMs } = options;
+    if (signal?.aborted) throw this.cancelled(`tool "${name}"`, name);
+
+    try {
+      const result = await client.callTool({ name, arguments: args }, undefined, {
+        timeout: timeoutMs,
+        signal,
+      });
+      return toToolResult(result);
+    } catch (error) {
+      const failure = this.classify(error, `tool "${name}"`, timeoutMs, signal, name);
+      if (failure instanceof ProviderError) throw failure;
+      return errorResult(failure.message);
+    }
+  }
+
+  describe(): ProviderDescription {
+    const version = this.client?.getServerVersion();
+    const server = version ? { serverName: version.name, serverVersion: version.version } : {};
+    if ('url' in this.server) return { kind: 'http', url: this.server.url, ...server };
+    return { kind: 'stdio', command: this.server.command, args: this.server.args ?? [], ...server };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async open(): Promise<void> {
+    const client = new Client({
+      name: this.options.clientName ?? 'mvm',
+      version: this.options.clientVersion ?? '0.1.0',
+    });
+    const transport = this.makeTransport();
+    client.onclose = () => {
+      this.pid = undefined;
+      if (this.connected && !this.closing) this.lost = true;
+    };
+    // Transport hiccups also reach the pending request they break; nothing to add here.
+    client.onerror = () => {};
+    this.client = client;
+    this.transport = transport;
+
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new McpError(ErrorCode.RequestTimeout, 'connect timed out')),
+        this.connectTimeoutMs,
+      );
+    });
+    try {
+      // Our own deadline too: the SDK's timeout covers initialize but not the HTTP request
+      // that carries notifications/initialized.
+      await Promise.race([client.connect(transport, { timeout: this.connectTimeoutMs }), deadline]);
+      this.connected = true;
+    } catch (error) {
+      await this.teardown();
+      throw this.startFailed(error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private makeTransport(): StdioClientTransport | StreamableHTTPClientTransport {
+    const server = this.server;
+    if ('url' in server) {
+      const requestInit = server.headers ? { headers: server.headers } : undefined;
+      return new StreamableHTTPClientTransport(new URL(server.url), { requestInit });
+    }
+
+    const transport = new StdioClientTransport({
+      command: server.command,
+      args: server.args ?? [],
+      env: { ...getDefaultEnvironment(), ...server.env },
+      cwd: server.cwd,
+      stderr: 'pipe',
+    });
+    // With stderr 'pipe' the SDK hands out its stream before spawning, so no line is lost.
+    const stderr = transport.stderr;
+    if (stderr instanceof Readable) {
+      const lines = createInterface({ input: stderr, crlfDelay: Number.POSITIVE_INFINITY });
+      lines.on('line', (line) => {
+        this.stderrTail.push(line);
+        if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
+        this.options.stderr?.(line);
+      });
+    }
+
+    // Client.connect closes the transport when initialize fails, and the transport forgets its
+    // pid when it closes; keep it so teardown can still reap the process tree.
+    const start = transport.start.bind(transport);
+    transport.start = async () => {
+      await start();
+      this.pid = transport.pid ?? undefined;
+    };
+    return transport;
+  }
+
+  private async shutdown(): Promise<void> {
+    await this.connecting?.catch(() => {});
+    await this.teardown();
+  }
+
+  /** Closes the client; for stdio, reaps the process and its descendants, however stubborn. */
+  private async teardown(): Promise<void> {
+    const client = this.client;
+    const transport = this.transport;
+    if (!client || !transport) return;
+    this.transport = undefined;
+
+    if (transport instanceof StreamableHTTPClientTransport) {
+      // Ending the session is a courtesy to the server; a dead one must not hold close() up.
+      await withTimeout(
+        transport.terminateSession().catch(() => {}),
+        GRACE_MS,
+      );
+      await client.close().catch(() => {});
+      return;
+    }
+
+    const pid = this.pid;
+    const tree = pid === undefined ? [] : [pid, ...(await descendants(pid))];
+    const closed = client.close().catch(() => {});
+    await reap(tree);
+    await closed;
+  }
+
+  private ready(): Client {
+    if (this.lost) {
+      throw new ProviderError('server_exited', `${this.namespace}: mcp server has exited`, {
+        namespace: this.namespace,
+        stderr: [...this.stderrTail],
+      });
+    }
+    if (this.closing) throw this.notConnected('closed');
+    if (!this.client || !this.connected) throw this.notConnected('not connected');
+    return this.client;
+  }
+
+  /**
+   * Sorts a failed request into what stops the machine (a ProviderError) and what the server
+   * answered (an McpError, left for the caller to turn into a value).
+   */
+  private classify(
+    error: unknown,
+    what: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+    tool?: string,
+  ): ProviderError | McpError {
+    const ns = this.namespace;
+    const data = { namespace: ns, ...(tool === undefined ? {} : { tool }) };
+    if (signal?.aborted) return this.cancelled(what, tool, error);
+    if (this.lost) {
+      return new ProviderError(
+        'server_exited',
+        `${ns}: mcp server exited during ${what}`,
+        { ...data, stderr: [...this.stderrTail] },
+        error,
+      );
+    }
+    if (this.closing) return this.notConnected('closed during the request');
+    if (error instanceof McpError) {
+      if (isLocalTimeout(error, timeoutMs)) {
+        return new ProviderError(
+          'timeout',
+          `${ns}: ${what} did not answer within ${timeoutMs} ms`,
+          { ...data, timeoutMs },
+          error,
+        );
+      }
+      return error;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    // The SDK checks replies against its zod schemas; a failed check is the server's fault.
+    if (error instanceof Error && error.name.includes('ZodError')) {
+      return new ProviderError(
+        'bad_response',
+        `${ns}: malformed reply to ${what}: ${message}`,
+        data,
+        error,
+      );
+    }
+    return new ProviderError('transport_error', `${ns}: ${what} failed: ${message}`, data, error);
+  }
+
+  private startFailed(error: unknown): ProviderError {
+    const ns = this.namespace;
+    const target = 'url' in this.server ? this.server.url : this.server.command;
+    const reason =
+      error instanceof McpError && error.code === ErrorCode.RequestTimeout
+        ? `no answer to initialize within ${this.connectTimeoutMs} ms`
+        : error instanceof Error
+          ? error.message
+          : String(error);
+    return new ProviderError(
+      'start_failed',
+      `${ns}: cannot start mcp server "${target}": ${reason}`,
+      { namespace: ns, target, stderr: [...this.stderrTail] },
+      error,
+    );
+  }
+
+  private cancelled(what: string, tool?: string, cause?: unknown): ProviderError {
+    const ns = this.namespace;
+    const data = { namespace: ns, ...(tool === undefined ? {} : { tool }) };
+    return new ProviderError('cancelled', `${ns}: ${what} was cancelled`, data, cause);
+  }
+
+  private notConnected(why: string): ProviderError {
+    const ns = this.namespace;
+    return new ProviderError('not_connected', `${ns}: mcp provider ${why}`, { namespace: ns });
+  }
+
+  private paginationLoop(pages: number, cursor: string | undefined): ProviderError {
+    const ns = this.namespace;
+    return new ProviderError(
+      'pagination_loop',
+      `${ns}: tools/list still paging after ${pages} pages (cursor "${cursor}")`,
+      { namespace: ns, pages, cursor },
+    );
+  }
+}
+
+function checkSpec(namespace: string, spec: McpServerSpec): McpServerSpec {
+  // Specs come from JSON configuration, so the type's promises are checked here once.
+  const raw: Record<string, unknown> = { ...spec };
+  const type = raw.type;
+  const invalid = (why: string) =>
+    new ProviderError('invalid_spec', `${namespace}: invalid mcp server spec: ${why}`, {
+      namespace,
+      type,
+    });
+  if (type !== undefined && type !== 'stdio' && type !== 'http' && type !== 'streamable-http') {
+    throw invalid(`unsupported type "${String(type)}"`);
+  }
+  const wantsUrl = type === 'http' || type === 'streamable-http';
+  if (wantsUrl || (type === undefined && 'url' in raw)) {
+    if (typeof raw.url !== 'string') throw invalid('expected a string "url"');
+    if (!URL.canParse(raw.url)) throw invalid(`"url" is not a url: "${raw.url}"`);
+    return spec;
+  }
+  if (typeof raw.command !== 'string' || raw.command === '') {
+    throw invalid('expected a "command" or a "url"');
+  }
+  return spec;
+}
+
+/** Whether the SDK's own request timer fired, as opposed to a server answering with -32001. */
+function isLocalTimeout(error: McpError, timeoutMs: number): boolean {
+  if (error.code !== ErrorCode.RequestTimeout) return false;
+  const data: unknown = error.data;
+  return typeof data === 'object' && data !== null && 'timeout' in data
+    ? data.timeout === timeoutMs
+    : false;
+}
+
+function toDefinition(tool: Tool): ToolDefinition {
+  // Everything below was parsed from JSON-RPC, so it is JSON by construction.
+  const definition: ToolDefinition = {
+    name: tool.name,
+    description: tool.description ?? '',
+    inputSchema: tool.inputSchema as JsonObject,
+  };
+  if (tool.outputSchema) definition.outputSchema = tool.outputSchema as JsonObject;
+  if (tool.annotations) definition.annotations = tool.annotations as JsonObject;
+  return definition;
+}
+
+/**
+ * Keeps the blocks as sent and renders them for a model: text blocks as their text, the others
+ * as a short bracketed summary, one per line. A result with only structured content reads as
+ * its JSON.
+ */
+function toToolResult(result: Awaited<ReturnType<Client['callTool']>>): ToolResult {
+  if (!('content' in result)) {
+    // The 2024-10-07 shape, still accepted by the SDK for old servers.
+    const structured = result.toolResult as Json;
+    return { isError: false, content: [], text: JSON.stringify(structured), structured };
+  }
+
+  const call = result as CallToolResult;
+  const content = call.content as Json[];
+  const structured = call.structuredContent as JsonObject | undefined;
+  let text = call.content.map(renderBlock).join('\n');
+  if (call.content.length === 0 && structured !== undefined) text = JSON.stringify(structured);
+  const out: ToolResult = { isError: call.isError === true, content, text };
+  if (structured !== undefined) out.structured = structured;
+  return out;
+}
+
+function renderBlock(block: ContentBlock): string {
+  switch (block.type) {
+    case 'text':
+      return block.text;
+    case 'image':
+    case 'audio':
+      return `[${block.type} ${block.mimeType}]`;
+    case 'resource_link':
+      return `[resource_link ${block.uri}]`;
+    case 'resource':
+      return `[resource ${block.resource.uri}]`;
+    default: {
+      const type: unknown = (block as { type?: unknown }).type;
+      return `[${String(type)}]`;
+    }
+  }
+}
+
+function errorResult(message: string): ToolResult {
+  return { isError: true, content: [{ type: 'text', text: message }], text: message };
+}
+
+function withTimeout(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Waits for every pid to end: a grace period after the transport closed stdin, then SIGTERM,
+ * then SIGKILL. Pids are signalled only while alive, and were descendants a moment ago; a pid
+ * the system reused within those two seconds would be hit too, which nothing short of pidfds
+ * avoids.
+ */
+async function reap(pids: number[]): Promise<void> {
+  if (pids.length === 0) return;
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    if (await allGone(pids, GRACE_MS)) return;
+    for (const pid of pids.filter(isAlive)) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // Ended between the check and the signal.
+      }
+    }
+  }
+  await allGone(pids, GRACE_MS);
+}
+
+async function allGone(pids: number[], ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (!pids.some(isAlive)) return true;
+    if (Date.now() >= until) return false;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    // ESRCH: gone. EPERM: the pid now belongs to someone else, so not ours to end.
+    return false;
+  }
+  if (process.platform !== 'linux') return true;
+  try {
+    // A zombie has ended; only its parent's wait is missing.
+    return procState(readFileSync(`/proc/${pid}/stat`, 'utf8')) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** The state and parent fields of /proc/PID/stat; the command name may hold spaces and parens. */
+function procState(stat: string): string | undefined {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+}
+
+function procParent(stat: string): number {
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+/**
+ * The pids below `root`, from /proc on Linux or ps elsewhere. Taken before the server is told
+ * to stop, since orphans lose their link to it. On a system with neither (Windows) only the
+ * server itself is reaped.
+ */
+async function descendants(root: number): Promise<number[]> {
+  const parents = await processParents();
+  const children = new Map<number, number[]>();
+  for (const [pid, ppid] of parents) {
+    const list = children.get(ppid) ?? [];
+    list.push(pid);
+    children.set(ppid, list);
+  }
+
+  const found: number[] = [];
+  const queue = [root];
+  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
+    for (const child of children.get(pid) ?? []) {
+      if (found.includes(child) || child === root) continue;
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+async function processParents(): Promise<Map<number, number>> {
+  const parents = new Map<number, number>();
+  if (process.platform === 'linux') {
+    const entries = await readdir('/proc').catch(() => [] as string[]);
+    await Promise.all(
+      entries
+        .filter((entry) => /^\d+$/.test(entry))
+        .map(async (entry) => {
+          const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => undefined);
+          if (stat !== undefined) parents.set(Number(entry), procParent(stat));
+        }),
+    );
+    return parents;
+  }
+  if (process.platform === 'win32') return parents;
+
+  const listing = await new Promise<string>((resolve) => {
+    execFile('ps', ['-A', '-o', 'pid=', '-o', 'ppid='], { timeout: 2000 }, (error, stdout) =>
+      resolve(error ? '' : stdout),
+    );
+  });
+  for (const line of listing.split('\n')) {
+    const [pid, ppid] = line.trim().split(/\s+/).map(Number);
+    if (pid !== undefined && ppid !== undefined && pid > 0) parents.set(pid, ppid);
+  }
+  return parents;
+}

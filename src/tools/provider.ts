@@ -1,0 +1,64 @@
+import type { Json, JsonObject } from '../spec/types.js';
+
+/**
+ * The tool interface: what the machine asks of every tool provider (an MCP server, or
+ * functions the host registers). A provider connects, lists and calls; the machine decides,
+ * journals and labels.
+ */
+
+export interface ToolDefinition {
+  /** The name within its namespace, as the server gives it. */
+  name: string;
+  description: string;
+  inputSchema: JsonObject;
+  outputSchema?: JsonObject;
+  /** Hints from the server (read-only, destructive, ...). Untrusted. */
+  annotations?: JsonObject;
+}
+
+export interface ToolResult {
+  /** True when the tool itself reported failure (MCP `isError`). */
+  isError: boolean;
+  /** The content blocks as the server sent them. */
+  content: Json[];
+  /** The text of the content, joined, for a model to read. */
+  text: string;
+  structured?: Json;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs: number;
+}
+
+export interface ProviderDescription {
+  kind: 'stdio' | 'http' | 'host';
+  command?: string;
+  args?: string[];
+  url?: string;
+  serverName?: string;
+  serverVersion?: string;
+}
+
+/**
+ * A tool provider for one namespace.
+ *
+ * ```ts
+ * await provider.connect(); const tools = await provider.list();
+ * const r = await provider.call('read_file', { path: 'a.md' }, { timeoutMs: 30_000 });
+ * ```
+ */
+export interface ToolProvider {
+  readonly namespace: string;
+  connect(): Promise<void>;
+  /** Every definition, all pages of the list collected. */
+  list(): Promise<ToolDefinition[]>;
+  /**
+   * Throws ProviderError when the server cannot be reached, exits, or does not answer in
+   * time; a tool's own failure is a result with isError.
+   */
+  call(name: string, args: JsonObject, options: CallOptions): Promise<ToolResult>;
+  describe(): ProviderDescription;
+  /** Ends the connection and any process it started, children included. */
+  close(): Promise<void>;
+}
