@@ -41,8 +41,14 @@ export class BudgetMeter {
     this.clock(at);
   }
 
-  clock(at?: string): void {
+  /** Brings the wall-clock figure up to date without judging it. */
+  elapsed(): number {
     this.used.wallMs = Date.now() - this.started;
+    return this.used.wallMs;
+  }
+
+  clock(at?: string): void {
+    this.elapsed();
     if (this.used.wallMs > this.limits.wallMs) {
       throw new BudgetError('wallMs', this.limits.wallMs, this.used.wallMs, at);
     }

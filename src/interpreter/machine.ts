@@ -83,7 +83,7 @@ export class Machine {
     } finally {
       await this.effects.close();
     }
-    this.meter.clock();
+    this.meter.elapsed();
     this.journal.append('run.end', {
       status: outcome.status,
       output: outcome.output?.data ?? null,

@@ -1,4 +1,5 @@
 import { Ajv, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
 import { TrapError } from '../spec/errors.js';
 import type { Json, JsonObject, JsonSchema } from '../spec/types.js';
 import { textOf } from './frame.js';
@@ -8,7 +9,9 @@ import { textOf } from './frame.js';
  * results and history messages. All are plain JSON so that they journal and compare as data.
  */
 
-const ajv = new Ajv({ allErrors: true, strict: false });
+// Library code does not print: unknown keywords and formats are accepted quietly.
+const ajv = new Ajv({ allErrors: true, strict: false, logger: false });
+addFormats.default(ajv);
 const compiled = new WeakMap<object, ValidateFunction>();
 
 /** A validator for a JSON Schema, compiled once per schema object. */

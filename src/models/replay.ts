@@ -80,9 +80,14 @@ export class ReplayDriver implements ModelDriver {
     return new ReplayDriver(checkFile(src.data, path), path);
   }
 
+  /** From a host binding: `file` names a replay file, or `replies` lists the replies inline. */
   static fromBinding(binding: ModelBinding, dir: string): ReplayDriver {
+    if (Array.isArray(binding.replies)) {
+      const file = { mvmReplay: 1, model: binding.model, replies: binding.replies };
+      return new ReplayDriver(checkFile(file, 'inline replies'), 'inline replies');
+    }
     if (typeof binding.file !== 'string') {
-      throw new ConfigError('bad_model_binding', "a replay binding needs 'file'", {
+      throw new ConfigError('bad_model_binding', "a replay binding needs 'file' or 'replies'", {
         binding: binding as Json,
       });
     }

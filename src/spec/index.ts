@@ -4,8 +4,10 @@ export {
   type Family,
   IMAGE_FORMAT_VERSION,
   isOpcode,
+  NOTATION,
   OPCODE_NAMES,
   OPCODES,
+  OPERAND_TYPES,
   type Opcode,
   type OpcodeSpec,
   type OperandSpec,
@@ -13,3 +15,4 @@ export {
 } from './opcodes.js';
 export { imageSchema } from './schema.js';
 export type * from './types.js';
+export { VERIFY_CODES, type VerifyCode } from './verify-codes.js';

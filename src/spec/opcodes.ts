@@ -1,36 +1,42 @@
 /**
  * The instruction set of mvm, as one table. The image schema, the TypeScript instruction
- * types, the verifier's operand rules and docs/spec.md are derived from it.
- *
- * Notation used in the `means` lines:
- *
- *   r ← e        write the value of e into register r of the current frame
- *   ⟦t⟧          the string template t with each {{reg}} or {{reg.path}} filled in
- *   L(x)         the label of value x;  ⊔ joins labels (readers meet, integrity lowers)
- *   ctx          the join of every value given to a model call
- *   ⇝ m          the effect passes the reference monitor for resource m first
- *   J            the journal: the instruction's intent is appended before its effect, the
- *                outcome after
- *   [ … ]        a nested block of instructions
+ * types, the verifier's operand rules and docs/spec.md are derived from it. Each opcode's
+ * `means` line is written in the notation of NOTATION below.
  */
 
-export type OperandType =
-  | 'reg' // a register that is read: must be defined on every path before
-  | 'dst' // a register that is written
-  | 'regs' // a list of registers that are read
-  | 'slot' // a model slot the image declares
-  | 'ns' // a tool namespace the image declares
-  | 'proc' // a procedure of the image or of the standard library
-  | 'json' // any literal JSON value
-  | 'schema' // a literal JSON Schema
-  | 'template' // a string with {{reg}} placeholders; each named register is read
-  | 'string'
-  | 'int' // a literal non-negative integer
-  | 'enum'
-  | 'block' // a nested list of instructions
-  | 'args' // an object from a procedure's parameter names to registers that are read
-  | 'fields' // an object from keys to registers that are read
-  | 'static'; // an object from a procedure's static parameter names to literal JSON
+/** The notation of the `means` lines, one symbol a line. */
+export const NOTATION: ReadonlyArray<readonly [string, string]> = [
+  ['r ← e', 'write the value of e into register r of the current frame'],
+  ['⟦t⟧', 'the string template t with each {{reg}} or {{reg.path}} filled in'],
+  ['L(x)', 'the label of value x'],
+  ['⊔', 'join of labels: readers meet, integrity takes the lower'],
+  ['ctx', 'the join of the labels of every value given to a model call'],
+  ['⇝ m', 'the effect passes the reference monitor for resource m first'],
+  ['J', 'journaled: the intent is appended before the effect, the outcome after'],
+  ['[ … ]', 'a nested block of instructions'],
+];
+
+/** The kinds of operand, with what each one is. */
+export const OPERAND_TYPES = {
+  reg: 'a register that is read; it must be set on every path before',
+  dst: 'a register that is written',
+  regs: 'a list of registers that are read',
+  slot: 'a model slot the image declares under models',
+  ns: 'a tool namespace the image declares under tools',
+  proc: 'a procedure of the image, or std.* from the standard library',
+  json: 'any literal JSON value',
+  schema: 'a literal JSON Schema',
+  template: 'a string with {{reg}} or {{reg.path}} placeholders; each register named is read',
+  string: 'a literal string',
+  int: 'a literal integer',
+  enum: 'one of the listed literal strings',
+  block: 'a nested list of instructions',
+  args: "an object from a procedure's parameter names to registers that are read",
+  fields: 'an object from keys to registers that are read',
+  static: "an object from a procedure's static parameter names to literal JSON",
+} as const;
+
+export type OperandType = keyof typeof OPERAND_TYPES;
 
 export interface OperandSpec {
   readonly type: OperandType;

@@ -6,7 +6,7 @@ let compiled: ReturnType<Ajv['compile']> | undefined;
 
 function validator() {
   if (!compiled) {
-    const ajv = new Ajv({ allErrors: true, strict: false });
+    const ajv = new Ajv({ allErrors: true, strict: false, logger: false, verbose: true });
     compiled = ajv.compile(imageSchema());
   }
   return compiled;
@@ -31,7 +31,9 @@ function issueOf(e: ErrorObject): VerifyIssue | undefined {
     case 'anyOf':
       // The branch that failed reports its own errors; these summaries only repeat them.
       if (e.keyword === 'anyOf' && e.schemaPath.endsWith('/anyOf')) {
-        const alts = (e.schema as Array<{ required?: string[] }>).flatMap((s) => s.required ?? []);
+        const alts = ((e.schema ?? []) as Array<{ required?: string[] }>).flatMap(
+          (s) => s.required ?? [],
+        );
         if (alts.length > 0) {
           return { code: 'missing_operand', at, message: `needs one of ${alts.join(', ')}` };
         }

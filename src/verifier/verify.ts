@@ -2,6 +2,7 @@ import { VerifyError, type VerifyIssue } from '../spec/errors.js';
 import { OPCODES, type OperandSpec } from '../spec/opcodes.js';
 import { resourceMatches } from '../spec/resources.js';
 import type { Image, Instruction } from '../spec/types.js';
+import type { VerifyCode } from '../spec/verify-codes.js';
 import { type LinkedImage, type LinkedProcedure, link } from './expand.js';
 import { checkSchema } from './schema-check.js';
 
@@ -65,7 +66,7 @@ class Checker {
     this.namespaces = new Set(Object.keys(image.tools ?? {}));
   }
 
-  private issue(code: string, at: string, message: string) {
+  private issue(code: VerifyCode, at: string, message: string) {
     this.issues.push({ code, at, message });
   }
 

@@ -1,0 +1,16 @@
+export { type HostConfig, loadConfig, type NamespaceBinding, parseConfig } from './config.js';
+export {
+  type DriverFactory,
+  Mvm,
+  type MvmOptions,
+  type RunOptions,
+  type RunResult,
+} from './host.js';
+export {
+  describeIssues,
+  type ImageFile,
+  imageFromObject,
+  readImageFile,
+  resolveTarget,
+  verifyFile,
+} from './image-file.js';

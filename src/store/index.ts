@@ -1,0 +1,8 @@
+export {
+  type Durability,
+  Journal,
+  type RunRecord,
+  type RunStatus,
+  RunStore,
+  type StoreOptions,
+} from './store.js';

@@ -1,0 +1,3 @@
+export { type HostFunction, HostFunctions } from './host-functions.js';
+export { McpProvider, type McpProviderOptions, type McpServerSpec } from './mcp.js';
+export type * from './provider.js';
