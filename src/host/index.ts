@@ -1,3 +1,4 @@
+export { BlockBuilder, ImageBuilder } from './builder.js';
 export { type HostConfig, loadConfig, type NamespaceBinding, parseConfig } from './config.js';
 export {
   type DriverFactory,
