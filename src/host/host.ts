@@ -142,7 +142,24 @@ export class Mvm {
           { file: this.config.path, slot },
         );
       }
-      drivers.set(slot, factory(binding, this.config));
+      const driver = factory(binding, this.config);
+      const caps = driver.describe().capabilities;
+      const has: Record<string, boolean> = {
+        tools: caps.tools,
+        json_schema: caps.jsonSchema,
+        streaming: caps.streaming,
+        parallel_tool_calls: caps.parallelToolCalls,
+      };
+      for (const need of image.models?.[slot]?.needs ?? []) {
+        if (!has[need]) {
+          throw new ConfigError(
+            'missing_capability',
+            `${where}: models.${slot}: the image needs '${need}', which ${driver.describe().driver} model '${driver.describe().model}' lacks`,
+            { file: this.config.path, slot, need },
+          );
+        }
+      }
+      drivers.set(slot, driver);
     }
     for (const ns of Object.keys(image.tools ?? {})) {
       if (!this.config.tools[ns] && !this.functions[ns]) {

@@ -261,9 +261,11 @@ export class Effects {
   // tool ─────────────────────────────────────────────────────────────────────────────────
 
   async loadTools(ns: string, at?: string): Promise<Value> {
-    const provider = await this.host.provider(ns);
-    const defs = await provider.list();
+    // Loading a namespace again lists it again on the same connection.
+    const provider = this.namespaces.get(ns) ?? (await this.host.provider(ns));
     this.namespaces.set(ns, provider);
+    const defs = await provider.list();
+    for (const [name, t] of this.tools) if (t.ns === ns) this.tools.delete(name);
     const list: Json[] = [];
     const pins: Json[] = [];
     for (const def of defs) {

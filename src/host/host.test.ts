@@ -1,0 +1,72 @@
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../spec/errors.js';
+import { parseConfig } from './config.js';
+import { Mvm } from './host.js';
+import { imageFromObject } from './image-file.js';
+
+const image = {
+  mvm: 1,
+  name: 'needs',
+  models: { main: { needs: ['tools'] } },
+  tools: { fs: {} },
+  permissions: ['model:main'],
+  inputs: { n: { type: 'number' } },
+  procedures: { main: { params: ['n'], body: [{ op: 'halt', src: 'n' }] } },
+};
+
+function mvm(config: Record<string, unknown>) {
+  const storeDir = mkdtempSync(join(tmpdir(), 'mvm-bind-'));
+  return new Mvm({
+    config: parseConfig(config, { path: 'host.yaml', dir: process.cwd() }),
+    storeDir,
+  });
+}
+
+const models = {
+  main: { driver: 'replay', replies: [] },
+};
+const tools = { fs: { command: 'node' } };
+
+describe('binding an image to a configuration', () => {
+  it.each([
+    ['unbound_slot', { tools }, {}],
+    ['unknown_driver', { models: { main: { driver: 'telepathy' } }, tools }, {}],
+    ['unmounted_namespace', { models }, {}],
+    ['missing_input', { models, tools }, {}],
+    ['bad_input', { models, tools }, { n: 'seven' }],
+    ['unknown_input', { models, tools }, { n: 1, m: 2 }],
+    [
+      'missing_capability',
+      {
+        models: {
+          main: {
+            driver: 'openai-compatible',
+            baseUrl: 'http://127.0.0.1:9/v1',
+            model: 'm',
+            capabilities: { tools: false },
+          },
+        },
+        tools,
+      },
+      { n: 1 },
+    ],
+  ])('refuses %s before anything is written', async (code, config, inputs) => {
+    const m = mvm(config);
+    const err = await m.run(imageFromObject(image), { inputs }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).code).toBe(code);
+    expect(m.store.listRuns()).toEqual([]);
+    expect(readdirSync(join(m.store.dir, 'runs'))).toEqual([]);
+    m.close();
+  });
+
+  it('takes inputs from the run, then the configuration, then the image default', async () => {
+    const m = mvm({ models, tools, inputs: { n: 5 } });
+    expect((await m.run(imageFromObject(image))).output).toBe(5);
+    expect((await m.run(imageFromObject(image), { inputs: { n: 6 } })).output).toBe(6);
+    m.close();
+  });
+});
