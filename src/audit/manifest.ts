@@ -40,9 +40,14 @@ export interface Manifest {
   decisions: {
     allow: number;
     deny: number;
+    confirm: number;
     list: Array<{ at: string | null; resource: string; verdict: string; rule: string | null }>;
   };
   budgets: { limits: Json; used: Json };
+  /** What a waiting run waits on. */
+  pending: Json[];
+  /** Confirmations people gave, and questions they answered. */
+  answers: Array<{ id: string; verdict?: string }>;
   output: Json;
   error: Json;
   journal: { entries: number; head: string };
@@ -52,14 +57,15 @@ const num = (v: Json | undefined) => (typeof v === 'number' ? v : 0);
 
 export function buildManifest(runId: string, entries: readonly JournalEntry[]): Manifest {
   const start = entries.find((e) => e.type === 'run.start');
-  const end = entries.findLast((e) => e.type === 'run.end');
+  const end = entries.findLast((e) => e.type === 'run.end' || e.type === 'run.suspend');
   const sd = (start?.data ?? {}) as JsonObject;
   const ed = (end?.data ?? {}) as JsonObject;
 
   const models = new Map<string, ModelUse>();
   const tools = new Map<string, ToolUse>();
   const toolsets: Manifest['toolsets'] = [];
-  const decisions: Manifest['decisions'] = { allow: 0, deny: 0, list: [] };
+  const decisions: Manifest['decisions'] = { allow: 0, deny: 0, confirm: 0, list: [] };
+  const answers: Manifest['answers'] = [];
   const tool = (name: string) => {
     let t = tools.get(name);
     if (!t) {
@@ -111,6 +117,23 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
         t.ms += num(d.ms);
         break;
       }
+      case 'tool.error': {
+        const t = tool(d.name as string);
+        t.calls++;
+        t.errors++;
+        break;
+      }
+      case 'model.error': {
+        const m = models.get(d.slot as string);
+        if (m) m.calls++;
+        break;
+      }
+      case 'confirm.answer':
+        answers.push({ id: d.id as string, verdict: d.verdict as string });
+        break;
+      case 'user.answer':
+        answers.push({ id: d.id as string });
+        break;
       case 'tool.refused': {
         const t = tool(d.name as string);
         t.refused++;
@@ -119,7 +142,8 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
       }
       case 'decision':
         if (d.verdict === 'allow') decisions.allow++;
-        else decisions.deny++;
+        else if (d.verdict === 'deny') decisions.deny++;
+        else decisions.confirm++;
         decisions.list.push({
           at: e.at ?? null,
           resource: d.resource as string,
@@ -143,15 +167,18 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
     runId,
     image: (sd.image ?? { name: '', digest: '' }) as Manifest['image'],
     config: (sd.config ?? { path: null, digest: '' }) as Manifest['config'],
-    status: (ed.status as string | undefined) ?? 'running',
+    status:
+      end?.type === 'run.suspend' ? 'waiting' : ((ed.status as string | undefined) ?? 'running'),
     startedAt,
-    endedAt,
+    endedAt: end?.type === 'run.end' ? endedAt : null,
     durationMs: endedAt ? Date.parse(endedAt) - Date.parse(startedAt) : null,
     models: [...models.values()],
     tools: [...tools.values()].sort((a, b) => a.name.localeCompare(b.name)),
     toolsets,
     decisions,
     budgets: { limits: sd.budgets ?? null, used: ed.used ?? null },
+    pending: end?.type === 'run.suspend' ? ((ed.pending ?? []) as Json[]) : [],
+    answers,
     output: ed.output ?? null,
     error: ed.error ?? null,
     journal: { entries: entries.length, head: last?.hash ?? '' },

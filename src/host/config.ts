@@ -95,9 +95,10 @@ const CONFIG_SCHEMA = {
         properties: {
           allow: { type: 'string', minLength: 1 },
           deny: { type: 'string', minLength: 1 },
+          confirm: { type: 'string', minLength: 1 },
           reason: { type: 'string' },
         },
-        oneOf: [{ required: ['allow'] }, { required: ['deny'] }],
+        oneOf: [{ required: ['allow'] }, { required: ['deny'] }, { required: ['confirm'] }],
       },
     },
     budgets: {
@@ -179,9 +180,11 @@ export function parseConfig(
       (e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf',
     );
     const e = problems[0] ?? validate.errors![0]!;
-    const at = pointerToPath(e.instancePath);
-    const pos = options.locate?.(at);
+    const at = pointerToPath(e.instancePath, '(config)');
     const p = e.params as Record<string, unknown>;
+    const field = e.keyword === 'additionalProperties' ? String(p.additionalProperty) : undefined;
+    const place = field === undefined ? at : at.startsWith('(') ? field : `${at}.${field}`;
+    const pos = options.locate?.(place) ?? options.locate?.(at);
     const detail =
       e.keyword === 'additionalProperties'
         ? `unknown field '${String(p.additionalProperty)}'`
@@ -192,7 +195,9 @@ export function parseConfig(
       file: options.path,
       at,
       position: pos,
-      issues: (validate.errors ?? []).map((x) => `${pointerToPath(x.instancePath)} ${x.message}`),
+      issues: (validate.errors ?? []).map(
+        (x) => `${pointerToPath(x.instancePath, '(config)')} ${x.message}`,
+      ),
     });
   }
 

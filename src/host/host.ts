@@ -4,23 +4,28 @@ import { digest } from '../audit/canonical.js';
 import { verifyChain } from '../audit/chain.js';
 import { buildManifest, type Manifest } from '../audit/manifest.js';
 import { BudgetMeter } from '../interpreter/budget.js';
-import type { MachineEvent, MachineHost, UserChannel } from '../interpreter/effects.js';
+import type { MachineEvent, MachineHost } from '../interpreter/effects.js';
 import { Machine } from '../interpreter/machine.js';
+import { type Pending, type UserChannel, WAIT } from '../interpreter/people.js';
+import { Tape } from '../interpreter/tape.js';
 import { type Label, PUBLIC_TRUSTED } from '../labels/label.js';
 import type { Value } from '../labels/value.js';
-import type { ModelDriver } from '../models/driver.js';
+import type { ModelDriver, ModelReply } from '../models/driver.js';
 import { openAICompatibleFromBinding } from '../models/openai-compatible.js';
 import { ReplayDriver } from '../models/replay.js';
 import { Monitor } from '../monitor/monitor.js';
-import { ConfigError, TrapError } from '../spec/errors.js';
+import { ConfigError } from '../spec/errors.js';
 import type { Image, Json, JsonObject } from '../spec/types.js';
-import { RunStore } from '../store/store.js';
+import { type RunRecord, RunStore } from '../store/store.js';
 import { type HostFunction, HostFunctions } from '../tools/host-functions.js';
 import { McpProvider, type McpServerSpec } from '../tools/mcp.js';
 import type { ToolProvider } from '../tools/provider.js';
 import type { LinkedImage } from '../verifier/expand.js';
+import { type Answer, checkAnswers, pendingOf } from './answers.js';
 import type { HostConfig, NamespaceBinding } from './config.js';
-import { type ImageFile, verifyFile } from './image-file.js';
+import { type ImageFile, imageFromObject, verifyFile } from './image-file.js';
+
+export type ResumeOptions = Omit<RunOptions, 'inputs'>;
 
 export interface RunOptions {
   inputs?: Record<string, Json>;
@@ -33,9 +38,11 @@ export interface RunOptions {
 
 export interface RunResult {
   runId: string;
-  status: 'done' | 'failed';
+  status: 'done' | 'failed' | 'waiting';
   output: Json | null;
   error: JsonObject | null;
+  /** What a waiting run waits on. */
+  pending: Pending[];
   manifest: Manifest;
   manifestPath: string;
   runDir: string;
@@ -62,10 +69,14 @@ export interface MvmOptions {
   drivers?: Record<string, DriverFactory>;
 }
 
+/** Nobody answers now: questions and confirmations suspend the run. */
 const nobody: UserChannel = {
   async show() {},
-  async ask(_prompt, _schema, at) {
-    throw new TrapError('no_user', 'the run asked the user a question, but no one can answer', at);
+  async ask() {
+    return WAIT;
+  },
+  async confirm() {
+    return WAIT;
   },
 };
 
@@ -233,17 +244,93 @@ export class Mvm {
       configPath: this.config.path,
     });
     const journal = this.store.journal(run.id);
-    const meter = new BudgetMeter(this.config.budgets);
     journal.append('run.start', {
       image: { name: image.name, digest: file.digest, path: file.path },
       config: { path: this.config.path, digest: digest(this.config.raw) },
       inputs: bound.inputs,
-      budgets: { ...meter.limits },
+      budgets: { ...new BudgetMeter(this.config.budgets).limits },
       source: file.data as Json,
     });
+    return this.execute(run, linked, bound, new Tape(journal), options);
+  }
 
+  /**
+   * Resumes a waiting run (or one whose process stopped while it was running) in this
+   * process: records the answers, then re-executes the image against its journal, serving
+   * every recorded outcome, and goes on live from where it stopped.
+   *
+   * ```ts
+   * await mvm.resume(runId, [{ id: 'c1', verdict: 'approve' }]);
+   * ```
+   */
+  async resume(idOrPrefix: string, answers: Answer[], options: ResumeOptions = {}) {
+    const run = this.store.findRun(idOrPrefix);
+    const entries = this.store.entries(run.id);
+    const chain = verifyChain(entries, { head: run.head, count: run.count });
+    if (!chain.ok) {
+      throw new ConfigError(
+        'journal_invalid',
+        `run ${run.id}: the journal does not verify: ${chain.problems[0]!.message}`,
+        {
+          run: run.id,
+        },
+      );
+    }
+    if (run.status === 'done' || run.status === 'failed') {
+      throw new ConfigError(
+        'not_resumable',
+        `run ${run.id} has ended (${run.status}); only a waiting or stopped run resumes`,
+        {
+          run: run.id,
+        },
+      );
+    }
+    const start = entries[0]?.data as JsonObject;
+    const config = start.config as JsonObject;
+    if (config.digest !== digest(this.config.raw)) {
+      throw new ConfigError(
+        'config_changed',
+        `run ${run.id} was started under another host configuration (${String(config.path)}); resume it under the same one`,
+        { run: run.id },
+      );
+    }
+    const pending = pendingOf(entries);
+    checkAnswers(run.id, run.status, pending, answers);
+
+    const file = imageFromObject(start.source);
+    const linked = verifyFile(file);
+    const bound = this.bind(linked, start.inputs as Record<string, Json>);
+    for (const [slot, driver] of bound.drivers) {
+      const replies = entries
+        .filter((e) => e.type === 'model.reply' && (e.data as JsonObject).slot === slot)
+        .map((e) => (e.data as JsonObject).reply as unknown as ModelReply);
+      driver.resumeAfter?.(replies);
+    }
+
+    const journal = this.store.journal(run.id);
+    for (const a of answers) {
+      if ('answer' in a) journal.append('user.answer', { id: a.id, answer: a.answer });
+      else {
+        const data: JsonObject = { id: a.id, verdict: a.verdict };
+        if (a.reason !== undefined) data.reason = a.reason;
+        journal.append('confirm.answer', data);
+      }
+    }
+    journal.append('run.resume', { answers: answers.map((a) => a.id), after: run.status });
+    this.store.setStatus(run.id, 'running');
+    const recorded = this.store.entries(run.id);
+    return this.execute(run, linked, bound, new Tape(journal, recorded), options);
+  }
+
+  private async execute(
+    run: RunRecord,
+    linked: LinkedImage,
+    bound: ReturnType<Mvm['bind']>,
+    tape: Tape,
+    options: RunOptions,
+  ): Promise<RunResult> {
     const providers: ToolProvider[] = [];
-    const scope = image.name;
+    const scope = linked.image.name;
     const user: UserChannel = { ...nobody, ...options.user };
     const host: MachineHost = {
       model: async (slot) => bound.drivers.get(slot)!,
@@ -270,8 +357,8 @@ export class Mvm {
       linked,
       host,
       monitor: new Monitor(this.config.rules),
-      journal,
-      meter,
+      tape,
+      meter: new BudgetMeter(this.config.budgets),
       events: options.events,
       signal: options.signal,
     });
@@ -282,17 +369,20 @@ export class Mvm {
       await Promise.allSettled(providers.map((p) => p.close()));
     }
     const error = outcome.error ? (outcome.error.toJSON() as JsonObject) : null;
-    this.store.finishRun(run.id, outcome.status, outcome.output?.data ?? null, error);
+    if (outcome.status === 'waiting') this.store.setStatus(run.id, 'waiting');
+    else this.store.finishRun(run.id, outcome.status, outcome.output?.data ?? null, error);
 
     const manifest = buildManifest(run.id, this.store.entries(run.id));
     this.store.saveManifest(run.id, manifest as unknown as Json);
     const manifestPath = join(run.dir, 'manifest.json');
     writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+    const journal = tape.journal;
     return {
       runId: run.id,
       status: outcome.status,
       output: outcome.output?.data ?? null,
       error,
+      pending: outcome.pending,
       manifest,
       manifestPath,
       runDir: run.dir,

@@ -4,12 +4,27 @@ import { join, joinAll, type Label, PUBLIC_TRUSTED } from '../labels/label.js';
 import { type Value, value } from '../labels/value.js';
 import type { Message, ModelDriver, ModelReply, ToolSpec } from '../models/driver.js';
 import type { Decision, Monitor } from '../monitor/monitor.js';
-import { DriverError, MvmError, PolicyError, ProviderError, TrapError } from '../spec/errors.js';
+import {
+  DriverError,
+  errorFromJson,
+  MvmError,
+  PolicyError,
+  ProviderError,
+  TrapError,
+} from '../spec/errors.js';
 import type { InstructionOf, Json, JsonObject, JsonSchema } from '../spec/types.js';
-import type { Journal } from '../store/store.js';
 import type { ToolDefinition, ToolProvider } from '../tools/provider.js';
 import type { BudgetMeter } from './budget.js';
 import { type Frame, render, textOf } from './frame.js';
+import {
+  type ConfirmAnswer,
+  type ConfirmRequest,
+  type Pending,
+  Suspend,
+  type UserChannel,
+  WAIT,
+} from './people.js';
+import type { Tape } from './tape.js';
 import {
   type DecodedCall,
   decodeArguments,
@@ -36,18 +51,13 @@ export interface MachineHost {
   toolTimeoutMs: number;
 }
 
-export interface UserChannel {
-  show(v: Value, at?: string): Promise<void>;
-  /** The user's answer; throws TrapError `no_user` when nobody can answer. */
-  ask(prompt: string, schema: JsonSchema | undefined, at?: string): Promise<Json>;
-}
-
 export type MachineEvent =
   | { type: 'step'; at: string | undefined; op: string; steps: number }
   | { type: 'decision'; at: string | undefined; decision: Decision }
   | { type: 'model.reply'; at: string | undefined; slot: string; reply: ModelReply; ms: number }
   | { type: 'tool.result'; at: string | undefined; result: ToolResultValue; ms: number }
   | { type: 'user.show'; at: string | undefined; value: Value }
+  | { type: 'run.suspend'; pending: Pending[] }
   | { type: 'run.end'; status: string; error: MvmError | undefined };
 
 interface LoadedTool {
@@ -59,44 +69,53 @@ interface LoadedTool {
 export interface EffectsOptions {
   host: MachineHost;
   monitor: Monitor;
-  journal: Journal;
+  tape: Tape;
   meter: BudgetMeter;
   events?: (event: MachineEvent) => void;
   signal?: AbortSignal;
 }
 
 const labelJson = (l: Label) => l as unknown as Json;
+const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
 /**
  * The effectful instructions. Each helper keeps one invariant: the monitor decides and the
  * decision is journaled before anything happens, the intent is journaled before the effect,
- * and the outcome, in full, right after it.
+ * and the outcome, in full, right after it. On re-execution the tape serves recorded
+ * outcomes, so no effect that completed happens twice.
  */
 export class Effects {
   private readonly host: MachineHost;
   private readonly monitor: Monitor;
-  private readonly journal: Journal;
+  private readonly tape: Tape;
   private readonly meter: BudgetMeter;
-  private readonly emit: (event: MachineEvent) => void;
+  private readonly events: (event: MachineEvent) => void;
   private readonly signal: AbortSignal | undefined;
   private readonly models = new Map<string, ModelDriver>();
   private readonly namespaces = new Map<string, ToolProvider>();
   private readonly tools = new Map<string, LoadedTool>();
   private modelSeq = 0;
+  private toolSeq = 0;
+  private requestSeq = 0;
 
   constructor(options: EffectsOptions) {
     this.host = options.host;
     this.monitor = options.monitor;
-    this.journal = options.journal;
+    this.tape = options.tape;
     this.meter = options.meter;
-    this.emit = options.events ?? (() => {});
+    this.events = options.events ?? (() => {});
     this.signal = options.signal;
+  }
+
+  /** Events describe what happens now; re-executing the recorded part emits none. */
+  private emit(event: MachineEvent): void {
+    if (!this.tape.catchingUp) this.events(event);
   }
 
   /** Asks the monitor and journals the decision; the one gate in front of every effect. */
   private decide(resource: string, at: string | undefined, context: Label, args?: Json): Decision {
     const decision = this.monitor.decide({ resource, at, context, args });
-    this.journal.append(
+    this.tape.write(
       'decision',
       {
         resource,
@@ -111,6 +130,60 @@ export class Effects {
     return decision;
   }
 
+  // people ───────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * A person's answer to a confirmation: recorded (re-execution), given now by the host, or
+   * not yet, in which case the run suspends with the request pending.
+   */
+  private async confirm(request: ConfirmRequest): Promise<ConfirmAnswer> {
+    this.tape.write('confirm.request', request as unknown as Json, request.at);
+    const recorded = this.tape.answer('confirm.answer', request.id);
+    let answer: ConfirmAnswer | typeof WAIT;
+    if (recorded) answer = recorded.data as unknown as ConfirmAnswer;
+    else {
+      answer = await this.host.user.confirm(request);
+      if (answer === WAIT)
+        throw new Suspend({ ...request, kind: 'confirm', request: request.kind });
+      this.tape.record(
+        'confirm.answer',
+        { ...answer, id: request.id } as unknown as Json,
+        request.at,
+      );
+    }
+    if (answer.verdict === 'always') this.monitor.grantForRun(request.resource);
+    return answer;
+  }
+
+  /** Decides, asking a person when a rule says so; true when the effect may go ahead. */
+  private async permitted(
+    resource: string,
+    at: string | undefined,
+    context: Label,
+    args: Json | undefined,
+    what: Omit<ConfirmRequest, 'id' | 'resource' | 'rule' | 'reason' | 'at'>,
+  ): Promise<{ ok: boolean; reason: string }> {
+    const decision = this.decide(resource, at, context, args);
+    if (decision.verdict === 'allow') return { ok: true, reason: decision.reason };
+    if (decision.verdict === 'deny')
+      return { ok: false, reason: `denied by policy: ${decision.reason}` };
+    const answer = await this.confirm({
+      id: `c${++this.requestSeq}`,
+      resource,
+      rule: decision.rule,
+      reason: decision.reason,
+      at,
+      ...what,
+    });
+    if (answer.verdict === 'deny') {
+      return {
+        ok: false,
+        reason: `denied by a person${answer.reason ? `: ${answer.reason}` : ''}`,
+      };
+    }
+    return { ok: true, reason: 'a person approved it' };
+  }
+
   // model ────────────────────────────────────────────────────────────────────────────────
 
   async loadModel(slot: string, at?: string): Promise<ModelDriver> {
@@ -118,7 +191,7 @@ export class Effects {
     if (cached) return cached;
     const driver = await this.host.model(slot);
     const d = driver.describe();
-    this.journal.append('model.load', { slot, ...d, capabilities: { ...d.capabilities } }, at);
+    this.tape.write('model.load', { slot, ...d, capabilities: { ...d.capabilities } }, at);
     this.models.set(slot, driver);
     return driver;
   }
@@ -133,8 +206,9 @@ export class Effects {
     for (const reg of regs ?? []) {
       const v = frame.get(reg, at);
       labels.push(v.label);
-      if (!Array.isArray(v.data))
+      if (!Array.isArray(v.data)) {
         throw new TrapError('not_a_tool_list', `'${reg}' is not a tool list`, at);
+      }
       for (const t of v.data) {
         const o = t as JsonObject;
         specs.push({
@@ -166,7 +240,7 @@ export class Effects {
     }
     const driver = await this.loadModel(slot, at);
     const n = ++this.modelSeq;
-    this.journal.append(
+    this.tape.write(
       'model.intent',
       {
         slot,
@@ -178,36 +252,38 @@ export class Effects {
       at,
     );
 
-    const started = performance.now();
     let reply: ModelReply;
-    try {
-      reply = await driver.call({ slot, messages, tools, schema, signal: this.signal });
-    } catch (e) {
-      const err =
-        e instanceof MvmError
-          ? e
-          : new DriverError(
-              'driver_failed',
-              `model slot '${slot}': ${(e as Error).message}`,
-              { slot },
-              e,
-            );
-      this.journal.append('model.error', { slot, n, error: err.toJSON() as JsonObject }, at);
-      throw err;
+    const recorded = this.tape.outcome('model.reply', 'model.error');
+    if (recorded) {
+      const d = recorded.data as JsonObject;
+      if (recorded.type === 'model.error') throw errorFromJson(d.error as JsonObject);
+      reply = d.reply as unknown as ModelReply;
+    } else {
+      // A model call changes nothing in the world, so one cut off by a stop is made again.
+      const started = performance.now();
+      try {
+        reply = await driver.call({ slot, messages, tools, schema, signal: this.signal });
+      } catch (e) {
+        const err =
+          e instanceof MvmError
+            ? e
+            : new DriverError(
+                'driver_failed',
+                `model slot '${slot}': ${(e as Error).message}`,
+                { slot },
+                e,
+              );
+        this.tape.record('model.error', { slot, n, error: err.toJSON() as JsonObject }, at);
+        throw err;
+      }
+      const ms = performance.now() - started;
+      this.tape.record(
+        'model.reply',
+        { slot, n, reply: reply as unknown as Json, ms: round(ms), label: labelJson(context) },
+        at,
+      );
+      this.emit({ type: 'model.reply', at, slot, reply, ms });
     }
-    const ms = performance.now() - started;
-    this.journal.append(
-      'model.reply',
-      {
-        slot,
-        n,
-        reply: reply as unknown as Json,
-        ms: Math.round(ms * 1000) / 1000,
-        label: labelJson(context),
-      },
-      at,
-    );
-    this.emit({ type: 'model.reply', at, slot, reply, ms });
     this.meter.afterModelCall(reply.usage.inputTokens + reply.usage.outputTokens, at);
     return reply;
   }
@@ -229,7 +305,7 @@ export class Effects {
       text: reply.text,
       toolCalls: reply.toolCalls as unknown as Json,
       stop: reply.stop,
-      usage: { ...reply.usage },
+      usage: { inputTokens: reply.usage.inputTokens, outputTokens: reply.usage.outputTokens },
     };
     if (reply.model !== undefined) data.model = reply.model;
     return value(data, context);
@@ -281,8 +357,12 @@ export class Effects {
       list.push({ name: qualified, description: def.description, inputSchema: def.inputSchema });
       pins.push({ name: def.name, digest: digest(def), definition: def as unknown as Json });
     }
-    const described = provider.describe() as unknown as JsonObject;
-    this.journal.append('tool.load', { ns, provider: described, tools: pins }, at);
+    // Re-executing, the definitions must be those recorded: a server that changed its tools
+    // since the run began diverges here rather than being trusted silently.
+    const { serverName, serverVersion, ...identity } = provider.describe();
+    void serverName;
+    void serverVersion;
+    this.tape.write('tool.load', { ns, provider: identity as unknown as Json, tools: pins }, at);
     return value(list, PUBLIC_TRUSTED);
   }
 
@@ -292,7 +372,7 @@ export class Effects {
     this.namespaces.delete(ns);
     for (const [name, t] of this.tools) if (t.ns === ns) this.tools.delete(name);
     await provider.close();
-    this.journal.append('tool.unload', { ns }, at);
+    this.tape.write('tool.unload', { ns }, at);
   }
 
   /** The call named by the instruction: a decoded model call, or a literal tool and args. */
@@ -300,6 +380,7 @@ export class Effects {
     ins: InstructionOf<'tool.call'>,
     frame: Frame,
   ): { call: DecodedCall; label: Label } {
+    const seq = ++this.toolSeq;
     if (ins.call !== undefined) {
       const v = frame.get(ins.call, ins.at);
       const o = (v.data ?? {}) as JsonObject;
@@ -310,7 +391,7 @@ export class Effects {
           : decodeArguments(raw);
       return {
         call: {
-          id: typeof o.id === 'string' ? o.id : `call_${this.journal.count}`,
+          id: typeof o.id === 'string' ? o.id : `call_${seq}`,
           name: typeof o.name === 'string' ? o.name : '',
           arguments: raw,
           args: decoded.args,
@@ -323,7 +404,7 @@ export class Effects {
     const ok = args.data !== null && typeof args.data === 'object' && !Array.isArray(args.data);
     return {
       call: {
-        id: `call_${this.journal.count + 1}`,
+        id: `call_${seq}`,
         name: ins.tool!,
         arguments: JSON.stringify(args.data),
         args: ok ? (args.data as JsonObject) : null,
@@ -343,7 +424,7 @@ export class Effects {
       isError: true,
     };
     if (denied) result.denied = true;
-    this.journal.append(
+    this.tape.write(
       'tool.refused',
       { callId: call.id, name: call.name, arguments: call.arguments, reason, denied },
       at,
@@ -367,14 +448,29 @@ export class Effects {
       return this.refused(call, `invalid arguments: ${schemaErrors(tool.validate)}`, label, at);
     }
 
-    const decision = this.decide(`tool:${call.name}`, at, label, args);
-    if (decision.verdict !== 'allow') {
-      return this.refused(call, `denied by policy: ${decision.reason}`, label, at, true);
-    }
+    const permit = await this.permitted(`tool:${call.name}`, at, label, args, {
+      kind: 'tool',
+      tool: call.name,
+      callId: call.id,
+      args,
+    });
+    if (!permit.ok) return this.refused(call, permit.reason, label, at, true);
 
     this.meter.beforeToolCall(at);
     const provider = this.namespaces.get(tool.ns)!;
-    this.journal.append('tool.intent', { callId: call.id, name: call.name, args }, at);
+    const wasCatchingUp = this.tape.catchingUp;
+    this.tape.write('tool.intent', { callId: call.id, name: call.name, args }, at);
+    const resultLabel = join(label, this.host.namespaceLabel(tool.ns));
+
+    const recorded = this.tape.outcome('tool.result', 'tool.error');
+    if (recorded) {
+      const d = recorded.data as JsonObject;
+      if (recorded.type === 'tool.error') throw errorFromJson(d.error as JsonObject);
+      const { ms: _ms, label: _label, ...result } = d;
+      return value(result as Json, resultLabel);
+    }
+    if (wasCatchingUp) await this.unknownOutcome(call, args, at);
+
     const started = performance.now();
     let outcome: Awaited<ReturnType<ToolProvider['call']>>;
     try {
@@ -385,7 +481,7 @@ export class Effects {
         e instanceof MvmError
           ? e
           : new ProviderError('call_failed', `tool '${call.name}': ${(e as Error).message}`, {}, e);
-      this.journal.append(
+      this.tape.record(
         'tool.error',
         { callId: call.id, name: call.name, error: err.toJSON() as JsonObject },
         at,
@@ -393,7 +489,6 @@ export class Effects {
       throw err;
     }
     const ms = performance.now() - started;
-    const resultLabel = join(label, this.host.namespaceLabel(tool.ns));
     const result: ToolResultValue = {
       callId: call.id,
       name: call.name,
@@ -403,17 +498,36 @@ export class Effects {
       blocks: outcome.content,
     };
     if (outcome.structured !== undefined) result.structured = outcome.structured;
-    this.journal.append(
+    this.tape.record(
       'tool.result',
-      {
-        ...(result as unknown as JsonObject),
-        ms: Math.round(ms * 1000) / 1000,
-        label: labelJson(resultLabel),
-      },
+      { ...(result as unknown as JsonObject), ms: round(ms), label: labelJson(resultLabel) },
       at,
     );
     this.emit({ type: 'tool.result', at, result, ms });
     return value(result as unknown as Json, resultLabel);
+  }
+
+  /**
+   * The journal holds this call's intent but no outcome: the process stopped while the call
+   * was under way, and nobody knows whether it happened. It is marked, and made again only
+   * when a person says so.
+   */
+  private async unknownOutcome(call: DecodedCall, args: JsonObject, at?: string): Promise<void> {
+    this.tape.record('tool.unknown', { callId: call.id, name: call.name }, at);
+    const answer = await this.confirm({
+      id: `c${++this.requestSeq}`,
+      kind: 'unknown_outcome',
+      resource: `tool:${call.name}`,
+      tool: call.name,
+      callId: call.id,
+      args,
+      rule: null,
+      reason: 'the run stopped while this call was under way; it may or may not have happened',
+      at,
+    });
+    if (answer.verdict === 'deny') {
+      throw new TrapError('unknown_outcome', `a person chose not to repeat '${call.name}'`, at);
+    }
   }
 
   // memory ───────────────────────────────────────────────────────────────────────────────
@@ -427,8 +541,11 @@ export class Effects {
         at,
       });
     }
-    this.journal.append('mem.store', { key: k, data: v.data, label: labelJson(v.label) }, at);
-    this.host.memory.put(k, v);
+    // Storing is idempotent, so it comes before its entry: a stop between the two stores the
+    // same value again on resume, and a recorded entry means the value is stored.
+    const live = !this.tape.catchingUp;
+    if (live) this.host.memory.put(k, v);
+    this.tape.write('mem.store', { key: k, data: v.data, label: labelJson(v.label) }, at);
   }
 
   memLoad(key: Value, fallback: Json, at?: string): Value {
@@ -440,9 +557,14 @@ export class Effects {
         at,
       });
     }
+    const recorded = this.tape.outcome('mem.load');
+    if (recorded) {
+      const d = recorded.data as JsonObject;
+      return { data: d.data ?? null, label: d.label as unknown as Label };
+    }
     const found = this.host.memory.get(k);
     const v = found ?? value(fallback);
-    this.journal.append(
+    this.tape.record(
       'mem.load',
       { key: k, found: found !== undefined, data: v.data, label: labelJson(v.label) },
       at,
@@ -459,7 +581,9 @@ export class Effects {
         at,
       });
     }
-    this.journal.append('user.show', { data: v.data, label: labelJson(v.label) }, at);
+    const live = !this.tape.catchingUp;
+    this.tape.write('user.show', { data: v.data, label: labelJson(v.label) }, at);
+    if (!live) return;
     this.emit({ type: 'user.show', at, value: v });
     await this.host.user.show(v, at);
   }
@@ -472,8 +596,26 @@ export class Effects {
         at: ins.at,
       });
     }
-    this.journal.append('user.ask', { prompt: prompt.data, schema: ins.schema ?? null }, ins.at);
-    const answer = await this.host.user.ask(prompt.data as string, ins.schema, ins.at);
+    const id = `q${++this.requestSeq}`;
+    const schema = ins.schema ?? null;
+    this.tape.write('user.ask', { id, prompt: prompt.data, schema }, ins.at);
+
+    const recorded = this.tape.answer('user.answer', id);
+    let answer: Json;
+    if (recorded) answer = (recorded.data as JsonObject).answer ?? null;
+    else {
+      const given = await this.host.user.ask(prompt.data as string, ins.schema, ins.at);
+      if (given === WAIT) {
+        throw new Suspend({
+          kind: 'question',
+          id,
+          prompt: prompt.data as string,
+          schema,
+          at: ins.at,
+        });
+      }
+      answer = given;
+    }
     if (ins.schema !== undefined) {
       const v = validatorFor(ins.schema);
       if (!v(answer)) {
@@ -484,7 +626,7 @@ export class Effects {
         );
       }
     }
-    this.journal.append('user.answer', { answer }, ins.at);
+    if (!recorded) this.tape.record('user.answer', { id, answer }, ins.at);
     return value(answer, { readers: 'public', integrity: 'trusted', sources: ['user'] });
   }
 

@@ -3,11 +3,12 @@ import { type Value, value } from '../labels/value.js';
 import type { Monitor } from '../monitor/monitor.js';
 import { InternalError, MvmError, TrapError } from '../spec/errors.js';
 import type { Instruction, InstructionOf, Json, JsonObject } from '../spec/types.js';
-import type { Journal } from '../store/store.js';
 import type { LinkedImage, LinkedProcedure } from '../verifier/expand.js';
 import type { BudgetMeter } from './budget.js';
 import { Effects, type MachineEvent, type MachineHost } from './effects.js';
 import { Frame, getPath, render, textOf } from './frame.js';
+import { type Pending, Suspend } from './people.js';
+import type { Tape } from './tape.js';
 import { appendMessages, decodeToolCalls, parseJsonText } from './values.js';
 
 /** How a block ended, when it did not simply run to its end. */
@@ -21,19 +22,22 @@ const BREAK: Flow = { kind: 'break' };
 const CONTINUE: Flow = { kind: 'continue' };
 const NULL = value(null);
 
-export type RunStatus = 'done' | 'failed';
+export type RunStatus = 'done' | 'failed' | 'waiting';
 
 export interface RunOutcome {
   status: RunStatus;
   output: Value | null;
   error: MvmError | null;
+  /** What the run waits on, when it is waiting. */
+  pending: Pending[];
 }
 
 export interface MachineOptions {
   linked: LinkedImage;
   host: MachineHost;
   monitor: Monitor;
-  journal: Journal;
+  /** The journal, and what it already holds when the run is resumed or replayed. */
+  tape: Tape;
   meter: BudgetMeter;
   events?: (event: MachineEvent) => void;
   signal?: AbortSignal;
@@ -51,7 +55,7 @@ export class Machine {
   private readonly linked: LinkedImage;
   private readonly meter: BudgetMeter;
   private readonly effects: Effects;
-  private readonly journal: Journal;
+  private readonly tape: Tape;
   private readonly emit: (event: MachineEvent) => void;
   /** The label of the branch conditions the current instruction runs under. */
   private pc: Label = PUBLIC_TRUSTED;
@@ -59,7 +63,7 @@ export class Machine {
   constructor(options: MachineOptions) {
     this.linked = options.linked;
     this.meter = options.meter;
-    this.journal = options.journal;
+    this.tape = options.tape;
     this.emit = options.events ?? (() => {});
     this.effects = new Effects(options);
   }
@@ -75,21 +79,37 @@ export class Machine {
     try {
       const flow = await this.block(entry.body, frame);
       const out = flow && (flow.kind === 'return' || flow.kind === 'halt') ? flow.value : NULL;
-      outcome = { status: 'done', output: out, error: null };
+      outcome = { status: 'done', output: out, error: null, pending: [] };
     } catch (e) {
-      const error =
-        e instanceof MvmError ? e : new InternalError('uncaught exception in the machine', {}, e);
-      outcome = { status: 'failed', output: null, error };
+      if (e instanceof Suspend) {
+        outcome = { status: 'waiting', output: null, error: null, pending: [e.pending] };
+      } else {
+        const error =
+          e instanceof MvmError ? e : new InternalError('uncaught exception in the machine', {}, e);
+        outcome = { status: 'failed', output: null, error, pending: [] };
+      }
     } finally {
       await this.effects.close();
     }
     this.meter.elapsed();
-    this.journal.append('run.end', {
+    const { wallMs, ...used } = this.meter.used;
+    if (outcome.status === 'waiting') {
+      // A mark on the run, not something the program did: re-execution steps over it.
+      this.tape.journal.append('run.suspend', {
+        pending: outcome.pending as unknown as Json,
+        used: { ...used },
+        wallMs,
+      });
+      this.emit({ type: 'run.suspend', pending: outcome.pending });
+      return outcome;
+    }
+    this.tape.write('run.end', {
       status: outcome.status,
       output: outcome.output?.data ?? null,
       label: (outcome.output?.label ?? null) as unknown as Json,
       error: outcome.error ? (outcome.error.toJSON() as JsonObject) : null,
-      used: { ...this.meter.used },
+      used: { ...used },
+      wallMs,
     });
     this.emit({ type: 'run.end', status: outcome.status, error: outcome.error ?? undefined });
     return outcome;
@@ -121,7 +141,8 @@ export class Machine {
   private async step(ins: Instruction, frame: Frame): Promise<Flow | undefined> {
     const at = ins.at;
     this.meter.step(at);
-    this.emit({ type: 'step', at, op: ins.op, steps: this.meter.used.steps });
+    if (!this.tape.catchingUp)
+      this.emit({ type: 'step', at, op: ins.op, steps: this.meter.used.steps });
 
     switch (ins.op) {
       case 'model.load':

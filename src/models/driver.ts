@@ -33,11 +33,19 @@ export interface ModelRequest {
   /** When given, the answer text must be JSON meeting this schema. */
   schema?: JsonSchema;
   signal?: AbortSignal;
+  /**
+   * Receives each piece of answer text as a streaming driver reads it, for display only: the
+   * reply still carries the whole text. A driver that does not stream never calls it. It must
+   * not throw.
+   */
+  onText?: (delta: string) => void;
 }
 
 export interface Usage {
   inputTokens: number;
   outputTokens: number;
+  /** USD, when the binding gave the model a price. */
+  cost?: number;
 }
 
 export type StopReason = 'end' | 'tool_calls' | 'length' | 'filter' | 'other';
@@ -77,6 +85,11 @@ export interface ModelDriver {
   describe(): ModelDescription;
   /** Throws DriverError for transport and protocol failures; malformed output is data. */
   call(request: ModelRequest): Promise<ModelReply>;
+  /**
+   * For a driver that keeps state across calls (a replay file's position): the replies a
+   * resumed run already holds for this slot, served from its journal rather than asked again.
+   */
+  resumeAfter?(replies: ModelReply[]): void;
   close?(): Promise<void>;
 }
 

@@ -103,6 +103,10 @@ export class ReplayDriver implements ModelDriver {
     };
   }
 
+  resumeAfter(replies: ModelReply[]): void {
+    this.next = replies.length;
+  }
+
   /** How many replies have been played. */
   get played(): number {
     return this.next;

@@ -2,10 +2,13 @@ import type { Label } from '../labels/label.js';
 import { resourceMatches } from '../spec/resources.js';
 import type { Json } from '../spec/types.js';
 
-/** One rule of the host configuration: allow or deny the resources a pattern matches. */
-export type Rule = { allow: string; reason?: string } | { deny: string; reason?: string };
+/** One rule of the host configuration: allow, deny, or ask a person first. */
+export type Rule =
+  | { allow: string; reason?: string }
+  | { deny: string; reason?: string }
+  | { confirm: string; reason?: string };
 
-export type Verdict = 'allow' | 'deny';
+export type Verdict = 'allow' | 'deny' | 'confirm';
 
 export interface AccessRequest {
   /** The resource, as `tool:fs/read_file` or `model:main`. */
@@ -25,10 +28,20 @@ export interface Decision {
   reason: string;
 }
 
+const kindOf = (rule: Rule): { verdict: Verdict; pattern: string } =>
+  'deny' in rule
+    ? { verdict: 'deny', pattern: rule.deny }
+    : 'confirm' in rule
+      ? { verdict: 'confirm', pattern: rule.confirm }
+      : { verdict: 'allow', pattern: rule.allow };
+
+const RANK: Record<Verdict, number> = { deny: 3, confirm: 2, allow: 1 };
+
 /**
  * The reference monitor: every effectful instruction asks it before acting. Rules are
- * patterns over resource names; nothing is allowed by default, and a matching deny wins over
- * any allow.
+ * patterns over resource names. Nothing is allowed by default; among the rules that match,
+ * deny wins over confirm, and confirm over allow. A person's "allow for the rest of this
+ * run" is a run grant: it turns a confirm into an allow, never a deny.
  *
  * ```ts
  * const m = new Monitor([{ allow: 'tool:fs/read_*' }, { deny: 'tool:fs/write_*' }]);
@@ -37,44 +50,53 @@ export interface Decision {
  */
 export class Monitor {
   private readonly rules: readonly Rule[];
+  private readonly granted = new Set<string>();
 
   constructor(rules: readonly Rule[]) {
     this.rules = rules;
   }
 
+  /** Allows `resource` for the rest of the run where a rule would ask for confirmation. */
+  grantForRun(resource: string): void {
+    this.granted.add(resource);
+  }
+
   decide(request: AccessRequest): Decision {
     const { resource } = request;
-    let allowed: { index: number; rule: Rule } | undefined;
+    let best: { index: number; rule: Rule; verdict: Verdict; pattern: string } | undefined;
 
     for (let index = 0; index < this.rules.length; index++) {
       const rule = this.rules[index]!;
-      if ('deny' in rule) {
-        if (resourceMatches(rule.deny, resource)) {
-          return {
-            verdict: 'deny',
-            resource,
-            rule: `rules[${index}]: deny ${rule.deny}`,
-            reason: rule.reason ?? `'${resource}' is denied by the host configuration`,
-          };
-        }
-      } else if (!allowed && resourceMatches(rule.allow, resource)) {
-        allowed = { index, rule };
-      }
+      const { verdict, pattern } = kindOf(rule);
+      if (!resourceMatches(pattern, resource)) continue;
+      if (!best || RANK[verdict] > RANK[best.verdict]) best = { index, rule, verdict, pattern };
+      if (verdict === 'deny') break;
     }
 
-    if (allowed && 'allow' in allowed.rule) {
+    if (!best) {
+      return {
+        verdict: 'deny',
+        resource,
+        rule: null,
+        reason: `no rule allows '${resource}' (nothing is allowed by default)`,
+      };
+    }
+    const rule = `rules[${best.index}]: ${best.verdict} ${best.pattern}`;
+    if (best.verdict === 'confirm' && this.granted.has(resource)) {
       return {
         verdict: 'allow',
         resource,
-        rule: `rules[${allowed.index}]: allow ${allowed.rule.allow}`,
-        reason: allowed.rule.reason ?? 'allowed by the host configuration',
+        rule: `${rule}; allowed for this run`,
+        reason: 'allowed for the rest of this run',
       };
     }
-    return {
-      verdict: 'deny',
-      resource,
-      rule: null,
-      reason: `no rule allows '${resource}' (nothing is allowed by default)`,
-    };
+    const reason =
+      best.rule.reason ??
+      (best.verdict === 'deny'
+        ? `'${resource}' is denied by the host configuration`
+        : best.verdict === 'confirm'
+          ? `'${resource}' needs a person's confirmation`
+          : 'allowed by the host configuration');
+    return { verdict: best.verdict, resource, rule, reason };
   }
 }

@@ -16,6 +16,7 @@ export type ErrorKind =
   | 'driver'
   | 'provider'
   | 'store'
+  | 'replay'
   | 'internal';
 
 export class MvmError extends Error {
@@ -119,4 +120,15 @@ export class InternalError extends MvmError {
   constructor(message: string, data: Record<string, unknown> = {}, cause?: unknown) {
     super('internal', 'internal', `cannot happen: ${message}`, data, cause);
   }
+}
+
+/** An error read back from its journaled form (`toJSON`), keeping kind, code and data. */
+export function errorFromJson(o: Record<string, unknown>): MvmError {
+  const { kind, code, message, ...data } = o;
+  return new MvmError(
+    (kind as ErrorKind | undefined) ?? 'internal',
+    typeof code === 'string' ? code : 'unknown',
+    typeof message === 'string' ? message : 'error',
+    data,
+  );
 }

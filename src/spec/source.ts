@@ -60,6 +60,10 @@ export function readSource(path: string, what: string): SourceFile {
     path,
     data,
     locate(p: string) {
+      if (p.startsWith('(')) {
+        const pos = lines.linePos(doc.contents?.range?.[0] ?? 0);
+        return `${pos.line}:${pos.col}`;
+      }
       let keys = splitPath(p);
       // Walk as far as the path exists; a missing field points at its parent.
       while (keys.length > 0) {

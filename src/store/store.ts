@@ -153,7 +153,7 @@ export class RunStore {
 
   listRuns(limit = 50): RunRecord[] {
     const rows = this.db
-      .prepare('SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT ?')
+      .prepare('SELECT * FROM runs ORDER BY rowid DESC LIMIT ?')
       .all(limit) as RunRow[];
     return rows.map((r) => this.toRecord(r));
   }
@@ -168,6 +168,11 @@ export class RunStore {
         error === null ? null : JSON.stringify(error),
         id,
       );
+  }
+
+  /** Marks a run waiting, or running again, without ending it. */
+  setStatus(id: string, status: RunStatus): void {
+    this.db.prepare('UPDATE runs SET status = ? WHERE id = ?').run(status, id);
   }
 
   journal(runId: string): Journal {
@@ -194,7 +199,7 @@ export class RunStore {
         prev: r.prev,
         hash: r.hash,
       };
-      if (r.at !== null) e.at = r.at;
+      if (r.at !== null) e.at = JSON.parse(r.at) as string;
       return e;
     });
   }
@@ -285,7 +290,8 @@ export class Journal {
         body.seq,
         body.ts,
         body.type,
-        body.at ?? null,
+        // As JSON text, so that a lone surrogate survives SQLite's UTF-8 and the hash holds.
+        body.at === undefined ? null : JSON.stringify(body.at),
         JSON.stringify(body.data),
         body.prev,
         hash,

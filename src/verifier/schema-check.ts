@@ -13,14 +13,14 @@ function validator() {
 }
 
 /** `/procedures/main/body/3/op` → `procedures.main.body[3].op` */
-export function pointerToPath(pointer: string): string {
+export function pointerToPath(pointer: string, root = '(image)'): string {
   const parts = pointer
     .split('/')
     .slice(1)
     .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
   let out = '';
   for (const p of parts) out += /^\d+$/.test(p) ? `[${p}]` : out === '' ? p : `.${p}`;
-  return out === '' ? '(image)' : out;
+  return out === '' ? root : out;
 }
 
 function issueOf(e: ErrorObject): VerifyIssue | undefined {
@@ -82,6 +82,8 @@ export function checkSchema(image: unknown): VerifyIssue[] {
     // Name and enum operands allow a `$static` reference as an alternative; report the first
     // branch only, once.
     if (e.schemaPath.includes('/anyOf/1')) continue;
+    // A missing operand of a one-of-these pair is reported once, by the anyOf summary.
+    if (e.keyword === 'required' && /\/anyOf\/\d+\/required$/.test(e.schemaPath)) continue;
     const issue = issueOf(e);
     if (!issue) continue;
     const key = `${issue.at}|${issue.code}|${issue.message}`;

@@ -1,0 +1,125 @@
+import type { JournalEntry } from '../audit/chain.js';
+import type { ConfirmAnswer, ConfirmRequest, Pending, UserChannel } from '../interpreter/people.js';
+import { WAIT } from '../interpreter/people.js';
+import { ConfigError } from '../spec/errors.js';
+import { resourceMatches } from '../spec/resources.js';
+import { readSource } from '../spec/source.js';
+import type { Json, JsonObject } from '../spec/types.js';
+
+/** A person's answer to a pending request: a confirmation's verdict, or a question's answer. */
+export type Answer = ({ id: string } & ConfirmAnswer) | { id: string; answer: Json };
+
+/** The requests a run waits on: those of its last suspension that no answer has met yet. */
+export function pendingOf(entries: readonly JournalEntry[]): Pending[] {
+  let last = -1;
+  for (let i = entries.length - 1; i >= 0; i--) {
+    if (entries[i]!.type === 'run.suspend') {
+      last = i;
+      break;
+    }
+  }
+  if (last < 0) return [];
+  const answered = new Set(
+    entries
+      .slice(last + 1)
+      .filter((e) => e.type === 'confirm.answer' || e.type === 'user.answer')
+      .map((e) => (e.data as JsonObject).id as string),
+  );
+  const resumed = entries.slice(last + 1).some((e) => e.type === 'run.resume');
+  if (resumed) return [];
+  const pending = ((entries[last]!.data as JsonObject).pending ?? []) as unknown as Pending[];
+  return pending.filter((p) => !answered.has(p.id));
+}
+
+export function describePending(p: Pending): string {
+  if (p.kind === 'question') return `${p.id}: question: ${p.prompt}`;
+  const what = p.request === 'unknown_outcome' ? 'repeat (outcome unknown)' : 'confirm';
+  return `${p.id}: ${what} ${p.tool} ${JSON.stringify(p.args)} (${p.rule ?? 'no rule'}: ${p.reason})`;
+}
+
+/** Refuses answers that do not meet the pending requests, before anything is written. */
+export function checkAnswers(runId: string, status: string, pending: Pending[], answers: Answer[]) {
+  const list = pending.map((p) => p.id).join(', ') || 'none';
+  if (status === 'waiting' && answers.length === 0) {
+    throw new ConfigError(
+      'no_answer',
+      `run ${runId} waits on ${pending.map(describePending).join('; ')}; answer with --approve, --deny or --answer`,
+      { run: runId, pending: pending as unknown as Json },
+    );
+  }
+  const seen = new Set<string>();
+  for (const a of answers) {
+    const p = pending.find((x) => x.id === a.id);
+    if (!p) {
+      throw new ConfigError(
+        'unknown_request',
+        `run ${runId} has no pending request '${a.id}' (pending: ${list})`,
+        {
+          run: runId,
+          id: a.id,
+        },
+      );
+    }
+    if (seen.has(a.id)) {
+      throw new ConfigError('duplicate_answer', `request '${a.id}' is answered twice`, {
+        id: a.id,
+      });
+    }
+    seen.add(a.id);
+    const isQuestion = p.kind === 'question';
+    if (isQuestion !== 'answer' in a) {
+      throw new ConfigError(
+        'wrong_answer',
+        `request '${a.id}' is a ${isQuestion ? 'question: answer it with --answer' : 'confirmation: use --approve or --deny'}`,
+        { id: a.id },
+      );
+    }
+  }
+}
+
+interface FileRule {
+  /** A request id (`c1`) or a resource pattern (`tool:fs/write_*`). */
+  match: string;
+  verdict: ConfirmAnswer['verdict'];
+  reason?: string;
+}
+
+/**
+ * Answers given ahead, from a file: the first rule whose `match` is the request's id or a
+ * pattern over its resource answers it; requests no rule meets wait for a person.
+ *
+ * ```yaml
+ * - { match: tool:fs/write_file, verdict: approve }
+ * - { match: 'tool:mail/*', verdict: deny, reason: no mail today }
+ * ```
+ */
+export function approveFile(path: string): Pick<UserChannel, 'confirm'> {
+  const src = readSource(path, 'approve file');
+  const data = src.data as { answers?: unknown } | unknown[];
+  const rules = (Array.isArray(data) ? data : (data?.answers ?? null)) as FileRule[] | null;
+  if (!Array.isArray(rules)) {
+    throw new ConfigError('bad_approve_file', `${path}: expected a list of { match, verdict }`, {
+      file: path,
+    });
+  }
+  rules.forEach((r, i) => {
+    if (typeof r?.match !== 'string' || !['approve', 'deny', 'always'].includes(r.verdict)) {
+      throw new ConfigError(
+        'bad_approve_file',
+        `${path}: [${i}]: expected { match, verdict: approve | deny | always }`,
+        { file: path, at: i },
+      );
+    }
+  });
+  return {
+    async confirm(request: ConfirmRequest) {
+      const rule = rules.find(
+        (r) => r.match === request.id || resourceMatches(r.match, request.resource),
+      );
+      if (!rule) return WAIT;
+      const answer: ConfirmAnswer = { verdict: rule.verdict };
+      if (rule.reason !== undefined) answer.reason = rule.reason;
+      return answer;
+    },
+  };
+}

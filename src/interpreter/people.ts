@@ -1,0 +1,52 @@
+import type { Value } from '../labels/value.js';
+import type { Json, JsonObject, JsonSchema } from '../spec/types.js';
+
+/**
+ * What the machine asks of people: confirmations of effects a rule holds back, and answers to
+ * questions. A channel that cannot answer now returns WAIT, and the run suspends with the
+ * request pending in its journal, to be resumed by another process when someone answers.
+ */
+export const WAIT: unique symbol = Symbol('wait');
+
+export interface ConfirmRequest {
+  /** Stable within the run: `c1`, `c2`, ... in the order the requests arise. */
+  id: string;
+  kind: 'tool' | 'unknown_outcome';
+  resource: string;
+  tool: string;
+  callId: string;
+  args: JsonObject;
+  /** The rule that asked, or null. */
+  rule: string | null;
+  reason: string;
+  at: string | undefined;
+}
+
+export interface ConfirmAnswer {
+  /** `always`: approve, and allow the same resource for the rest of the run. */
+  verdict: 'approve' | 'deny' | 'always';
+  reason?: string;
+}
+
+export interface Question {
+  id: string;
+  prompt: string;
+  schema: JsonSchema | null;
+  at: string | undefined;
+}
+
+/** A request the run waits on, as listed when it suspends. */
+export type Pending =
+  | (Omit<ConfirmRequest, 'kind'> & { kind: 'confirm'; request: ConfirmRequest['kind'] })
+  | (Question & { kind: 'question' });
+
+export interface UserChannel {
+  show(v: Value, at?: string): Promise<void>;
+  ask(prompt: string, schema: JsonSchema | undefined, at?: string): Promise<Json | typeof WAIT>;
+  confirm(request: ConfirmRequest): Promise<ConfirmAnswer | typeof WAIT>;
+}
+
+/** Thrown through the machine to suspend the run; caught at its one boundary. */
+export class Suspend {
+  constructor(readonly pending: Pending) {}
+}

@@ -1,0 +1,117 @@
+import { canonicalJson } from '../audit/canonical.js';
+import type { JournalEntry } from '../audit/chain.js';
+import { InternalError, MvmError } from '../spec/errors.js';
+import type { Json, JsonObject } from '../spec/types.js';
+import type { Journal } from '../store/store.js';
+
+/**
+ * The tape is how the machine writes its journal, and how it reads one back. A fresh run only
+ * writes. A resumed run re-executes the image from the start against the entries already
+ * recorded: each entry the machine produces must match the recorded one (else the run has
+ * diverged), and each effect whose outcome is recorded is served from the journal instead of
+ * happening again. Past the recorded entries, the run goes on live, on the same chain.
+ */
+
+/** Entries that mark what happened to the run rather than what it did; skipped on re-execution. */
+const MARKERS = new Set(['run.suspend', 'run.resume', 'confirm.answer', 'user.answer']);
+
+/** Fields of a produced entry that depend on the clock, left out of the comparison. */
+const VOLATILE = new Set(['ms', 'wallMs']);
+
+export class DivergenceError extends MvmError {
+  constructor(seq: number, expected: string, found: string, at?: string) {
+    super(
+      'replay',
+      'diverged',
+      `re-execution diverged from the journal at entry ${seq}: recorded ${expected}, produced ${found}`,
+      { seq, expected, found, at },
+    );
+  }
+}
+
+function comparable(data: Json): string {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return canonicalJson(data);
+  const out: JsonObject = {};
+  for (const [k, v] of Object.entries(data)) if (!VOLATILE.has(k)) out[k] = v;
+  return canonicalJson(out);
+}
+
+export class Tape {
+  private cursor = 0;
+  private readonly recorded: readonly JournalEntry[];
+
+  constructor(
+    readonly journal: Journal,
+    recorded: readonly JournalEntry[] = [],
+  ) {
+    this.recorded = recorded;
+  }
+
+  /** True while the machine is re-executing what the journal already holds. */
+  get catchingUp(): boolean {
+    this.skipMarkers();
+    return this.cursor < this.recorded.length;
+  }
+
+  private skipMarkers(): void {
+    while (this.cursor < this.recorded.length && MARKERS.has(this.recorded[this.cursor]!.type)) {
+      this.cursor++;
+    }
+  }
+
+  /**
+   * Journals an entry the machine produced. While catching up, the recorded entry in its
+   * place must have the same type, place and content; it is returned instead.
+   */
+  write(type: string, data: Json, at?: string): JournalEntry {
+    if (!this.catchingUp) return this.journal.append(type, data, at);
+    const rec = this.recorded[this.cursor]!;
+    const same =
+      rec.type === type &&
+      (rec.at ?? null) === (at ?? null) &&
+      comparable(rec.data) === comparable(data);
+    if (!same) {
+      const found = `${type}${at ? ` at ${at}` : ''}`;
+      const expected = `${rec.type}${rec.at ? ` at ${rec.at}` : ''}`;
+      throw new DivergenceError(
+        rec.seq,
+        expected,
+        rec.type === type ? `${found} with other content` : found,
+        at,
+      );
+    }
+    this.cursor++;
+    return rec;
+  }
+
+  /**
+   * The recorded outcome of the effect just intended, when the journal holds one: the next
+   * recorded entry, if it has one of the given types. Undefined while live, and when the
+   * journal ends after the intent (the effect was under way when the process stopped).
+   */
+  outcome(...types: string[]): JournalEntry | undefined {
+    this.skipMarkers();
+    const rec = this.recorded[this.cursor];
+    if (!rec || !types.includes(rec.type)) return undefined;
+    this.cursor++;
+    return rec;
+  }
+
+  /** A recorded answer to request `id`, wherever it stands after the request. */
+  answer(type: 'confirm.answer' | 'user.answer', id: string): JournalEntry | undefined {
+    for (let i = this.cursor; i < this.recorded.length; i++) {
+      const e = this.recorded[i]!;
+      if (e.type === type && (e.data as JsonObject).id === id) return e;
+      if (!MARKERS.has(e.type)) return undefined;
+    }
+    return undefined;
+  }
+
+  /** Journals an outcome. While catching up it must be recorded: re-execution does not invent one. */
+  record(type: string, data: Json, at?: string): JournalEntry {
+    if (this.catchingUp) {
+      throw new InternalError(`outcome ${type} produced while re-executing`, { at });
+    }
+    return this.journal.append(type, data, at);
+  }
+}

@@ -1,0 +1,262 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { GENESIS, verifyChain } from '../audit/chain.js';
+import { StoreError } from '../spec/errors.js';
+import { RunStore } from './store.js';
+
+let dir: string;
+let store: RunStore;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mvm-store-'));
+  store = RunStore.open(dir);
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const meta = (imageName = 'notes') => ({ imageName, imageDigest: 'sha256:abc', configPath: null });
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The error a call throws, for asserting on its class and code. */
+function thrown(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a throw');
+}
+
+/** The shortest prefix of `id` that no other id starts with. */
+function uniquePrefix(id: string, others: string[]): string {
+  for (let n = 1; n <= id.length; n++) {
+    const p = id.slice(0, n);
+    if (!others.some((o) => o.startsWith(p))) return p;
+  }
+  return id;
+}
+
+describe('runs', () => {
+  it('creates a run: running, an empty journal at genesis, its own folder', () => {
+    const run = store.createRun({
+      imageName: 'notes',
+      imageDigest: 'sha256:abc',
+      configPath: '/c',
+    });
+
+    expect(run).toMatchObject({
+      imageName: 'notes',
+      imageDigest: 'sha256:abc',
+      configPath: '/c',
+      status: 'running',
+      endedAt: null,
+      output: null,
+      error: null,
+      head: GENESIS,
+      count: 0,
+      dir: join(dir, 'runs', run.id),
+    });
+    expect(run.id).toMatch(/^\d{14}-[0-9a-f]{6}$/);
+    expect(existsSync(run.dir)).toBe(true);
+    expect(store.getRun(run.id)).toEqual(run);
+    expect(store.getRun('nope')).toBeUndefined();
+  });
+
+  it('records how a run finished', () => {
+    const run = store.createRun(meta());
+    store.finishRun(run.id, 'failed', null, { kind: 'provider', code: 'timeout' });
+
+    const again = store.getRun(run.id)!;
+
+    expect(again.status).toBe('failed');
+    expect(again.endedAt).not.toBeNull();
+    expect(again.output).toBeNull();
+    expect(again.error).toEqual({ kind: 'provider', code: 'timeout' });
+  });
+
+  it('lists runs newest first, up to a limit', async () => {
+    const ids: string[] = [];
+    for (const name of ['a', 'b', 'c']) {
+      ids.push(store.createRun(meta(name)).id);
+      await sleep(3);
+    }
+
+    expect(store.listRuns().map((r) => r.id)).toEqual(ids.toReversed());
+    expect(store.listRuns().map((r) => r.imageName)).toEqual(['c', 'b', 'a']);
+    expect(store.listRuns(2).map((r) => r.id)).toEqual([ids[2], ids[1]]);
+  });
+
+  it('lists runs created within the same millisecond newest first', () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-06-01T12:00:00.000Z'));
+    const ids = Array.from({ length: 8 }, () => store.createRun(meta()).id);
+
+    expect(store.listRuns().map((r) => r.id)).toEqual(ids.toReversed());
+  });
+
+  it('finds a run by its id or by a unique prefix', () => {
+    const a = store.createRun(meta('a'));
+    const b = store.createRun(meta('b'));
+
+    expect(store.findRun(a.id).id).toBe(a.id);
+    expect(store.findRun(uniquePrefix(a.id, [b.id])).id).toBe(a.id);
+    expect(store.findRun(uniquePrefix(b.id, [a.id])).id).toBe(b.id);
+  });
+
+  it('refuses an ambiguous prefix with run_not_found', () => {
+    const a = store.createRun(meta('a'));
+    store.createRun(meta('b'));
+    // Both ids start with the date of today.
+    const e = thrown(() => store.findRun(a.id.slice(0, 8)));
+
+    expect(e).toBeInstanceOf(StoreError);
+    expect(e).toMatchObject({ kind: 'store', code: 'run_not_found' });
+    expect((e as Error).message).toContain('more than one run');
+  });
+
+  it('refuses an unknown prefix with run_not_found', () => {
+    store.createRun(meta());
+
+    for (const prefix of ['zz', '1999', `${store.listRuns()[0]!.id}x`]) {
+      const e = thrown(() => store.findRun(prefix));
+      expect(e).toBeInstanceOf(StoreError);
+      expect(e).toMatchObject({ code: 'run_not_found', data: { run: prefix } });
+      expect((e as Error).message).toContain('no run');
+    }
+  });
+
+  it('refuses a journal of a run it does not hold with run_not_found', () => {
+    expect(thrown(() => store.journal('nope'))).toMatchObject({
+      kind: 'store',
+      code: 'run_not_found',
+    });
+  });
+
+  it('reports a store it cannot open as open_failed', () => {
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'not a folder');
+
+    expect(thrown(() => RunStore.open(file))).toMatchObject({
+      kind: 'store',
+      code: 'open_failed',
+    });
+  });
+});
+
+describe('journal', () => {
+  it('chains appends: seq from 1, each prev the hash before, the anchor moved', () => {
+    const run = store.createRun(meta());
+    const j = store.journal(run.id);
+
+    const e1 = j.append('run.start', { inputs: {} });
+    const e2 = j.append('decision', { verdict: 'allow' }, 'procedures.main.body[0]');
+
+    expect([e1.seq, e2.seq]).toEqual([1, 2]);
+    expect(e1.prev).toBe(GENESIS);
+    expect(e2.prev).toBe(e1.hash);
+    expect(store.getRun(run.id)).toMatchObject({ head: e2.hash, count: 2 });
+    expect(store.entries(run.id)).toEqual([e1, e2]);
+    expect(store.journal(run.id)).toBe(j);
+  });
+
+  it('keeps the journal of one run apart from another', () => {
+    const a = store.createRun(meta('a'));
+    const b = store.createRun(meta('b'));
+    store.journal(a.id).append('x', 1);
+    const first = store.journal(b.id).append('y', 2);
+
+    expect(first).toMatchObject({ seq: 1, prev: GENESIS });
+    expect(store.entries(a.id).map((e) => e.type)).toEqual(['x']);
+  });
+
+  it('survives closing and reopening, and a new store continues the chain', () => {
+    const run = store.createRun(meta());
+    const j = store.journal(run.id);
+    j.append('run.start', { inputs: {} });
+    j.append('tool.intent', { name: 'fs/read' }, 'procedures.main.body[0]');
+    const last = j.append('tool.result', { content: 'x' }, 'procedures.main.body[0]');
+    const before = store.entries(run.id);
+    store.close();
+
+    store = RunStore.open(dir);
+    const reopened = store.journal(run.id);
+
+    expect(store.entries(run.id)).toEqual(before);
+    expect(reopened.count).toBe(3);
+    expect(reopened.head).toBe(last.hash);
+
+    const next = reopened.append('run.end', { status: 'done' });
+
+    expect(next.seq).toBe(4);
+    expect(next.prev).toBe(last.hash);
+    const after = store.getRun(run.id)!;
+    expect(after).toMatchObject({ head: next.hash, count: 4 });
+    expect(verifyChain(store.entries(run.id), { head: after.head, count: after.count })).toEqual({
+      ok: true,
+      count: 4,
+      head: next.hash,
+      problems: [],
+    });
+  });
+
+  it('refuses to append where an entry already sits, with append_failed', () => {
+    const run = store.createRun(meta());
+    const j = store.journal(run.id);
+    j.append('a', 1);
+    // Someone else wrote entry 2 into the same file.
+    store.database
+      .prepare(
+        `INSERT INTO journal (run_id, seq, ts, type, at, data, prev, hash)
+         VALUES (?, 2, 'ts', 'b', NULL, '2', 'p', 'h')`,
+      )
+      .run(run.id);
+
+    expect(thrown(() => j.append('c', 3))).toMatchObject({ kind: 'store', code: 'append_failed' });
+    // The failed append moved nothing.
+    expect(j.count).toBe(1);
+    expect(store.getRun(run.id)!.count).toBe(1);
+  });
+});
+
+describe('manifests and memory', () => {
+  it('keeps a manifest per run, the latest one winning', () => {
+    const run = store.createRun(meta());
+    store.saveManifest(run.id, { v: 1 });
+    store.saveManifest(run.id, { v: 2, nested: { list: [1, 'two', null] } });
+
+    expect(store.getManifest(run.id)).toEqual({ v: 2, nested: { list: [1, 'two', null] } });
+    expect(store.getManifest('nope')).toBeUndefined();
+  });
+
+  it('keeps memory data and label, by scope and key, across reopening', () => {
+    const run = store.createRun(meta());
+    const label = { readers: ['alice'], integrity: 'untrusted', sources: ['tool:fs'] };
+    store.memoryPut('notes', 'summary', { text: 'hi', n: [1, 2] }, label, run.id);
+    store.memoryPut('other', 'summary', 'elsewhere', { readers: 'public' }, run.id);
+    store.close();
+    store = RunStore.open(dir);
+
+    expect(store.memoryGet('notes', 'summary')).toEqual({ data: { text: 'hi', n: [1, 2] }, label });
+    expect(store.memoryGet('other', 'summary')).toEqual({
+      data: 'elsewhere',
+      label: { readers: 'public' },
+    });
+    expect(store.memoryGet('notes', 'missing')).toBeUndefined();
+    expect(store.memoryGet('nowhere', 'summary')).toBeUndefined();
+  });
+
+  it('replaces a memory value and its label together', () => {
+    const run = store.createRun(meta());
+    store.memoryPut('s', 'k', 1, { integrity: 'trusted' }, run.id);
+    store.memoryPut('s', 'k', null, { integrity: 'untrusted' }, run.id);
+
+    expect(store.memoryGet('s', 'k')).toEqual({ data: null, label: { integrity: 'untrusted' } });
+  });
+});
