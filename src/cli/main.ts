@@ -1,9 +1,12 @@
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
+import { type Answer, approveFile as approveFile_, describePending } from '../host/answers.js';
 import type { HostConfig } from '../host/config.js';
 import { loadConfig, parseConfig } from '../host/config.js';
 import { Mvm, type RunResult } from '../host/host.js';
 import { describeIssues, readImageFile, resolveTarget } from '../host/image-file.js';
+import type { MachineEvent } from '../interpreter/effects.js';
+import { type ConfirmRequest, type UserChannel, WAIT } from '../interpreter/people.js';
 import { MvmError, VerifyError } from '../spec/errors.js';
 import type { Image, Json } from '../spec/types.js';
 import { verifyImage } from '../verifier/index.js';
@@ -19,8 +22,8 @@ const stdio: Console = {
   err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
 };
 
-/** Exit codes: 0 done, 1 the run failed, 2 bad invocation or bad input. */
-export const EXIT = { done: 0, failed: 1, usage: 2 } as const;
+/** Exit codes: 0 done, 1 the run failed, 2 bad invocation or bad input, 3 the run waits. */
+export const EXIT = { done: 0, failed: 1, usage: 2, waiting: 3 } as const;
 
 function show(data: Json): string {
   return typeof data === 'string' ? data : JSON.stringify(data, null, 2);
@@ -58,44 +61,49 @@ function openMvm(configPath: string | undefined, storeDir: string | undefined): 
   return new Mvm({ config, storeDir });
 }
 
-function terminalUser(con: Console) {
-  if (!process.stdin.isTTY) return {};
+/** On a terminal, questions and confirmations are asked there; elsewhere the run waits. */
+function terminalUser(con: Console, approveFile?: string): Partial<UserChannel> {
+  const ahead = approveFile ? approveFile_(approveFile) : undefined;
+  if (!process.stdin.isTTY) return ahead ?? {};
+  const prompt = async (question: string) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      return await rl.question(question);
+    } finally {
+      rl.close();
+    }
+  };
   return {
-    async ask(prompt: string) {
-      const rl = createInterface({ input: process.stdin, output: process.stderr });
-      try {
-        return await rl.question(`${prompt}\n> `);
-      } finally {
-        rl.close();
-      }
+    async ask(text: string) {
+      return prompt(`${text}\n> `);
     },
-    async show() {
-      void con;
+    async confirm(request: ConfirmRequest) {
+      const given = ahead ? await ahead.confirm(request) : WAIT;
+      if (given !== WAIT) return given;
+      con.err(`\nconfirm ${request.tool} (${request.resource})`);
+      con.err(`  arguments: ${JSON.stringify(request.args)}`);
+      con.err(`  asked by: ${request.rule ?? 'the machine'}: ${request.reason}`);
+      for (;;) {
+        const a = (await prompt('allow? [y]es, [n]o, [a]lways for this run, [w]ait: ')).trim();
+        if (a === 'y' || a === 'yes') return { verdict: 'approve' };
+        if (a === 'a' || a === 'always') return { verdict: 'always' };
+        if (a === 'n' || a === 'no') {
+          const reason = (await prompt('reason (optional): ')).trim();
+          return reason ? { verdict: 'deny', reason } : { verdict: 'deny' };
+        }
+        if (a === 'w' || a === 'wait') return WAIT;
+      }
     },
   };
 }
 
-async function runCommand(target: string, opts: RunFlags, con: Console): Promise<number> {
-  const { image: imagePath, config: foundConfig } = resolveTarget(target);
-  const file = readImageFile(imagePath);
-  const mvm = openMvm(opts.config ?? foundConfig, opts.store);
-  let result: RunResult;
-  const shown: Json[] = [];
-  try {
-    const inputs = parseInputs(opts.input, (file.data ?? {}) as Image);
-    result = await mvm.run(file, {
-      inputs,
-      user: terminalUser(con),
-      events: (e) => {
-        if (e.type !== 'user.show') return;
-        shown.push(e.value.data);
-        if (!opts.json) con.out(show(e.value.data));
-      },
-    });
-  } finally {
-    mvm.close();
-  }
-
+function report(
+  result: RunResult,
+  mvm: Mvm,
+  opts: { json?: boolean },
+  con: Console,
+  shown: Json[],
+) {
   if (opts.json) {
     con.out(
       JSON.stringify({
@@ -103,6 +111,7 @@ async function runCommand(target: string, opts: RunFlags, con: Console): Promise
         status: result.status,
         output: result.output,
         error: result.error,
+        pending: result.pending,
         manifest: result.manifestPath,
         journal: { store: mvm.store.dir, ...result.journal },
       }),
@@ -110,20 +119,121 @@ async function runCommand(target: string, opts: RunFlags, con: Console): Promise
   } else {
     const already = shown.some((s) => JSON.stringify(s) === JSON.stringify(result.output));
     if (result.output !== null && !already) con.out(show(result.output));
-    if (result.error)
+    if (result.error) {
       con.err(`error: ${String(result.error.message)} [${String(result.error.code)}]`);
+    }
     con.out('');
     con.out(`run ${result.runId}: ${result.status}`);
+    for (const p of result.pending) con.out(`  waiting on ${describePending(p)}`);
+    if (result.pending.length > 0) {
+      const id = result.pending[0]!.id;
+      const how =
+        result.pending[0]!.kind === 'question' ? `--answer ${id}=VALUE` : `--approve ${id}`;
+      con.out(`  resume with: mvm resume ${result.runId} ${how}`);
+    }
     con.out(
       `journal: ${mvm.store.dir}/mvm.db (${result.journal.count} entries, head ${result.journal.head.slice(0, 16)})`,
     );
     con.out(`manifest: ${result.manifestPath}`);
   }
-  return result.status === 'done' ? EXIT.done : EXIT.failed;
+  return result.status === 'done'
+    ? EXIT.done
+    : result.status === 'waiting'
+      ? EXIT.waiting
+      : EXIT.failed;
+}
+
+function printShown(opts: { json?: boolean }, con: Console, shown: Json[]) {
+  return (e: MachineEvent) => {
+    if (e.type !== 'user.show') return;
+    shown.push(e.value.data);
+    if (!opts.json) con.out(show(e.value.data));
+  };
+}
+
+async function runCommand(target: string, opts: RunFlags, con: Console): Promise<number> {
+  const { image: imagePath, config: foundConfig } = resolveTarget(target);
+  const file = readImageFile(imagePath);
+  const mvm = openMvm(opts.config ?? foundConfig, opts.store);
+  const shown: Json[] = [];
+  try {
+    const inputs = parseInputs(opts.input, (file.data ?? {}) as Image);
+    const result = await mvm.run(file, {
+      inputs,
+      user: terminalUser(con, opts.approveFile),
+      events: printShown(opts, con, shown),
+    });
+    return report(result, mvm, opts, con, shown);
+  } finally {
+    mvm.close();
+  }
+}
+
+interface ResumeFlags {
+  approve: string[];
+  deny: string[];
+  always: string[];
+  answer: string[];
+  reason?: string;
+  config?: string;
+  approveFile?: string;
+  json?: boolean;
+  store?: string;
+}
+
+function answersOf(opts: ResumeFlags): Answer[] {
+  const out: Answer[] = [];
+  for (const id of opts.approve) out.push({ id, verdict: 'approve' });
+  for (const id of opts.always) out.push({ id, verdict: 'always' });
+  for (const id of opts.deny) {
+    out.push(
+      opts.reason === undefined
+        ? { id, verdict: 'deny' }
+        : { id, verdict: 'deny', reason: opts.reason },
+    );
+  }
+  for (const pair of opts.answer) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0)
+      throw new MvmError('config', 'bad_answer', `--answer '${pair}': expected ID=VALUE`);
+    const raw = pair.slice(eq + 1);
+    let answer: Json = raw;
+    try {
+      answer = JSON.parse(raw) as Json;
+    } catch {
+      // Not JSON: the answer is the text as typed.
+    }
+    out.push({ id: pair.slice(0, eq), answer });
+  }
+  return out;
+}
+
+async function resumeCommand(id: string, opts: ResumeFlags, con: Console): Promise<number> {
+  let configPath = opts.config;
+  if (!configPath) {
+    const probe = openMvm(undefined, opts.store);
+    try {
+      configPath = probe.store.findRun(id).configPath ?? undefined;
+    } finally {
+      probe.close();
+    }
+  }
+  const mvm = openMvm(configPath, opts.store);
+  const shown: Json[] = [];
+  try {
+    const result = await mvm.resume(id, answersOf(opts), {
+      user: terminalUser(con, opts.approveFile),
+      events: printShown(opts, con, shown),
+    });
+    return report(result, mvm, opts, con, shown);
+  } finally {
+    mvm.close();
+  }
 }
 
 interface RunFlags {
   config?: string;
+  approveFile?: string;
   input: string[];
   json?: boolean;
   store?: string;
@@ -160,9 +270,25 @@ function program(con: Console, done: (code: number) => void): Command {
     .argument('<image>', 'image file or folder')
     .option('-c, --config <file>', 'host configuration (default: mvm.yaml beside the image)')
     .option('-i, --input <key=value>', 'an input of the image; repeatable', collect, [])
+    .option('--approve-file <file>', 'answers to confirmations given ahead')
     .option('--json', 'print one JSON object: runId, status, output, manifest')
     .addOption(store)
     .action((target: string, opts: RunFlags) => act(() => runCommand(target, opts, con)));
+
+  cmd
+    .command('resume')
+    .description('answer what a waiting run asks, and go on in this process')
+    .argument('<run>', 'run id, or a unique prefix')
+    .option('--approve <id>', 'approve a pending confirmation; repeatable', collect, [])
+    .option('--deny <id>', 'deny a pending confirmation; repeatable', collect, [])
+    .option('--always <id>', 'approve, and allow the same for the rest of the run', collect, [])
+    .option('--reason <text>', 'why, with --deny; the model sees it')
+    .option('--answer <id=value>', 'answer a pending question; repeatable', collect, [])
+    .option('-c, --config <file>', 'host configuration (default: the one the run started with)')
+    .option('--approve-file <file>', 'answers given ahead, for confirmations to come')
+    .option('--json', 'print one JSON object, as run does')
+    .addOption(store)
+    .action((id: string, opts: ResumeFlags) => act(() => resumeCommand(id, opts, con)));
 
   cmd
     .command('check')

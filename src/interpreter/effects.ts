@@ -513,7 +513,7 @@ export class Effects {
    * when a person says so.
    */
   private async unknownOutcome(call: DecodedCall, args: JsonObject, at?: string): Promise<void> {
-    this.tape.record('tool.unknown', { callId: call.id, name: call.name }, at);
+    this.tape.write('tool.unknown', { callId: call.id, name: call.name }, at);
     const answer = await this.confirm({
       id: `c${++this.requestSeq}`,
       kind: 'unknown_outcome',

@@ -8,7 +8,7 @@ import type { BudgetMeter } from './budget.js';
 import { Effects, type MachineEvent, type MachineHost } from './effects.js';
 import { Frame, getPath, render, textOf } from './frame.js';
 import { type Pending, Suspend } from './people.js';
-import type { Tape } from './tape.js';
+import { DivergenceError, type Tape } from './tape.js';
 import { appendMessages, decodeToolCalls, parseJsonText } from './values.js';
 
 /** How a block ended, when it did not simply run to its end. */
@@ -103,7 +103,12 @@ export class Machine {
       this.emit({ type: 'run.suspend', pending: outcome.pending });
       return outcome;
     }
-    this.tape.write('run.end', {
+    // A run that diverged from its journal ends after what it holds, not in its place.
+    const diverged = outcome.error instanceof DivergenceError;
+    const end = diverged
+      ? (type: string, data: Json) => this.tape.journal.append(type, data)
+      : (type: string, data: Json) => this.tape.write(type, data);
+    end('run.end', {
       status: outcome.status,
       output: outcome.output?.data ?? null,
       label: (outcome.output?.label ?? null) as unknown as Json,

@@ -12,8 +12,17 @@ import type { Journal } from '../store/store.js';
  * happening again. Past the recorded entries, the run goes on live, on the same chain.
  */
 
-/** Entries that mark what happened to the run rather than what it did; skipped on re-execution. */
-const MARKERS = new Set(['run.suspend', 'run.resume', 'confirm.answer', 'user.answer']);
+/**
+ * Entries the host writes about the run rather than the machine about what it did: skipped
+ * when matching. Answers are read where their request stands.
+ */
+const MARKERS = new Set([
+  'run.start',
+  'run.suspend',
+  'run.resume',
+  'confirm.answer',
+  'user.answer',
+]);
 
 /** Fields of a produced entry that depend on the clock, left out of the comparison. */
 const VOLATILE = new Set(['ms', 'wallMs']);

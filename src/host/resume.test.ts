@@ -1,0 +1,302 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { verifyChain } from '../audit/chain.js';
+import { ConfigError } from '../spec/errors.js';
+import type { JsonObject } from '../spec/types.js';
+import type { HostFunction } from '../tools/host-functions.js';
+import { parseConfig } from './config.js';
+import { Mvm } from './host.js';
+import { imageFromObject } from './image-file.js';
+
+/** A tool that counts how often it really ran, across every Mvm of the test. */
+function counter() {
+  const calls: JsonObject[] = [];
+  const fn: HostFunction = {
+    description: 'sends a message',
+    inputSchema: { type: 'object', properties: { to: { type: 'string' } } },
+    run: (args) => {
+      calls.push(args);
+      return `sent to ${String(args.to)}`;
+    },
+  };
+  return { calls, functions: { mail: { send: fn, read: { ...fn, description: 'reads' } } } };
+}
+
+const image = {
+  mvm: 1,
+  name: 'mailer',
+  models: { main: {} },
+  tools: { mail: {} },
+  permissions: ['model:main', 'tool:mail/*', 'user'],
+  procedures: {
+    main: {
+      body: [
+        { op: 'tool.load', ns: 'mail', dst: 'tools' },
+        { op: 'history.new', system: 'send mail', dst: 'h' },
+        {
+          op: 'call',
+          proc: 'std.chat',
+          static: { slot: 'main', max_turns: 5 },
+          args: { history: 'h', tools: 'tools' },
+          dst: 'answer',
+        },
+        { op: 'halt', src: 'answer' },
+      ],
+    },
+  },
+};
+
+const send = (id: string, to: string) => ({
+  id,
+  name: 'mail/send',
+  arguments: JSON.stringify({ to }),
+});
+
+function config(replies: unknown[], rules: unknown[] = [{ confirm: 'tool:mail/send' }]) {
+  return {
+    models: { main: { driver: 'replay', replies } },
+    rules: [{ allow: 'model:main' }, { allow: 'tool:mail/*' }, ...rules],
+  };
+}
+
+/** A fresh Mvm on the same store: what another process would see. */
+function processes(raw: JsonObject, functions: Record<string, Record<string, HostFunction>>) {
+  const storeDir = mkdtempSync(join(tmpdir(), 'mvm-resume-'));
+  const parsed = parseConfig(raw, { path: null, dir: process.cwd() });
+  return () => new Mvm({ config: parsed, storeDir, functions });
+}
+
+async function inProcess<T>(open: () => Mvm, f: (m: Mvm) => Promise<T>): Promise<T> {
+  const m = open();
+  try {
+    return await f(m);
+  } finally {
+    m.close();
+  }
+}
+
+describe('confirmation and resume', () => {
+  it('suspends at a confirmation, and an approved call runs exactly once in another process', async () => {
+    const { calls, functions } = counter();
+    const open = processes(
+      config([{ toolCalls: [send('a', 'ann')] }, { text: 'sent' }]),
+      functions,
+    );
+    const first = await inProcess(open, (m) => m.run(imageFromObject(image)));
+    expect(first.status).toBe('waiting');
+    expect(first.pending).toMatchObject([
+      {
+        kind: 'confirm',
+        id: 'c1',
+        tool: 'mail/send',
+        args: { to: 'ann' },
+        rule: 'rules[2]: confirm tool:mail/send',
+      },
+    ]);
+    expect(first.manifest).toMatchObject({ status: 'waiting', pending: [{ id: 'c1' }] });
+    expect(calls).toEqual([]);
+
+    const second = await inProcess(open, (m) =>
+      m.resume(first.runId, [{ id: 'c1', verdict: 'approve' }]),
+    );
+    expect(second).toMatchObject({ status: 'done', output: 'sent' });
+    expect(calls).toEqual([{ to: 'ann' }]);
+    await inProcess(open, async (m) => {
+      const entries = m.store.entries(first.runId);
+      expect(verifyChain(entries).ok).toBe(true);
+      expect(m.auditRun(first.runId).report.ok).toBe(true);
+      expect(entries.filter((e) => e.type === 'tool.intent')).toHaveLength(1);
+      expect(entries.filter((e) => e.type === 'model.reply')).toHaveLength(2);
+      expect(m.store.getManifest(first.runId)).toMatchObject({
+        status: 'done',
+        answers: [{ id: 'c1', verdict: 'approve' }],
+      });
+    });
+  });
+
+  it('gives the model a denial with the reason, and the run goes on', async () => {
+    const { calls, functions } = counter();
+    const open = processes(
+      config([{ toolCalls: [send('a', 'bob')] }, { text: 'could not send' }]),
+      functions,
+    );
+    const first = await inProcess(open, (m) => m.run(imageFromObject(image)));
+    const done = await inProcess(open, (m) =>
+      m.resume(first.runId, [{ id: 'c1', verdict: 'deny', reason: 'bob is on leave' }]),
+    );
+    expect(done).toMatchObject({ status: 'done', output: 'could not send' });
+    expect(calls).toEqual([]);
+    await inProcess(open, async (m) => {
+      const refused = m.store.entries(first.runId).find((e) => e.type === 'tool.refused')!;
+      expect(refused.data).toMatchObject({
+        denied: true,
+        reason: 'denied by a person: bob is on leave',
+      });
+    });
+  });
+
+  it('resolves two confirmations of one step one at a time, across processes', async () => {
+    const { calls, functions } = counter();
+    const open = processes(
+      config([{ toolCalls: [send('a', 'ann'), send('b', 'bob')] }, { text: 'both sent' }]),
+      functions,
+    );
+    const first = await inProcess(open, (m) => m.run(imageFromObject(image)));
+    expect(first.pending.map((p) => p.id)).toEqual(['c1']);
+    const second = await inProcess(open, (m) =>
+      m.resume(first.runId, [{ id: 'c1', verdict: 'approve' }]),
+    );
+    expect(second.status).toBe('waiting');
+    expect(second.pending).toMatchObject([{ id: 'c2', args: { to: 'bob' } }]);
+    expect(calls).toEqual([{ to: 'ann' }]);
+    const third = await inProcess(open, (m) =>
+      m.resume(first.runId, [{ id: 'c2', verdict: 'approve' }]),
+    );
+    expect(third).toMatchObject({ status: 'done', output: 'both sent' });
+    expect(calls).toEqual([{ to: 'ann' }, { to: 'bob' }]);
+    await inProcess(open, async (m) => expect(m.auditRun(first.runId).report.ok).toBe(true));
+  });
+
+  it('takes "always" as an allow for the rest of the run', async () => {
+    const { calls, functions } = counter();
+    const open = processes(
+      config([
+        { toolCalls: [send('a', 'ann')] },
+        { toolCalls: [send('b', 'bob')] },
+        { text: 'done' },
+      ]),
+      functions,
+    );
+    const first = await inProcess(open, (m) => m.run(imageFromObject(image)));
+    const done = await inProcess(open, (m) =>
+      m.resume(first.runId, [{ id: 'c1', verdict: 'always' }]),
+    );
+    expect(done.status).toBe('done');
+    expect(calls).toHaveLength(2);
+  });
+
+  it('refuses an answer to a request that does not exist, and leaves the run untouched', async () => {
+    const { functions } = counter();
+    const open = processes(config([{ toolCalls: [send('a', 'ann')] }, { text: 'x' }]), functions);
+    const first = await inProcess(open, (m) => m.run(imageFromObject(image)));
+    for (const answers of [
+      [{ id: 'c9', verdict: 'approve' as const }],
+      [{ id: 'c1', answer: 'yes' }],
+      [],
+    ]) {
+      const err = await inProcess(open, (m) => m.resume(first.runId, answers)).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).code).toMatch(/^(unknown_request|wrong_answer|no_answer)$/);
+    }
+    await inProcess(open, async (m) => {
+      expect(m.store.getRun(first.runId)).toMatchObject({
+        status: 'waiting',
+        count: first.journal.count,
+      });
+    });
+    const done = await inProcess(open, (m) =>
+      m.resume(first.runId, [{ id: 'c1', verdict: 'approve' }]),
+    );
+    expect(done.status).toBe('done');
+    const again = await inProcess(open, (m) => m.resume(first.runId, [])).catch((e: unknown) => e);
+    expect((again as ConfigError).code).toBe('not_resumable');
+  });
+
+  it('suspends at a question and resumes with the answer', async () => {
+    const open = processes({ rules: [{ allow: 'user' }] }, {});
+    const asking = {
+      mvm: 1,
+      name: 'ask',
+      permissions: ['user'],
+      procedures: {
+        main: {
+          body: [
+            { op: 'user.ask', prompt: 'how many?', schema: { type: 'integer' }, dst: 'n' },
+            { op: 'halt', src: 'n' },
+          ],
+        },
+      },
+    };
+    const first = await inProcess(open, (m) => m.run(imageFromObject(asking)));
+    expect(first.pending).toEqual([
+      {
+        kind: 'question',
+        id: 'q1',
+        prompt: 'how many?',
+        schema: { type: 'integer' },
+        at: 'procedures.main.body[0]',
+      },
+    ]);
+    const done = await inProcess(open, (m) => m.resume(first.runId, [{ id: 'q1', answer: 3 }]));
+    expect(done).toMatchObject({ status: 'done', output: 3 });
+  });
+
+  it('refuses to resume under a different host configuration', async () => {
+    const { functions } = counter();
+    const storeDir = mkdtempSync(join(tmpdir(), 'mvm-resume-'));
+    const a = new Mvm({
+      config: parseConfig(config([{ toolCalls: [send('a', 'ann')] }]), { path: null, dir: '.' }),
+      storeDir,
+      functions,
+    });
+    const first = await a.run(imageFromObject(image));
+    a.close();
+    const b = new Mvm({
+      config: parseConfig(config([{ toolCalls: [send('a', 'ann')] }], []), {
+        path: null,
+        dir: '.',
+      }),
+      storeDir,
+      functions,
+    });
+    const err = await b
+      .resume(first.runId, [{ id: 'c1', verdict: 'approve' }])
+      .catch((e: unknown) => e);
+    b.close();
+    expect((err as ConfigError).code).toBe('config_changed');
+  });
+
+  it('marks a call whose outcome is unknown, and repeats it only when a person says so', async () => {
+    const { calls, functions } = counter();
+    const open = processes(
+      config([{ toolCalls: [send('a', 'ann')] }, { text: 'sent' }], []),
+      functions,
+    );
+    const done = await inProcess(open, (m) => m.run(imageFromObject(image)));
+    expect(calls).toHaveLength(1);
+
+    // Cut the journal after the call's intent, as a process killed during the call leaves it.
+    await inProcess(open, async (m) => {
+      const entries = m.store.entries(done.runId);
+      const intent = entries.find((e) => e.type === 'tool.intent')!;
+      m.store.database
+        .prepare('DELETE FROM journal WHERE run_id = ? AND seq > ?')
+        .run(done.runId, intent.seq);
+      m.store.database
+        .prepare("UPDATE runs SET status = 'running', head = ?, count = ? WHERE id = ?")
+        .run(intent.hash, intent.seq, done.runId);
+    });
+
+    const stopped = await inProcess(open, (m) => m.resume(done.runId, []));
+    expect(stopped.status).toBe('waiting');
+    expect(stopped.pending).toMatchObject([
+      { kind: 'confirm', request: 'unknown_outcome', tool: 'mail/send' },
+    ]);
+    expect(calls).toHaveLength(1);
+
+    const again = await inProcess(open, (m) =>
+      m.resume(done.runId, [{ id: stopped.pending[0]!.id, verdict: 'approve' }]),
+    );
+    expect(again).toMatchObject({ status: 'done', output: 'sent' });
+    expect(calls).toHaveLength(2);
+    await inProcess(open, async (m) => {
+      const types = m.store.entries(done.runId).map((e) => e.type);
+      expect(types).toContain('tool.unknown');
+      expect(m.auditRun(done.runId).report.ok).toBe(true);
+    });
+  });
+});
