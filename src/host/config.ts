@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import type { Budgets } from '../interpreter/budget.js';
 import type { Integrity } from '../labels/label.js';
@@ -134,24 +135,26 @@ export function expandString(s: string, dir: string, env: NodeJS.ProcessEnv): st
   });
 }
 
-/** The folder of an installed npm package, looked up in node_modules from `from` upwards. */
+/** The folder of an installed npm package: looked up from `from` upwards, then from mvm's own. */
 export function packageDir(name: string, from: string): string {
-  let dir = resolve(from);
-  for (;;) {
-    const candidate = join(dir, 'node_modules', name);
-    if (existsSync(join(candidate, 'package.json'))) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) {
-      throw new ConfigError(
-        'package_not_found',
-        `package '${name}' is not installed (looked from ${from})`,
-        {
-          package: name,
-        },
-      );
+  const own = fileURLToPath(new URL('.', import.meta.url));
+  for (const start of [resolve(from), own]) {
+    let dir = start;
+    for (;;) {
+      const candidate = join(dir, 'node_modules', name);
+      if (existsSync(join(candidate, 'package.json'))) return candidate;
+      const parent = dirname(dir);
+      if (parent === dir) break;
+      dir = parent;
     }
-    dir = parent;
   }
+  throw new ConfigError(
+    'package_not_found',
+    `package '${name}' is not installed (looked from ${from})`,
+    {
+      package: name,
+    },
+  );
 }
 
 function expandDeep(node: unknown, dir: string, env: NodeJS.ProcessEnv): unknown {

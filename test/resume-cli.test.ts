@@ -1,0 +1,135 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { RunStore } from '../src/store/store.js';
+
+const run = promisify(execFile);
+const entry = join(import.meta.dirname, 'mvm-source.ts');
+
+/** The CLI as its own process: each call is a new process, as a person would start it. */
+async function mvm(...args: string[]) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', entry, ...args], {
+      cwd: join(import.meta.dirname, '..'),
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+function agent() {
+  const dir = mkdtempSync(join(tmpdir(), 'mvm-resume-cli-'));
+  mkdirSync(join(dir, 'data'));
+  writeFileSync(
+    join(dir, 'image.yaml'),
+    `mvm: 1
+name: writer
+models: { main: {} }
+tools: { fs: {} }
+permissions: [model:main, 'tool:fs/*']
+procedures:
+  main:
+    body:
+      - { op: tool.load, ns: fs, dst: tools }
+      - { op: history.new, system: write the note, dst: h }
+      - op: call
+        proc: std.chat
+        static: { slot: main, max_turns: 4 }
+        args: { history: h, tools: tools }
+        dst: answer
+      - { op: halt, src: answer }
+`,
+  );
+  writeFileSync(
+    join(dir, 'mvm.yaml'),
+    `models:
+  main:
+    driver: replay
+    replies:
+      - toolCalls: [{ id: w1, name: fs/write_file, arguments: '{"path": "note.md", "content": "hello"}' }]
+      - text: written
+mcpServers:
+  fs:
+    command: node
+    args: ['\${package:@modelcontextprotocol/server-filesystem}/dist/index.js', '\${configDir}/data']
+rules:
+  - allow: model:main
+  - allow: 'tool:fs/*'
+  - confirm: tool:fs/write_file
+    reason: writes change the notes
+`,
+  );
+  return dir;
+}
+
+describe('a run that waits for a person, across processes', () => {
+  it('suspends, then resumes in a new process and writes the file exactly once', async () => {
+    const dir = agent();
+    const store = join(dir, 'store');
+    const note = join(dir, 'data', 'note.md');
+
+    const first = await mvm('run', dir, '--store', store, '--json');
+    expect(first.code).toBe(3);
+    const waiting = JSON.parse(first.stdout) as {
+      runId: string;
+      status: string;
+      pending: unknown[];
+    };
+    expect(waiting.status).toBe('waiting');
+    expect(waiting.pending).toMatchObject([
+      { id: 'c1', tool: 'fs/write_file', reason: 'writes change the notes' },
+    ]);
+    expect(existsSync(note)).toBe(false);
+
+    const wrong = await mvm('resume', waiting.runId, '--approve', 'c7', '--store', store);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain("no pending request 'c7'");
+
+    const second = await mvm(
+      'resume',
+      waiting.runId,
+      '--approve',
+      'c1',
+      '--store',
+      store,
+      '--json',
+    );
+    expect(second.code).toBe(0);
+    expect(JSON.parse(second.stdout)).toMatchObject({ status: 'done', output: 'written' });
+    expect(readFileSync(note, 'utf8')).toBe('hello');
+
+    const s = RunStore.open(store);
+    const intents = s.entries(waiting.runId).filter((e) => e.type === 'tool.intent');
+    s.close();
+    expect(intents).toHaveLength(1);
+
+    const audit = await mvm('audit', 'verify', waiting.runId, '--store', store);
+    expect(audit.code).toBe(0);
+    const again = await mvm('resume', waiting.runId, '--approve', 'c1', '--store', store);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('[not_resumable]');
+  }, 60_000);
+
+  it('takes answers given ahead from an approve file', async () => {
+    const dir = agent();
+    const answers = join(dir, 'answers.yaml');
+    writeFileSync(answers, "- { match: 'tool:fs/write_*', verdict: deny, reason: not today }\n");
+    const r = await mvm(
+      'run',
+      dir,
+      '--store',
+      join(dir, 'store'),
+      '--approve-file',
+      answers,
+      '--json',
+    );
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: 'done', output: 'written' });
+    expect(existsSync(join(dir, 'data', 'note.md'))).toBe(false);
+  }, 60_000);
+});
