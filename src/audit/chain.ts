@@ -19,8 +19,19 @@ export interface JournalEntry {
 export type EntryBody = Omit<JournalEntry, 'hash'>;
 
 export function entryHash(body: EntryBody): string {
-  const { seq, ts, type, at, data, prev } = body;
-  return sha256(canonicalJson({ seq, ts, type, at, data, prev }));
+  return hashWithData(body, canonicalJson(body.data));
+}
+
+/**
+ * entryHash with the data's canonical text already made: the canonical encoding of the
+ * entry's fields, keys in order (at, data, prev, seq, ts, type), `at` left out when absent.
+ */
+export function hashWithData(body: EntryBody, dataText: string): string {
+  const at = body.at === undefined ? '' : `"at":${JSON.stringify(body.at)},`;
+  const text =
+    `{${at}"data":${dataText},"prev":${JSON.stringify(body.prev)},"seq":${canonicalJson(body.seq)},` +
+    `"ts":${JSON.stringify(body.ts)},"type":${JSON.stringify(body.type)}}`;
+  return sha256(text);
 }
 
 export interface ChainProblem {

@@ -54,11 +54,14 @@ const send = (id: string, to: string) => ({
   arguments: JSON.stringify({ to }),
 });
 
-function config(replies: unknown[], rules: unknown[] = [{ confirm: 'tool:mail/send' }]) {
+function config(
+  replies: unknown[],
+  rules: unknown[] = [{ confirm: 'tool:mail/send' }],
+): JsonObject {
   return {
     models: { main: { driver: 'replay', replies } },
     rules: [{ allow: 'model:main' }, { allow: 'tool:mail/*' }, ...rules],
-  };
+  } as unknown as JsonObject;
 }
 
 /** A fresh Mvm on the same store: what another process would see. */

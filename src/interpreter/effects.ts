@@ -142,6 +142,7 @@ export class Effects {
     let answer: ConfirmAnswer | typeof WAIT;
     if (recorded) answer = recorded.data as unknown as ConfirmAnswer;
     else {
+      this.tape.flush();
       answer = await this.host.user.confirm(request);
       if (answer === WAIT)
         throw new Suspend({ ...request, kind: 'confirm', request: request.kind });
@@ -260,6 +261,7 @@ export class Effects {
       reply = d.reply as unknown as ModelReply;
     } else {
       // A model call changes nothing in the world, so one cut off by a stop is made again.
+      this.tape.flush();
       const started = performance.now();
       try {
         reply = await driver.call({ slot, messages, tools, schema, signal: this.signal });
@@ -471,6 +473,7 @@ export class Effects {
     }
     if (wasCatchingUp) await this.unknownOutcome(call, args, at);
 
+    this.tape.flush();
     const started = performance.now();
     let outcome: Awaited<ReturnType<ToolProvider['call']>>;
     try {
@@ -544,7 +547,10 @@ export class Effects {
     // Storing is idempotent, so it comes before its entry: a stop between the two stores the
     // same value again on resume, and a recorded entry means the value is stored.
     const live = !this.tape.catchingUp;
-    if (live) this.host.memory.put(k, v);
+    if (live) {
+      this.tape.flush();
+      this.host.memory.put(k, v);
+    }
     this.tape.write('mem.store', { key: k, data: v.data, label: labelJson(v.label) }, at);
   }
 
@@ -584,6 +590,7 @@ export class Effects {
     const live = !this.tape.catchingUp;
     this.tape.write('user.show', { data: v.data, label: labelJson(v.label) }, at);
     if (!live) return;
+    this.tape.flush();
     this.emit({ type: 'user.show', at, value: v });
     await this.host.user.show(v, at);
   }
@@ -604,6 +611,7 @@ export class Effects {
     let answer: Json;
     if (recorded) answer = (recorded.data as JsonObject).answer ?? null;
     else {
+      this.tape.flush();
       const given = await this.host.user.ask(prompt.data as string, ins.schema, ins.at);
       if (given === WAIT) {
         throw new Suspend({

@@ -100,6 +100,7 @@ export class Machine {
         used: { ...used },
         wallMs,
       });
+      this.tape.flush();
       this.emit({ type: 'run.suspend', pending: outcome.pending });
       return outcome;
     }
@@ -116,6 +117,7 @@ export class Machine {
       used: { ...used },
       wallMs,
     });
+    this.tape.flush();
     this.emit({ type: 'run.end', status: outcome.status, error: outcome.error ?? undefined });
     return outcome;
   }

@@ -116,6 +116,11 @@ export class Tape {
     return undefined;
   }
 
+  /** Makes everything journaled so far durable; called before each effect on the world. */
+  flush(): void {
+    this.journal.flush();
+  }
+
   /** Journals an outcome. While catching up it must be recorded: re-execution does not invent one. */
   record(type: string, data: Json, at?: string): JournalEntry {
     if (this.catchingUp) {

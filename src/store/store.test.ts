@@ -210,6 +210,7 @@ describe('journal', () => {
     const run = store.createRun(meta());
     const j = store.journal(run.id);
     j.append('a', 1);
+    j.flush();
     // Someone else wrote entry 2 into the same file.
     store.database
       .prepare(
@@ -218,7 +219,8 @@ describe('journal', () => {
       )
       .run(run.id);
 
-    expect(thrown(() => j.append('c', 3))).toMatchObject({ kind: 'store', code: 'append_failed' });
+    j.append('c', 3);
+    expect(thrown(() => j.flush())).toMatchObject({ kind: 'store', code: 'append_failed' });
     // The failed append moved nothing.
     expect(j.count).toBe(1);
     expect(store.getRun(run.id)!.count).toBe(1);

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { type EntryBody, entryHash, GENESIS, type JournalEntry } from '../audit/chain.js';
+import { canonicalJson } from '../audit/canonical.js';
+import { type EntryBody, GENESIS, hashWithData, type JournalEntry } from '../audit/chain.js';
 import { StoreError } from '../spec/errors.js';
 import type { Json } from '../spec/types.js';
 
@@ -94,7 +95,11 @@ export class RunStore {
   private readonly db: Database.Database;
   private readonly journals = new Map<string, Journal>();
 
-  private constructor(dir: string, db: Database.Database) {
+  private constructor(
+    dir: string,
+    db: Database.Database,
+    private readonly durability: Durability,
+  ) {
     this.dir = dir;
     this.db = db;
   }
@@ -112,7 +117,7 @@ export class RunStore {
     } catch (e) {
       throw new StoreError('open_failed', `cannot open the run store at ${abs}`, { dir: abs }, e);
     }
-    return new RunStore(abs, db);
+    return new RunStore(abs, db, options.durability ?? 'normal');
   }
 
   runDir(id: string): string {
@@ -133,6 +138,7 @@ export class RunStore {
   }
 
   getRun(id: string): RunRecord | undefined {
+    this.journals.get(id)?.flush();
     const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
     return row ? this.toRecord(row) : undefined;
   }
@@ -180,13 +186,14 @@ export class RunStore {
     if (!j) {
       const run = this.getRun(runId);
       if (!run) throw new StoreError('run_not_found', `no run '${runId}'`, { run: runId });
-      j = new Journal(this.db, runId, run.head, run.count);
+      j = new Journal(this.db, runId, run.head, run.count, this.durability === 'full');
       this.journals.set(runId, j);
     }
     return j;
   }
 
   entries(runId: string): JournalEntry[] {
+    this.journals.get(runId)?.flush();
     const rows = this.db
       .prepare('SELECT * FROM journal WHERE run_id = ? ORDER BY seq')
       .all(runId) as EntryRow[];
@@ -246,8 +253,13 @@ export class RunStore {
     return this.db;
   }
 
+  /** Commits what the journals buffer and closes the file. */
   close(): void {
-    this.db.close();
+    try {
+      for (const j of this.journals.values()) j.flush();
+    } finally {
+      this.db.close();
+    }
   }
 
   private toRecord(row: RunRow): RunRecord {
@@ -268,35 +280,45 @@ export class RunStore {
   }
 }
 
-/** A run's journal, append-only. Each append is one transaction that also moves the anchor. */
+/**
+ * A run's journal, append-only. Entries are chained as they are appended and written in
+ * batches: `flush` commits what is buffered, with the anchor, in one transaction. The machine
+ * flushes before every effect on the world, so an intent is on disk before its effect
+ * starts; an outcome is written with the next flush, and a process that stops before it
+ * leaves an intent without an outcome, which a resumed run treats as unknown, never as
+ * done. With durability `full`, every append is committed and synced at once.
+ */
 export class Journal {
-  private readonly insert: Database.Statement;
-  private readonly anchor: Database.Statement;
-  private readonly tx: (body: EntryBody, hash: string) => void;
+  private readonly tx: (rows: Buffered[]) => void;
+  private buffer: Buffered[] = [];
 
   constructor(
     db: Database.Database,
     readonly runId: string,
     private headHash: string,
     private length: number,
+    private readonly eager = false,
   ) {
-    this.insert = db.prepare(
+    const insert = db.prepare(
       'INSERT INTO journal (run_id, seq, ts, type, at, data, prev, hash) VALUES (?,?,?,?,?,?,?,?)',
     );
-    this.anchor = db.prepare('UPDATE runs SET head = ?, count = ? WHERE id = ?');
-    this.tx = db.transaction((body: EntryBody, hash: string) => {
-      this.insert.run(
-        runId,
-        body.seq,
-        body.ts,
-        body.type,
-        // As JSON text, so that a lone surrogate survives SQLite's UTF-8 and the hash holds.
-        body.at === undefined ? null : JSON.stringify(body.at),
-        JSON.stringify(body.data),
-        body.prev,
-        hash,
-      );
-      this.anchor.run(hash, body.seq, runId);
+    const anchor = db.prepare('UPDATE runs SET head = ?, count = ? WHERE id = ?');
+    this.tx = db.transaction((rows: Buffered[]) => {
+      for (const { body, hash, dataText } of rows) {
+        insert.run(
+          runId,
+          body.seq,
+          body.ts,
+          body.type,
+          // As JSON text, so that a lone surrogate survives SQLite's UTF-8 and the hash holds.
+          body.at === undefined ? null : JSON.stringify(body.at),
+          dataText,
+          body.prev,
+          hash,
+        );
+      }
+      const last = rows[rows.length - 1]!;
+      anchor.run(last.hash, last.body.seq, runId);
     });
   }
 
@@ -317,22 +339,40 @@ export class Journal {
       prev: this.headHash,
     };
     if (at !== undefined) body.at = at;
-    const hash = entryHash(body);
+    const dataText = canonicalJson(data);
+    const hash = hashWithData(body, dataText);
+    this.buffer.push({ body, hash, dataText });
+    this.headHash = hash;
+    this.length = body.seq;
+    if (this.eager) this.flush();
+    return { ...body, hash };
+  }
+
+  /**
+   * Commits the buffered entries and the anchor in one transaction. When that fails, the
+   * buffered entries are dropped and the journal stands where it was last committed.
+   */
+  flush(): void {
+    if (this.buffer.length === 0) return;
+    const rows = this.buffer;
+    this.buffer = [];
     try {
-      this.tx(body, hash);
+      this.tx(rows);
     } catch (e) {
+      this.headHash = rows[0]!.body.prev;
+      this.length = rows[0]!.body.seq - 1;
       throw new StoreError(
         'append_failed',
         `cannot append to the journal of ${this.runId}`,
-        {
-          run: this.runId,
-          type,
-        },
+        { run: this.runId, type: rows[0]!.body.type },
         e,
       );
     }
-    this.headHash = hash;
-    this.length = body.seq;
-    return { ...body, hash };
   }
+}
+
+interface Buffered {
+  body: EntryBody;
+  hash: string;
+  dataText: string;
 }
