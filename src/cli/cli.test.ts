@@ -484,14 +484,14 @@ describe('run refuses malformed input before writing anything', () => {
     const imagePath = write('image.yaml', minimal);
     const config = write(
       'mvm.yaml',
-      'models:\n  main: { driver: replay, replies: [{ text: ok }] }\n',
+      'models:\n  main: { driver: replay, replies: [] }\nrules: [{ allow: model:main }]\n',
     );
     const store = fresh('store');
 
     const r = await mvm('run', imagePath, '--config', config, '--store', store);
 
     expect(r.code).toBe(1);
-    expect(r.err).toContain('[model_denied]');
+    expect(r.err).toContain('[replay_exhausted]');
     expect(r.out).toMatch(/^run \S+: failed$/m);
     expect(runsIn(store)).toHaveLength(1);
   });

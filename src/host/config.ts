@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
 import type { Budgets } from '../interpreter/budget.js';
 import type { Integrity } from '../labels/label.js';
 import type { ModelBinding } from '../models/driver.js';
@@ -98,6 +99,7 @@ const CONFIG_SCHEMA = {
           deny: { type: 'string', minLength: 1 },
           confirm: { type: 'string', minLength: 1 },
           reason: { type: 'string' },
+          until: { type: 'string', format: 'date-time' },
         },
         oneOf: [{ required: ['allow'] }, { required: ['deny'] }, { required: ['confirm'] }],
       },
@@ -122,7 +124,9 @@ const CONFIG_SCHEMA = {
   },
 };
 
-const validate = new Ajv({ allErrors: true, strict: false }).compile(CONFIG_SCHEMA);
+const ajv = new Ajv({ allErrors: true, strict: false, logger: false });
+addFormats.default(ajv);
+const validate = ajv.compile(CONFIG_SCHEMA);
 
 /** Fills `${configDir}`, `${env:NAME}` and `${package:NAME}` in a string. */
 export function expandString(s: string, dir: string, env: NodeJS.ProcessEnv): string {

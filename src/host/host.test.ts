@@ -20,7 +20,10 @@ const image = {
 function mvm(config: Record<string, unknown>) {
   const storeDir = mkdtempSync(join(tmpdir(), 'mvm-bind-'));
   return new Mvm({
-    config: parseConfig(config, { path: 'host.yaml', dir: process.cwd() }),
+    config: parseConfig(
+      { rules: [{ allow: 'model:main' }], ...config },
+      { path: 'host.yaml', dir: process.cwd() },
+    ),
     storeDir,
   });
 }
@@ -32,6 +35,7 @@ const tools = { fs: { command: 'node' } };
 
 describe('binding an image to a configuration', () => {
   it.each([
+    ['permission_not_granted', { models, tools, rules: [{ allow: 'model:other' }] }, { n: 1 }],
     ['unbound_slot', { tools }, {}],
     ['unknown_driver', { models: { main: { driver: 'telepathy' } }, tools }, {}],
     ['unmounted_namespace', { models }, {}],

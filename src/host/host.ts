@@ -181,6 +181,15 @@ export class Mvm {
         );
       }
     }
+    const monitor = new Monitor(this.config.rules);
+    const missing = (image.permissions ?? []).filter((p) => !monitor.grants(p));
+    if (missing.length > 0) {
+      throw new ConfigError(
+        'permission_not_granted',
+        `${where}: the image requests what no rule grants: ${missing.join(', ')}`,
+        { file: this.config.path, missing },
+      );
+    }
     return { drivers, inputs: this.inputs(image, inputs) };
   }
 
@@ -356,7 +365,7 @@ export class Mvm {
     const machine = new Machine({
       linked,
       host,
-      monitor: new Monitor(this.config.rules),
+      monitor: new Monitor(this.config.rules, linked.image.permissions ?? []),
       tape,
       meter: new BudgetMeter(this.config.budgets),
       events: options.events,

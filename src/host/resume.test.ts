@@ -60,7 +60,7 @@ function config(
 ): JsonObject {
   return {
     models: { main: { driver: 'replay', replies } },
-    rules: [{ allow: 'model:main' }, { allow: 'tool:mail/*' }, ...rules],
+    rules: [{ allow: 'model:main' }, { allow: 'tool:mail/*' }, { allow: 'user' }, ...rules],
   } as unknown as JsonObject;
 }
 
@@ -95,7 +95,7 @@ describe('confirmation and resume', () => {
         id: 'c1',
         tool: 'mail/send',
         args: { to: 'ann' },
-        rule: 'rules[2]: confirm tool:mail/send',
+        rule: 'rules[3]: confirm tool:mail/send',
       },
     ]);
     expect(first.manifest).toMatchObject({ status: 'waiting', pending: [{ id: 'c1' }] });

@@ -24,7 +24,7 @@ import {
   type UserChannel,
   WAIT,
 } from './people.js';
-import type { Tape } from './tape.js';
+import { DivergenceError, type Tape } from './tape.js';
 import {
   type DecodedCall,
   decodeArguments,
@@ -114,6 +114,25 @@ export class Effects {
 
   /** Asks the monitor and journals the decision; the one gate in front of every effect. */
   private decide(resource: string, at: string | undefined, context: Label, args?: Json): Decision {
+    // Re-executing, a decision is the one taken then: rules may have expired since.
+    const recorded = this.tape.recall('decision', at);
+    if (recorded) {
+      const d = recorded.data as JsonObject;
+      if (d.resource !== resource) {
+        throw new DivergenceError(
+          recorded.seq,
+          `a decision on ${String(d.resource)}`,
+          `one on ${resource}`,
+          at,
+        );
+      }
+      return {
+        verdict: d.verdict as Decision['verdict'],
+        resource,
+        rule: (d.rule as string | null) ?? null,
+        reason: d.reason as string,
+      };
+    }
     const decision = this.monitor.decide({ resource, at, context, args });
     this.tape.write(
       'decision',

@@ -94,6 +94,23 @@ export class Tape {
   }
 
   /**
+   * While catching up, the recorded entry that stands where the machine would now write one
+   * of this type at this place (it must be there, else the run has diverged); undefined when
+   * live. For what was decided then and must not be decided again, such as a decision under
+   * a rule that has since expired.
+   */
+  recall(type: string, at?: string): JournalEntry | undefined {
+    if (!this.catchingUp) return undefined;
+    const rec = this.recorded[this.cursor]!;
+    if (rec.type !== type || (rec.at ?? null) !== (at ?? null)) {
+      const found = `${type}${at ? ` at ${at}` : ''}`;
+      throw new DivergenceError(rec.seq, `${rec.type}${rec.at ? ` at ${rec.at}` : ''}`, found, at);
+    }
+    this.cursor++;
+    return rec;
+  }
+
+  /**
    * The recorded outcome of the effect just intended, when the journal holds one: the next
    * recorded entry, if it has one of the given types. Undefined while live, and when the
    * journal ends after the intent (the effect was under way when the process stopped).

@@ -1,50 +1,75 @@
-import { createHash } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { ConfigError, DriverError } from '../spec/errors.js';
 import type { Json, JsonObject, JsonSchema } from '../spec/types.js';
+import { HttpDriver, type HttpDriverOptions } from './base.js';
+import {
+  bindingError,
+  booleanField,
+  commonFromBinding,
+  enumField,
+  numberField,
+} from './binding.js';
 import type {
   Message,
   ModelBinding,
-  ModelCapabilities,
-  ModelDescription,
-  ModelDriver,
   ModelReply,
   ModelRequest,
   StopReason,
   ToolCallRequest,
   ToolSpec,
 } from './driver.js';
+import { type CallScope, isEventStream, SSE_DONE, sseEvents } from './http.js';
+import { inlineRefs, SchemaCache } from './schema.js';
+import {
+  count,
+  isRecord,
+  namesFor,
+  parseJson,
+  rawArguments,
+  stringify,
+  textOf,
+  type WireNames,
+} from './wire.js';
 
 /**
  * A driver for the OpenAI Chat Completions API and the many servers that speak it (vLLM,
- * llama.cpp, LM Studio, gateways). Non-streaming only: `capabilities.streaming` is false, so a
- * caller waits for the whole reply and cannot show tokens as they come.
+ * llama.cpp, LM Studio, gateways), streaming or not.
+ *
+ * Servers differ; the differences are options, not forks:
+ * - `toolChoice`: `'omit'` (default: the field is not sent), `'auto'`, `'required'`, `'none'`.
+ * - `parallelToolCalls`: sent as `parallel_tool_calls` when set and tools are offered; `false`
+ *   asks for at most one call a turn.
+ * - `schemaMode`: how a reply schema travels. `'json_schema'` (default) as `response_format`
+ *   of type json_schema; `'json_object'` as JSON mode, with the schema stated in the system
+ *   message; `'none'` in the system message only, for servers that reject `response_format`.
+ * - `strictSchema`: the json_schema `strict` flag. Default false, since strict mode refuses
+ *   most schemas MCP servers publish.
+ * - `maxTokens` with `maxTokensField`: `'max_tokens'` (default) or `'max_completion_tokens'`,
+ *   which OpenAI's reasoning models require.
+ * - `streamUsage`: with `stream`, send `stream_options.include_usage` (default true); some
+ *   servers refuse the field.
+ * These quirks are handled whatever the options: arguments sent as an object rather than a
+ * string (kept as their JSON text), finish_reason `stop` on a reply that carries tool calls
+ * (read as `tool_calls`), empty or missing call ids (`call_<index>`), and streamed fragments
+ * without an `index` (paired by id, else with the call before).
  */
 
-export interface OpenAICompatibleOptions {
-  /** The API root, as `http://127.0.0.1:1234/v1`; `/chat/completions` is appended. */
-  baseUrl: string;
-  model: string;
-  apiKey?: string;
-  headers?: Record<string, string>;
-  /** The deadline of one call, retries and their waits included. Default 120 000. */
-  timeoutMs?: number;
-  /** Attempts after the first when the server answers 429 or 5xx. Default 2. */
-  maxRetries?: number;
-  contextWindow?: number;
-  capabilities?: Partial<ModelCapabilities>;
-  /** Who serves the model, for the manifest. Default `openai-compatible`. */
-  provider?: string;
-  fetch?: typeof fetch;
+export interface OpenAICompatibleOptions extends HttpDriverOptions {
+  toolChoice?: ToolChoice;
+  parallelToolCalls?: boolean;
+  schemaMode?: SchemaMode;
+  strictSchema?: boolean;
+  maxTokens?: number;
+  maxTokensField?: MaxTokensField;
+  streamUsage?: boolean;
 }
 
+type ToolChoice = 'omit' | 'auto' | 'required' | 'none';
+type SchemaMode = 'json_schema' | 'json_object' | 'none';
+type MaxTokensField = 'max_tokens' | 'max_completion_tokens';
+
 const DRIVER = 'openai-compatible';
-const RETRY_BASE_MS = 200;
-const RETRY_CAP_MS = 10_000;
-const RETRY_AFTER_CAP_MS = 30_000;
-const EXCERPT_CHARS = 500;
-// Node fires a timer at once when its delay exceeds 2^31 - 1 ms, so longer deadlines clamp.
-const MAX_TIMER_MS = 2 ** 31 - 1;
+const TOOL_CHOICES: readonly ToolChoice[] = ['omit', 'auto', 'required', 'none'];
+const SCHEMA_MODES: readonly SchemaMode[] = ['json_schema', 'json_object', 'none'];
+const MAX_TOKENS_FIELDS: readonly MaxTokensField[] = ['max_tokens', 'max_completion_tokens'];
 
 /**
  * Calls a model over Chat Completions with plain `fetch`.
@@ -54,174 +79,185 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * const reply = await driver.call({ slot: 'main', messages, tools: [] });
  * ```
  */
-export class OpenAICompatibleDriver implements ModelDriver {
-  private readonly url: string;
-  /** The endpoint as errors show it: no user info, no query. */
-  private readonly shownUrl: string;
-  private readonly model: string;
-  private readonly headers: Record<string, string>;
-  private readonly secrets: string[];
-  private readonly timeoutMs: number;
-  private readonly maxRetries: number;
-  private readonly description: ModelDescription;
-  private readonly fetchFn: typeof fetch;
+export class OpenAICompatibleDriver extends HttpDriver {
+  private readonly options: OpenAICompatibleOptions;
+  private readonly schemas = new SchemaCache('openai');
 
   constructor(options: OpenAICompatibleOptions) {
-    const endpoint = endpointOf(options.baseUrl);
-    const timeoutMs = options.timeoutMs ?? 120_000;
-    const maxRetries = options.maxRetries ?? 2;
-
-    if (options.model === '') throw bindingError('model', 'a non-empty string', options.model);
-    if (!(timeoutMs > 0)) throw bindingError('timeoutMs', 'a positive number', timeoutMs);
-    if (!Number.isInteger(maxRetries) || maxRetries < 0) {
-      throw bindingError('maxRetries', 'a non-negative integer', maxRetries);
+    super(
+      {
+        driver: DRIVER,
+        path: '/chat/completions',
+        auth: (key) => ({ authorization: `Bearer ${key}` }),
+        accept: (stream) => (stream ? 'text/event-stream' : 'application/json'),
+        streamByDefault: false,
+      },
+      options,
+    );
+    const max = options.maxTokens;
+    if (max !== undefined && (!Number.isInteger(max) || max <= 0)) {
+      throw bindingError('maxTokens', 'a positive integer', max);
     }
-    const window = options.contextWindow;
-    if (window !== undefined && (!Number.isInteger(window) || window <= 0)) {
-      throw bindingError('contextWindow', 'a positive integer', window);
-    }
+    this.options = options;
+  }
 
-    this.url = endpoint.href;
-    this.shownUrl = `${endpoint.origin}${endpoint.pathname}`;
-    this.model = options.model;
-    this.headers = {
-      'content-type': 'application/json',
-      accept: 'application/json',
-      ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
-      ...options.headers,
+  async call(request: ModelRequest): Promise<ModelReply> {
+    const names = namesFor(request.tools, request.messages);
+    const body = JSON.stringify(this.encode(request, names));
+
+    return this.http.call(body, request.signal, async (response, scope) => {
+      // A server that ignores `stream: true` answers with one document; read it as such.
+      if (this.streaming && isEventStream(response)) {
+        return this.readStream(response, scope, names, request);
+      }
+      return this.decode(response.status, await this.http.text(response, scope), names);
+    });
+  }
+
+  private encode(request: ModelRequest, names: WireNames): WireRequest {
+    const options = this.options;
+    const tools = request.tools.map((tool) => this.encodeTool(tool, names));
+    const mode = options.schemaMode ?? 'json_schema';
+    const schema = request.schema === undefined ? undefined : replySchema(request.schema);
+    const messages = request.messages.map((message) => encodeMessage(message, names));
+    const wire: WireRequest = {
+      model: this.model,
+      messages:
+        schema !== undefined && mode !== 'json_schema' ? instruct(messages, schema) : messages,
+      stream: this.streaming,
     };
-    this.secrets = secretsOf(options.apiKey, options.headers ?? {});
-    this.timeoutMs = timeoutMs;
-    this.maxRetries = maxRetries;
-    this.fetchFn = options.fetch ?? fetch;
-    this.description = {
-      driver: DRIVER,
-      provider: options.provider ?? DRIVER,
-      model: options.model,
-      ...(window === undefined ? {} : { contextWindow: window }),
-      capabilities: {
-        tools: true,
-        parallelToolCalls: true,
-        jsonSchema: true,
-        streaming: false,
-        ...options.capabilities,
+
+    if (this.streaming && options.streamUsage !== false) {
+      wire.stream_options = { include_usage: true };
+    }
+    if (tools.length > 0) {
+      wire.tools = tools;
+      if (options.toolChoice !== undefined && options.toolChoice !== 'omit') {
+        wire.tool_choice = options.toolChoice;
+      }
+      if (options.parallelToolCalls !== undefined) {
+        wire.parallel_tool_calls = options.parallelToolCalls;
+      }
+    }
+    if (options.maxTokens !== undefined) {
+      wire[options.maxTokensField ?? 'max_tokens'] = options.maxTokens;
+    }
+    if (schema !== undefined && mode === 'json_schema') {
+      wire.response_format = {
+        type: 'json_schema',
+        json_schema: { name: 'answer', schema, strict: options.strictSchema ?? false },
+      };
+    } else if (schema !== undefined && mode === 'json_object') {
+      wire.response_format = { type: 'json_object' };
+    }
+    return wire;
+  }
+
+  private encodeTool(tool: ToolSpec, names: WireNames): WireTool {
+    return {
+      type: 'function',
+      function: {
+        name: names.encode(tool.name),
+        description: tool.description,
+        parameters: this.schemas.of(tool),
       },
     };
   }
 
-  describe(): ModelDescription {
-    return { ...this.description, capabilities: { ...this.description.capabilities } };
-  }
-
-  async call(request: ModelRequest): Promise<ModelReply> {
-    const names = new WireNames();
-    const body = JSON.stringify(encodeRequest(this.model, request, names));
-    const scope = new CallScope(this.timeoutMs, request.signal, this.shownUrl);
-
-    try {
-      return await this.exchange(body, names, scope);
-    } finally {
-      scope.dispose();
-    }
-  }
-
-  private async exchange(body: string, names: WireNames, scope: CallScope): Promise<ModelReply> {
-    for (let attempt = 1; ; attempt++) {
-      const answer = await this.post(body, scope);
-      if (answer.status >= 200 && answer.status < 300) return this.decode(answer, names);
-
-      const failure = this.failure(answer, attempt);
-      const retryable = answer.status === 429 || answer.status >= 500;
-      if (!retryable || attempt > this.maxRetries) throw failure;
-
-      const waitMs = retryAfterMs(answer.retryAfter, Date.now()) ?? backoffMs(attempt);
-      // Waiting past the deadline would only turn a clear rate limit into a vague timeout.
-      if (Date.now() + waitMs >= scope.expiresAt) throw failure;
-      try {
-        await sleep(waitMs, undefined, { signal: scope.signal });
-      } catch {
-        throw scope.reason();
-      }
-    }
-  }
-
-  private async post(body: string, scope: CallScope): Promise<Answer> {
-    const fetchFn = this.fetchFn;
-
-    try {
-      const init = { method: 'POST', headers: this.headers, body, signal: scope.signal };
-      const response = await fetchFn(this.url, init);
-      const text = await response.text();
-      return { status: response.status, text, retryAfter: response.headers.get('retry-after') };
-    } catch (error) {
-      if (scope.signal.aborted) throw scope.reason();
-      const why = transportCause(error);
-      throw new DriverError(
-        'unreachable',
-        `cannot reach ${this.shownUrl}: ${why}`,
-        { url: this.shownUrl, cause: why },
-        error,
-      );
-    }
-  }
-
-  private decode(answer: Answer, names: WireNames): ModelReply {
-    let json: unknown;
-    try {
-      json = JSON.parse(answer.text);
-    } catch {
-      throw this.badReply(answer, 'the reply is not json');
-    }
+  private decode(status: number, text: string, names: WireNames): ModelReply {
+    const json = parseJson(text);
+    if (json === undefined) throw this.http.badReply(status, text, 'the reply is not json');
 
     const choice = isRecord(json) && Array.isArray(json.choices) ? json.choices[0] : undefined;
     if (!isRecord(json) || !isRecord(choice) || !isRecord(choice.message)) {
-      throw this.badReply(answer, 'the reply has no choices[0].message');
+      throw this.http.badReply(status, text, 'the reply has no choices[0].message');
     }
-    return decodeReply(json, choice, choice.message, names);
-  }
+    const message = choice.message;
+    const calls = Array.isArray(message.tool_calls) ? message.tool_calls : [];
+    const usage = isRecord(json.usage) ? json.usage : {};
 
-  private badReply(answer: Answer, why: string): DriverError {
-    return new DriverError('bad_reply', `${this.shownUrl}: ${why}`, {
-      url: this.shownUrl,
-      status: answer.status,
-      body: this.redact(answer.text).slice(0, EXCERPT_CHARS),
+    return this.reply({
+      text: textOf(message.content),
+      calls: calls.map((call: unknown, index) => decodeToolCall(call, index, names)),
+      finish: choice.finish_reason,
+      usage,
+      model: json.model,
     });
   }
 
-  private failure(answer: Answer, attempts: number): DriverError {
-    const { status } = answer;
-    const said = errorMessageOf(answer.text);
-    const message = said === undefined ? undefined : this.redact(said).slice(0, EXCERPT_CHARS);
-    const data = { url: this.shownUrl, status, attempts, ...(message ? { message } : {}) };
-    const tail = message ? `: ${message}` : '';
+  private async readStream(
+    response: Response,
+    scope: CallScope,
+    names: WireNames,
+    request: ModelRequest,
+  ): Promise<ModelReply> {
+    const calls = new StreamedCalls();
+    let text = '';
+    let finish: unknown;
+    let usage: Record<string, unknown> = {};
+    let model: unknown;
+    let done = false;
 
-    if (status === 401 || status === 403) {
-      return new DriverError('auth', `${this.shownUrl} refused the credentials${tail}`, data);
+    for await (const event of sseEvents(this.http.chunks(response, scope))) {
+      if (event.data === SSE_DONE) {
+        done = true;
+        break;
+      }
+      const chunk = parseJson(event.data);
+      if (!isRecord(chunk)) continue;
+      if (chunk.error !== undefined) throw this.streamError(chunk.error);
+
+      if (typeof chunk.model === 'string') model = chunk.model;
+      if (isRecord(chunk.usage)) usage = chunk.usage;
+      const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : undefined;
+      if (!isRecord(choice)) continue;
+
+      const delta = isRecord(choice.delta) ? choice.delta : {};
+      const piece = textOf(delta.content);
+      if (piece !== '') {
+        text += piece;
+        request.onText?.(piece);
+      }
+      if (Array.isArray(delta.tool_calls)) {
+        for (const fragment of delta.tool_calls) calls.add(fragment);
+      }
+      if (typeof choice.finish_reason === 'string') finish = choice.finish_reason;
     }
-    if (status === 429) {
-      const text = `rate limited by ${this.shownUrl} after ${attempts} attempts${tail}`;
-      return new DriverError('rate_limited', text, data);
-    }
-    if (status >= 500) {
-      const text = `${this.shownUrl} failed with http ${status} after ${attempts} attempts${tail}`;
-      return new DriverError('server_error', text, data);
-    }
-    return new DriverError(
-      `http_${status}`,
-      `${this.shownUrl} answered http ${status}${tail}`,
-      data,
-    );
+
+    // Without [DONE] the stream counts as whole only if the server said why it finished.
+    if (!done && finish === undefined) throw this.http.streamCut();
+    return this.reply({ text, calls: calls.finish(names), finish, usage, model });
   }
 
-  /** Servers sometimes echo a rejected key; it must never reach a message, a log or a journal. */
-  private redact(text: string): string {
-    return this.secrets.reduce((out, secret) => out.replaceAll(secret, '[redacted]'), text);
+  private streamError(error: unknown): Error {
+    const said = isRecord(error) && typeof error.message === 'string' ? error.message : error;
+    return this.http.providerError(typeof said === 'string' ? said : stringify(said));
+  }
+
+  private reply(parts: {
+    text: string;
+    calls: ToolCallRequest[];
+    finish: unknown;
+    usage: Record<string, unknown>;
+    model: unknown;
+  }): ModelReply {
+    const finish = typeof parts.finish === 'string' ? STOPS.get(parts.finish) : undefined;
+    // Some servers end a turn of tool calls with `stop`; the calls are what the turn asks for.
+    const stop = finish === 'end' && parts.calls.length > 0 ? 'tool_calls' : (finish ?? 'other');
+
+    return {
+      text: parts.text,
+      toolCalls: parts.calls,
+      stop,
+      usage: this.usage(count(parts.usage.prompt_tokens), count(parts.usage.completion_tokens)),
+      ...(typeof parts.model === 'string' ? { model: parts.model } : {}),
+    };
   }
 }
 
 /**
- * Builds a driver from a host-configuration binding; `apiKeyEnv` names the environment
- * variable holding the key, so the key itself never sits in the configuration.
+ * Builds a driver from a host-configuration binding: the common options (see
+ * `commonFromBinding`) and the quirk options above.
  *
  * ```ts
  * const binding = { driver: 'openai-compatible', baseUrl, model: 'gpt-4o', apiKeyEnv: 'KEY' };
@@ -232,122 +268,78 @@ export function openAICompatibleFromBinding(
   binding: ModelBinding,
   env: NodeJS.ProcessEnv,
 ): OpenAICompatibleDriver {
-  if (binding.driver !== DRIVER) throw bindingError('driver', `'${DRIVER}'`, binding.driver);
-  const baseUrl = requiredString(binding, 'baseUrl');
-  const model = requiredString(binding, 'model');
-  const apiKeyEnv = optionalString(binding, 'apiKeyEnv');
-  const provider = optionalString(binding, 'provider');
-  const headers = headersField(binding.headers);
-  const capabilities = capabilitiesField(binding.capabilities);
-
-  let apiKey: string | undefined;
-  if (apiKeyEnv !== undefined) {
-    apiKey = env[apiKeyEnv];
-    if (!apiKey) {
-      throw new ConfigError(
-        'missing_api_key',
-        `environment variable '${apiKeyEnv}' holding the api key is not set`,
-        { variable: apiKeyEnv },
-      );
-    }
-  }
-
   return new OpenAICompatibleDriver({
-    baseUrl,
-    model,
-    apiKey,
-    headers,
-    timeoutMs: numberField(binding, 'timeoutMs'),
-    maxRetries: numberField(binding, 'maxRetries'),
-    contextWindow: numberField(binding, 'contextWindow'),
-    capabilities,
-    provider,
+    ...commonFromBinding(binding, env, DRIVER),
+    toolChoice: enumField(binding, 'toolChoice', TOOL_CHOICES),
+    parallelToolCalls: booleanField(binding, 'parallelToolCalls'),
+    schemaMode: enumField(binding, 'schemaMode', SCHEMA_MODES),
+    strictSchema: booleanField(binding, 'strictSchema'),
+    maxTokens: numberField(binding, 'maxTokens'),
+    maxTokensField: enumField(binding, 'maxTokensField', MAX_TOKENS_FIELDS),
+    streamUsage: booleanField(binding, 'streamUsage'),
   });
 }
 
-interface Answer {
-  status: number;
-  text: string;
-  retryAfter: string | null;
-}
-
-/** One call's abort signal: fired by its deadline or by the caller, whichever comes first. */
-class CallScope {
-  readonly expiresAt: number;
-  private readonly controller = new AbortController();
-  private readonly timer: NodeJS.Timeout | undefined;
-  private readonly outer: AbortSignal | undefined;
-  private readonly cancel: () => void;
-
-  constructor(timeoutMs: number, outer: AbortSignal | undefined, url: string) {
-    this.expiresAt = Date.now() + timeoutMs;
-    this.outer = outer;
-    this.cancel = () =>
-      this.controller.abort(new DriverError('cancelled', 'model call cancelled', { url }));
-
-    if (Number.isFinite(timeoutMs)) {
-      const timeout = new DriverError('timeout', `no reply from ${url} within ${timeoutMs} ms`, {
-        url,
-        timeoutMs,
-      });
-      this.timer = setTimeout(
-        () => this.controller.abort(timeout),
-        Math.min(timeoutMs, MAX_TIMER_MS),
-      );
-    }
-    if (outer?.aborted) this.cancel();
-    else outer?.addEventListener('abort', this.cancel, { once: true });
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  /** Why the signal fired; call only once it has. */
-  reason(): DriverError {
-    const reason: unknown = this.signal.reason;
-    return reason instanceof DriverError
-      ? reason
-      : new DriverError('cancelled', 'model call cancelled', {});
-  }
-
-  dispose(): void {
-    clearTimeout(this.timer);
-    this.outer?.removeEventListener('abort', this.cancel);
-  }
+interface PartialCall {
+  id: string;
+  name: string;
+  arguments: string;
 }
 
 /**
- * The per-request map between qualified names (`ns/name`) and function names, which the API
- * limits to ^[a-zA-Z0-9_-]{1,64}$. A name that encodes badly (too long, or the same as one
- * already taken) gets a digest suffix so that decoding stays one-to-one.
+ * Tool calls assembled from stream fragments. The documented form keys fragments by
+ * `index`, with the id and name on the first only and the arguments in pieces; servers that
+ * omit the index, or reuse one index for calls with different ids, are paired by id.
  */
-class WireNames {
-  private readonly toWire = new Map<string, string>();
-  private readonly fromWire = new Map<string, string>();
+class StreamedCalls {
+  private readonly calls: PartialCall[] = [];
+  private readonly byIndex = new Map<number, PartialCall>();
+  private readonly byId = new Map<string, PartialCall>();
 
-  encode(name: string): string {
-    const known = this.toWire.get(name);
-    if (known !== undefined) return known;
+  add(fragment: unknown): void {
+    if (!isRecord(fragment)) return;
+    const id = typeof fragment.id === 'string' && fragment.id !== '' ? fragment.id : undefined;
+    const index = typeof fragment.index === 'number' ? fragment.index : undefined;
+    const call = this.slot(id, index);
+    const fn = isRecord(fragment.function) ? fragment.function : {};
 
-    const plain = name.replaceAll('/', '__').replace(/[^a-zA-Z0-9_-]/g, '_');
-    let wire = plain;
-    if (wire.length === 0 || wire.length > 64 || this.fromWire.has(wire)) {
-      const digest = createHash('sha256').update(name).digest('hex').slice(0, 8);
-      for (let n = 1; n === 1 || this.fromWire.has(wire); n++) {
-        const suffix = `_${digest}${n === 1 ? '' : n}`;
-        wire = `${plain.slice(0, 64 - suffix.length)}${suffix}`;
-      }
+    if (typeof fn.name === 'string' && fn.name !== '' && call.name === '') call.name = fn.name;
+    if (typeof fn.arguments === 'string') call.arguments += fn.arguments;
+    else if (fn.arguments !== undefined && fn.arguments !== null) {
+      // An object is the whole of the arguments at once.
+      call.arguments = stringify(fn.arguments);
     }
-
-    this.toWire.set(name, wire);
-    this.fromWire.set(wire, name);
-    return wire;
   }
 
-  /** A name the request never offered passes through; the machine answers it as an error. */
-  decode(wire: string): string {
-    return this.fromWire.get(wire) ?? wire;
+  finish(names: WireNames): ToolCallRequest[] {
+    return this.calls.map((call, index) => ({
+      id: call.id === '' ? `call_${index}` : call.id,
+      name: names.decode(call.name),
+      arguments: call.arguments,
+    }));
+  }
+
+  private slot(id: string | undefined, index: number | undefined): PartialCall {
+    let call =
+      index !== undefined
+        ? this.byIndex.get(index)
+        : id === undefined
+          ? this.calls.at(-1)
+          : undefined;
+    if (call !== undefined && id !== undefined && call.id !== '' && call.id !== id)
+      call = undefined;
+    if (call === undefined && id !== undefined) call = this.byId.get(id);
+    if (call === undefined) {
+      call = { id: '', name: '', arguments: '' };
+      this.calls.push(call);
+    }
+
+    if (index !== undefined) this.byIndex.set(index, call);
+    if (id !== undefined) {
+      call.id = id;
+      this.byId.set(id, call);
+    }
+    return call;
   }
 }
 
@@ -362,45 +354,24 @@ type WireMessage =
   | { role: 'assistant'; content: string | null; tool_calls?: WireToolCall[] }
   | { role: 'tool'; tool_call_id: string; content: string };
 
+interface WireTool {
+  type: 'function';
+  function: { name: string; description: string; parameters: Json };
+}
+
 interface WireRequest {
   model: string;
   messages: WireMessage[];
-  stream: false;
-  tools?: { type: 'function'; function: { name: string; description: string; parameters: Json } }[];
-  response_format?: {
-    type: 'json_schema';
-    json_schema: { name: string; schema: JsonObject; strict: boolean };
-  };
-}
-
-function encodeRequest(model: string, request: ModelRequest, names: WireNames): WireRequest {
-  // Offered tools take their names first, so they keep the plain encoding.
-  const tools = request.tools.map((tool) => encodeTool(tool, names));
-  const wire: WireRequest = {
-    model,
-    messages: request.messages.map((message) => encodeMessage(message, names)),
-    stream: false,
-  };
-
-  if (tools.length > 0) wire.tools = tools;
-  if (request.schema !== undefined) {
-    wire.response_format = {
-      type: 'json_schema',
-      json_schema: { name: 'answer', schema: objectSchema(request.schema), strict: false },
-    };
-  }
-  return wire;
-}
-
-function encodeTool(tool: ToolSpec, names: WireNames): NonNullable<WireRequest['tools']>[number] {
-  return {
-    type: 'function',
-    function: {
-      name: names.encode(tool.name),
-      description: tool.description,
-      parameters: tool.inputSchema,
-    },
-  };
+  stream: boolean;
+  stream_options?: { include_usage: boolean };
+  tools?: WireTool[];
+  tool_choice?: Exclude<ToolChoice, 'omit'>;
+  parallel_tool_calls?: boolean;
+  max_tokens?: number;
+  max_completion_tokens?: number;
+  response_format?:
+    | { type: 'json_schema'; json_schema: { name: string; schema: JsonObject; strict: boolean } }
+    | { type: 'json_object' };
 }
 
 function encodeMessage(message: Message, names: WireNames): WireMessage {
@@ -431,11 +402,25 @@ function encodeMessage(message: Message, names: WireNames): WireMessage {
   }
 }
 
+/**
+ * The reply schema in words, for modes where the wire cannot carry it. It joins the first
+ * system message: several chat templates refuse a system message anywhere but first.
+ */
+function instruct(messages: WireMessage[], schema: JsonObject): WireMessage[] {
+  const words = `Answer with JSON only, meeting this JSON Schema: ${JSON.stringify(schema)}`;
+  const [first, ...rest] = messages;
+  if (first?.role === 'system') {
+    return [{ role: 'system', content: `${first.content}\n\n${words}` }, ...rest];
+  }
+  return [{ role: 'system', content: words }, ...messages];
+}
+
 /** The API takes only object schemas; a boolean schema becomes its object equivalent. */
-function objectSchema(schema: JsonSchema): JsonObject {
-  if (schema === true) return {};
-  if (schema === false) return { not: {} };
-  return schema;
+function replySchema(schema: JsonSchema): JsonObject {
+  const inlined = inlineRefs(schema, 'the reply schema');
+  if (inlined === true) return {};
+  if (inlined === false) return { not: {} };
+  return inlined;
 }
 
 const STOPS = new Map<string, StopReason>([
@@ -445,203 +430,14 @@ const STOPS = new Map<string, StopReason>([
   ['content_filter', 'filter'],
 ]);
 
-function decodeReply(
-  reply: Record<string, unknown>,
-  choice: Record<string, unknown>,
-  message: Record<string, unknown>,
-  names: WireNames,
-): ModelReply {
-  const calls = Array.isArray(message.tool_calls) ? message.tool_calls : [];
-  const usage = isRecord(reply.usage) ? reply.usage : {};
-  const finish = choice.finish_reason;
-
-  return {
-    text: textOf(message.content),
-    toolCalls: calls.map((call: unknown, index) => decodeToolCall(call, index, names)),
-    stop: (typeof finish === 'string' ? STOPS.get(finish) : undefined) ?? 'other',
-    usage: {
-      inputTokens: count(usage.prompt_tokens),
-      outputTokens: count(usage.completion_tokens),
-    },
-    ...(typeof reply.model === 'string' ? { model: reply.model } : {}),
-  };
-}
-
 /** A malformed call is still data: the machine turns it into an error result for the model. */
 function decodeToolCall(raw: unknown, index: number, names: WireNames): ToolCallRequest {
   const call = isRecord(raw) ? raw : {};
   const fn = isRecord(call.function) ? call.function : {};
-  const args = fn.arguments;
 
   return {
     id: typeof call.id === 'string' && call.id !== '' ? call.id : `call_${index}`,
     name: typeof fn.name === 'string' ? names.decode(fn.name) : '',
-    arguments:
-      typeof args === 'string' ? args : args === undefined || args === null ? '' : stringify(args),
+    arguments: rawArguments(fn.arguments),
   };
-}
-
-/** Some servers send content as an array of parts, as requests may; their text is kept. */
-function textOf(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (content === undefined || content === null) return '';
-  if (!Array.isArray(content)) return stringify(content);
-  return content
-    .map((part: unknown) => (isRecord(part) && typeof part.text === 'string' ? part.text : ''))
-    .join('');
-}
-
-function count(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0;
-}
-
-function stringify(value: unknown): string {
-  return JSON.stringify(value) ?? '';
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** The message of an error body in the OpenAI shape, or the shapes other servers use. */
-function errorMessageOf(text: string): string | undefined {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!isRecord(body)) return undefined;
-  if (isRecord(body.error) && typeof body.error.message === 'string') return body.error.message;
-  if (typeof body.error === 'string') return body.error;
-  if (typeof body.message === 'string') return body.message;
-  return undefined;
-}
-
-/** Retry-After as seconds or an HTTP date, in milliseconds from now, capped. */
-function retryAfterMs(header: string | null, now: number): number | undefined {
-  if (header === null) return undefined;
-  const value = header.trim();
-
-  if (/^\d+(\.\d+)?$/.test(value)) return Math.min(Number(value) * 1000, RETRY_AFTER_CAP_MS);
-  const at = Date.parse(value);
-  if (Number.isNaN(at)) return undefined;
-  return Math.min(Math.max(at - now, 0), RETRY_AFTER_CAP_MS);
-}
-
-/** Exponential with equal jitter, so clients that failed together do not retry together. */
-function backoffMs(attempt: number): number {
-  const ceiling = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** (attempt - 1));
-  return ceiling / 2 + (Math.random() * ceiling) / 2;
-}
-
-/** undici reports `fetch failed` and hides the reason (ECONNREFUSED, ENOTFOUND) in its cause. */
-function transportCause(error: unknown): string {
-  const cause = error instanceof Error ? error.cause : undefined;
-  if (isRecord(cause) && typeof cause.code === 'string') return cause.code;
-  if (cause instanceof Error) return cause.message;
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** The key, and any header that looks like a credential, as text to scrub from errors. */
-function secretsOf(apiKey: string | undefined, headers: Record<string, string>): string[] {
-  const fromHeaders = Object.entries(headers)
-    .filter(([name]) => /auth|key|token|secret|cookie/i.test(name))
-    .map(([, value]) => value);
-  // Very short values would scrub ordinary words out of messages and protect nothing.
-  return [apiKey ?? '', ...fromHeaders].filter((secret) => secret.length >= 4);
-}
-
-function endpointOf(baseUrl: string): URL {
-  let url: URL;
-  try {
-    url = new URL(`${baseUrl.replace(/\/+$/, '')}/chat/completions`);
-  } catch {
-    throw bindingError('baseUrl', 'an http or https url', baseUrl);
-  }
-  if (baseUrl === '' || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    throw bindingError('baseUrl', 'an http or https url', baseUrl);
-  }
-  return url;
-}
-
-/** With `hide`, only the kind of the value found is said: it may be a misplaced credential. */
-function bindingError(field: string, expected: string, found: unknown, hide = false): ConfigError {
-  const shown = hide ? kindOf(found) : show(found);
-  return new ConfigError(
-    'bad_model_binding',
-    `model binding '${field}': expected ${expected}, found ${shown}`,
-    { field, expected, found: shown },
-  );
-}
-
-function show(value: unknown): string {
-  if (typeof value === 'string') {
-    return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
-  }
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null) {
-    return String(value);
-  }
-  return kindOf(value);
-}
-
-function kindOf(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
-}
-
-function requiredString(binding: ModelBinding, field: string): string {
-  const value = binding[field];
-  if (typeof value !== 'string' || value === '') {
-    throw bindingError(field, 'a non-empty string', value);
-  }
-  return value;
-}
-
-function optionalString(binding: ModelBinding, field: string): string | undefined {
-  return binding[field] === undefined ? undefined : requiredString(binding, field);
-}
-
-function numberField(binding: ModelBinding, field: string): number | undefined {
-  const value = binding[field];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number') throw bindingError(field, 'a number', value);
-  return value;
-}
-
-function headersField(value: Json | undefined): Record<string, string> | undefined {
-  if (value === undefined) return undefined;
-  if (!isRecord(value)) throw bindingError('headers', 'an object of strings', value, true);
-
-  const headers: Record<string, string> = {};
-  for (const [name, header] of Object.entries(value)) {
-    if (typeof header !== 'string') throw bindingError(`headers.${name}`, 'a string', header, true);
-    headers[name] = header;
-  }
-  return headers;
-}
-
-const CAPABILITIES: readonly (keyof ModelCapabilities)[] = [
-  'tools',
-  'parallelToolCalls',
-  'jsonSchema',
-  'streaming',
-];
-
-function capabilitiesField(value: Json | undefined): Partial<ModelCapabilities> | undefined {
-  if (value === undefined) return undefined;
-  if (!isRecord(value)) throw bindingError('capabilities', 'an object of booleans', value);
-
-  const capabilities: Partial<ModelCapabilities> = {};
-  for (const [name, flag] of Object.entries(value)) {
-    const known = CAPABILITIES.find((capability) => capability === name);
-    if (known === undefined) {
-      throw bindingError(`capabilities.${name}`, `one of ${CAPABILITIES.join(', ')}`, name);
-    }
-    if (typeof flag !== 'boolean') throw bindingError(`capabilities.${name}`, 'a boolean', flag);
-    capabilities[known] = flag;
-  }
-  return capabilities;
 }

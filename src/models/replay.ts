@@ -23,7 +23,7 @@ export interface RecordedReply {
   text?: string;
   toolCalls?: Array<{ id?: string; name: string; arguments?: string | JsonObject }>;
   stop?: StopReason;
-  usage?: { inputTokens?: number; outputTokens?: number };
+  usage?: { inputTokens?: number; outputTokens?: number; cost?: number };
   model?: string;
 }
 
@@ -157,6 +157,7 @@ export class ReplayDriver implements ModelDriver {
       usage: {
         inputTokens: recorded.usage?.inputTokens ?? 0,
         outputTokens: recorded.usage?.outputTokens ?? 0,
+        ...(recorded.usage?.cost === undefined ? {} : { cost: recorded.usage.cost }),
       },
     };
     const model = recorded.model ?? this.file.model;

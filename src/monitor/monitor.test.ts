@@ -44,4 +44,57 @@ describe('the reference monitor', () => {
     expect(m.decide({ resource: 'model:other' }).verdict).toBe('deny');
     expect(m.decide({ resource: 'user' }).verdict).toBe('allow');
   });
+
+  it('asks for confirmation where a confirm rule matches, below deny and above allow', () => {
+    const m = new Monitor([
+      { allow: 'tool:mail/*' },
+      { confirm: 'tool:mail/send' },
+      { deny: 'tool:mail/purge' },
+    ]);
+    expect(m.decide({ resource: 'tool:mail/read' }).verdict).toBe('allow');
+    expect(m.decide({ resource: 'tool:mail/send' })).toMatchObject({
+      verdict: 'confirm',
+      rule: 'rules[1]: confirm tool:mail/send',
+    });
+    expect(m.decide({ resource: 'tool:mail/purge' }).verdict).toBe('deny');
+    m.grantForRun('tool:mail/send');
+    m.grantForRun('tool:mail/purge');
+    expect(m.decide({ resource: 'tool:mail/send' }).verdict).toBe('allow');
+    expect(m.decide({ resource: 'tool:mail/purge' }).verdict).toBe('deny');
+  });
+
+  it('ignores a rule past its expiry', () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const m = new Monitor(
+      [{ allow: 'tool:fs/*', until: '2026-01-02T00:00:00Z' }],
+      undefined,
+      () => now,
+    );
+    expect(m.decide({ resource: 'tool:fs/read' }).verdict).toBe('allow');
+    now = Date.parse('2026-01-03T00:00:00Z');
+    expect(m.decide({ resource: 'tool:fs/read' })).toMatchObject({ verdict: 'deny', rule: null });
+    expect(m.grants('tool:fs/*')).toBe(false);
+  });
+
+  it('allows nothing the image does not request, whatever the rules say', () => {
+    const m = new Monitor([{ allow: 'tool:**' }], ['tool:fs/read_*']);
+    expect(m.decide({ resource: 'tool:fs/read_file' }).verdict).toBe('allow');
+    expect(m.decide({ resource: 'tool:fs/write_file' })).toMatchObject({
+      verdict: 'deny',
+      reason: "the image does not request 'tool:fs/write_file'",
+    });
+  });
+
+  it('tells which requests no rule grants any part of', () => {
+    const m = new Monitor([
+      { allow: 'tool:fs/read_*' },
+      { deny: 'tool:web/*' },
+      { confirm: 'user' },
+    ]);
+    expect(m.grants('tool:fs/*')).toBe(true);
+    expect(m.grants('tool:fs/read_file')).toBe(true);
+    expect(m.grants('tool:web/*')).toBe(false);
+    expect(m.grants('user')).toBe(true);
+    expect(m.grants('model:main')).toBe(false);
+  });
 });

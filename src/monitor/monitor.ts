@@ -2,11 +2,17 @@ import type { Label } from '../labels/label.js';
 import { resourceMatches } from '../spec/resources.js';
 import type { Json } from '../spec/types.js';
 
+interface RuleOptions {
+  reason?: string;
+  /** An ISO 8601 time after which the rule no longer applies. */
+  until?: string;
+}
+
 /** One rule of the host configuration: allow, deny, or ask a person first. */
 export type Rule =
-  | { allow: string; reason?: string }
-  | { deny: string; reason?: string }
-  | { confirm: string; reason?: string };
+  | ({ allow: string } & RuleOptions)
+  | ({ deny: string } & RuleOptions)
+  | ({ confirm: string } & RuleOptions);
 
 export type Verdict = 'allow' | 'deny' | 'confirm';
 
@@ -50,10 +56,35 @@ const RANK: Record<Verdict, number> = { deny: 3, confirm: 2, allow: 1 };
  */
 export class Monitor {
   private readonly rules: readonly Rule[];
+  private readonly requests: readonly string[] | undefined;
+  private readonly now: () => number;
   private readonly granted = new Set<string>();
 
-  constructor(rules: readonly Rule[]) {
+  /**
+   * `requests` are the permissions the image asks for: nothing outside them is allowed,
+   * whatever the rules say. Without them, the rules alone decide.
+   */
+  constructor(rules: readonly Rule[], requests?: readonly string[], now: () => number = Date.now) {
     this.rules = rules;
+    this.requests = requests;
+    this.now = now;
+  }
+
+  private live(rule: Rule): boolean {
+    return rule.until === undefined || Date.parse(rule.until) > this.now();
+  }
+
+  /**
+   * True when some allow or confirm rule in force grants part of what the request names:
+   * one pattern covers the other. The run gets the intersection; deny rules inside it
+   * still apply when it asks.
+   */
+  grants(request: string): boolean {
+    return this.rules.some((rule) => {
+      const { verdict, pattern } = kindOf(rule);
+      if (verdict === 'deny' || !this.live(rule)) return false;
+      return resourceMatches(pattern, request) || resourceMatches(request, pattern);
+    });
   }
 
   /** Allows `resource` for the rest of the run where a rule would ask for confirmation. */
@@ -63,12 +94,20 @@ export class Monitor {
 
   decide(request: AccessRequest): Decision {
     const { resource } = request;
+    if (this.requests && !this.requests.some((p) => resourceMatches(p, resource))) {
+      return {
+        verdict: 'deny',
+        resource,
+        rule: null,
+        reason: `the image does not request '${resource}'`,
+      };
+    }
     let best: { index: number; rule: Rule; verdict: Verdict; pattern: string } | undefined;
 
     for (let index = 0; index < this.rules.length; index++) {
       const rule = this.rules[index]!;
       const { verdict, pattern } = kindOf(rule);
-      if (!resourceMatches(pattern, resource)) continue;
+      if (!this.live(rule) || !resourceMatches(pattern, resource)) continue;
       if (!best || RANK[verdict] > RANK[best.verdict]) best = { index, rule, verdict, pattern };
       if (verdict === 'deny') break;
     }
