@@ -68,7 +68,7 @@ describe('the notes example against the real MCP servers', () => {
           return {
             describe: () => inner.describe(),
             call: (request) => {
-              requests.push(structuredClone({ ...request, signal: undefined }));
+              requests.push(structuredClone({ ...request, signal: undefined, onText: undefined }));
               during.push(children());
               return inner.call(request);
             },
@@ -346,7 +346,7 @@ describe('a tool server that never answers tools/call', () => {
       timeoutMs: 500,
     });
     expect(took).toBeGreaterThanOrEqual(500);
-    expect(took).toBeLessThan(5000);
+    expect(took).toBeLessThan(15_000);
     expect(entries.map((e) => e.type)).toEqual([
       'run.start',
       'tool.load',

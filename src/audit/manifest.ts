@@ -9,6 +9,8 @@ export interface ModelUse {
   calls: number;
   inputTokens: number;
   outputTokens: number;
+  /** USD, where the binding gave the model a price. */
+  cost: number;
   latencyMs: number;
 }
 
@@ -87,6 +89,7 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
           calls: 0,
           inputTokens: 0,
           outputTokens: 0,
+          cost: 0,
           latencyMs: 0,
         });
         break;
@@ -97,6 +100,7 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
         m.calls++;
         m.inputTokens += num(usage.inputTokens);
         m.outputTokens += num(usage.outputTokens);
+        m.cost += num(usage.cost);
         m.latencyMs += num(d.ms);
         break;
       }
@@ -157,7 +161,10 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
   }
 
   const round = (n: number) => Math.round(n * 1000) / 1000;
-  for (const m of models.values()) m.latencyMs = round(m.latencyMs);
+  for (const m of models.values()) {
+    m.latencyMs = round(m.latencyMs);
+    m.cost = Math.round(m.cost * 1e6) / 1e6;
+  }
   for (const t of tools.values()) t.ms = round(t.ms);
   const startedAt = start?.ts ?? '';
   const endedAt = end?.ts ?? null;

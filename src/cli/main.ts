@@ -162,6 +162,7 @@ async function runCommand(target: string, opts: RunFlags, con: Console): Promise
       inputs,
       user: terminalUser(con, opts.approveFile),
       events: printShown(opts, con, shown),
+      ...(opts.record ? { record: opts.record } : {}),
     });
     return report(result, mvm, opts, con, shown);
   } finally {
@@ -234,6 +235,7 @@ async function resumeCommand(id: string, opts: ResumeFlags, con: Console): Promi
 interface RunFlags {
   config?: string;
   approveFile?: string;
+  record?: string;
   input: string[];
   json?: boolean;
   store?: string;
@@ -271,6 +273,7 @@ function program(con: Console, done: (code: number) => void): Command {
     .option('-c, --config <file>', 'host configuration (default: mvm.yaml beside the image)')
     .option('-i, --input <key=value>', 'an input of the image; repeatable', collect, [])
     .option('--approve-file <file>', 'answers to confirmations given ahead')
+    .option('--record <file>', "write the model's replies to a replay file")
     .option('--json', 'print one JSON object: runId, status, output, manifest')
     .addOption(store)
     .action((target: string, opts: RunFlags) => act(() => runCommand(target, opts, con)));

@@ -10,8 +10,12 @@ import { type Pending, type UserChannel, WAIT } from '../interpreter/people.js';
 import { Tape } from '../interpreter/tape.js';
 import { type Label, PUBLIC_TRUSTED } from '../labels/label.js';
 import type { Value } from '../labels/value.js';
+import { anthropicFromBinding } from '../models/anthropic.js';
 import type { ModelDriver, ModelReply } from '../models/driver.js';
+import { ollamaFromBinding } from '../models/ollama.js';
 import { openAICompatibleFromBinding } from '../models/openai-compatible.js';
+import { openAIResponsesFromBinding } from '../models/openai-responses.js';
+import { RecordingDriver } from '../models/record.js';
 import { ReplayDriver } from '../models/replay.js';
 import { Monitor } from '../monitor/monitor.js';
 import { ConfigError } from '../spec/errors.js';
@@ -34,6 +38,12 @@ export interface RunOptions {
   /** Shows output to and asks questions of the user; by default nobody can answer. */
   user?: Partial<UserChannel>;
   signal?: AbortSignal;
+  /**
+   * Writes each model slot's live replies to a replay file when the run stops, so a real
+   * session becomes a reproducible test: the path itself for a single slot, else
+   * `<name>.<slot>.yaml` beside it.
+   */
+  record?: string;
 }
 
 export interface RunResult {
@@ -57,6 +67,9 @@ export type DriverFactory = (
 const DRIVERS: Record<string, DriverFactory> = {
   replay: (b, c) => ReplayDriver.fromBinding(b, c.dir),
   'openai-compatible': (b) => openAICompatibleFromBinding(b, process.env),
+  'openai-responses': (b) => openAIResponsesFromBinding(b, process.env),
+  anthropic: (b) => anthropicFromBinding(b, process.env),
+  ollama: (b) => ollamaFromBinding(b, process.env),
 };
 
 export interface MvmOptions {
@@ -67,6 +80,14 @@ export interface MvmOptions {
   functions?: Record<string, Record<string, HostFunction>>;
   /** Drivers beyond the built-in ones, by the name a binding's `driver` gives. */
   drivers?: Record<string, DriverFactory>;
+}
+
+function recordPath(path: string, slot: string, slots: number): string {
+  if (slots === 1) return path;
+  const dot = path.lastIndexOf('.');
+  return dot > path.lastIndexOf('/')
+    ? `${path.slice(0, dot)}.${slot}${path.slice(dot)}`
+    : `${path}.${slot}.yaml`;
 }
 
 /** Nobody answers now: questions and confirmations suspend the run. */
@@ -362,6 +383,15 @@ export class Mvm {
       toolTimeoutMs: this.config.toolTimeoutMs,
     };
 
+    const recorders = new Map<string, RecordingDriver>();
+    if (options.record) {
+      for (const [slot, driver] of bound.drivers) {
+        const r = new RecordingDriver(driver);
+        recorders.set(slot, r);
+        bound.drivers.set(slot, r);
+      }
+    }
+
     const machine = new Machine({
       linked,
       host,
@@ -376,6 +406,7 @@ export class Mvm {
       outcome = await machine.run(bound.inputs);
     } finally {
       await Promise.allSettled(providers.map((p) => p.close()));
+      for (const [slot, r] of recorders) r.save(recordPath(options.record!, slot, recorders.size));
     }
     const error = outcome.error ? (outcome.error.toJSON() as JsonObject) : null;
     if (outcome.status === 'waiting') this.store.setStatus(run.id, 'waiting');

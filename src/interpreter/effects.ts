@@ -54,6 +54,7 @@ export interface MachineHost {
 export type MachineEvent =
   | { type: 'step'; at: string | undefined; op: string; steps: number }
   | { type: 'decision'; at: string | undefined; decision: Decision }
+  | { type: 'model.text'; at: string | undefined; slot: string; delta: string }
   | { type: 'model.reply'; at: string | undefined; slot: string; reply: ModelReply; ms: number }
   | { type: 'tool.result'; at: string | undefined; result: ToolResultValue; ms: number }
   | { type: 'user.show'; at: string | undefined; value: Value }
@@ -283,7 +284,8 @@ export class Effects {
       this.tape.flush();
       const started = performance.now();
       try {
-        reply = await driver.call({ slot, messages, tools, schema, signal: this.signal });
+        const onText = (delta: string) => this.emit({ type: 'model.text', at, slot, delta });
+        reply = await driver.call({ slot, messages, tools, schema, signal: this.signal, onText });
       } catch (e) {
         const err =
           e instanceof MvmError

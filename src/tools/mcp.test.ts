@@ -279,7 +279,7 @@ describe('McpProvider against the everything server', () => {
     const timedOut = await failure(
       everything.call('trigger-long-running-operation', long, { timeoutMs: 300 }),
     );
-    expect(Date.now() - started).toBeLessThan(3000);
+    expect(Date.now() - started).toBeLessThan(8000);
     expect(timedOut.code).toBe('timeout');
     expect(timedOut.message).toContain('every');
     expect(timedOut.message).toContain('trigger-long-running-operation');
@@ -407,7 +407,7 @@ describe('McpProvider failures', () => {
     const error = await failure(server.call('crash', {}, { timeoutMs: 20_000 }));
     expect(error.code).toBe('server_exited');
     expect(error.message).toContain('crashy');
-    expect(Date.now() - started).toBeLessThan(2000);
+    expect(Date.now() - started).toBeLessThan(10_000);
     expect((await failure(server.call('ok', {}, { timeoutMs: 1000 }))).code).toBe('server_exited');
   });
 
@@ -440,7 +440,7 @@ describe('McpProvider failures', () => {
     const [pid, grandchild] = pids as [number, number];
     expect(alive(pid)).toBe(false);
     expect(running(grandchild)).toBe(false);
-    expect(Date.now() - started).toBeLessThan(3500);
+    expect(Date.now() - started).toBeLessThan(8000);
     await server.close();
   });
 });
