@@ -294,6 +294,34 @@ function program(con: Console, done: (code: number) => void): Command {
     .action((id: string, opts: ResumeFlags) => act(() => resumeCommand(id, opts, con)));
 
   cmd
+    .command('replay')
+    .description('re-execute a run against its journal and check it produces the same entries')
+    .argument('<run>', 'run id, or a unique prefix')
+    .option('--json', 'print the report as JSON')
+    .addOption(store)
+    .action((id: string, opts: { store?: string; json?: boolean }) =>
+      act(async () => {
+        const mvm = openMvm(undefined, opts.store);
+        try {
+          const r = await mvm.replay(id);
+          if (opts.json) con.out(JSON.stringify(r));
+          else if (r.ok) {
+            con.out(
+              `run ${r.run}: replay matches the journal (${r.matched} entries, head ${r.head.slice(0, 16)}, status ${r.status})`,
+            );
+          } else {
+            if (!r.chain) con.out(`run ${r.run}: the journal's hash chain does not verify`);
+            if (r.divergence) con.out(`run ${r.run}: ${r.divergence.message}`);
+            con.out(`run ${r.run}: replay does NOT match (${r.matched} of ${r.entries} entries)`);
+          }
+          return r.ok ? EXIT.done : EXIT.failed;
+        } finally {
+          mvm.close();
+        }
+      }),
+    );
+
+  cmd
     .command('check')
     .description('verify an image and print every issue; exit 1 when there is any')
     .argument('<image>', 'image file or folder')

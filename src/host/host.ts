@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { digest } from '../audit/canonical.js';
 import { verifyChain } from '../audit/chain.js';
 import { buildManifest, type Manifest } from '../audit/manifest.js';
-import { BudgetMeter } from '../interpreter/budget.js';
+import { BudgetMeter, type Budgets } from '../interpreter/budget.js';
 import type { MachineEvent, MachineHost } from '../interpreter/effects.js';
 import { Machine } from '../interpreter/machine.js';
 import { type Pending, type UserChannel, WAIT } from '../interpreter/people.js';
-import { Tape } from '../interpreter/tape.js';
+import { DivergenceError, Tape } from '../interpreter/tape.js';
 import { type Label, PUBLIC_TRUSTED } from '../labels/label.js';
 import type { Value } from '../labels/value.js';
 import { anthropicFromBinding } from '../models/anthropic.js';
@@ -28,8 +28,24 @@ import type { LinkedImage } from '../verifier/expand.js';
 import { type Answer, checkAnswers, pendingOf } from './answers.js';
 import type { HostConfig, NamespaceBinding } from './config.js';
 import { type ImageFile, imageFromObject, verifyFile } from './image-file.js';
+import { recordedDriver, recordedProviders } from './recorded.js';
 
 export type ResumeOptions = Omit<RunOptions, 'inputs'>;
+
+export interface ReplayReport {
+  run: string;
+  /** The chain verifies, and re-execution produced every entry the journal holds, in order. */
+  ok: boolean;
+  entries: number;
+  /** How many recorded entries re-execution reproduced before it stopped or parted. */
+  matched: number;
+  head: string;
+  chain: boolean;
+  status: string;
+  output: Json | null;
+  /** The first entry where re-execution and the journal part. */
+  divergence?: { seq: number; message: string };
+}
 
 export interface RunOptions {
   inputs?: Record<string, Json>;
@@ -350,6 +366,66 @@ export class Mvm {
     this.store.setStatus(run.id, 'running');
     const recorded = this.store.entries(run.id);
     return this.execute(run, linked, bound, new Tape(journal, recorded), options);
+  }
+
+  /**
+   * Re-executes a run against its journal without touching the world: every model reply,
+   * tool result and answer comes from the journal, and each entry the machine produces must
+   * match the recorded one. Reports the first entry where they part. `image` replays another
+   * version of the image against the same journal.
+   *
+   * ```ts
+   * const r = await mvm.replay(runId); // r.ok, r.divergence?.seq
+   * ```
+   */
+  async replay(idOrPrefix: string, options: { image?: ImageFile } = {}): Promise<ReplayReport> {
+    const run = this.store.findRun(idOrPrefix);
+    const entries = this.store.entries(run.id);
+    const chain = verifyChain(entries, { head: run.head, count: run.count });
+    const start = entries[0]?.data as JsonObject;
+    const file = options.image ?? imageFromObject(start.source);
+    const linked = verifyFile(file);
+    const slots = Object.keys(linked.image.models ?? {});
+    const drivers = new Map(slots.map((s) => [s, recordedDriver(s, entries)] as const));
+    const providerOf = recordedProviders(entries);
+    const answersOnly: UserChannel = { ...nobody };
+    const host: MachineHost = {
+      model: async (slot) => drivers.get(slot)!,
+      provider: async (ns) => providerOf(ns),
+      namespaceLabel: (ns) => this.namespaceLabel(ns),
+      memory: { get: () => undefined, put: () => {} },
+      user: answersOnly,
+      toolTimeoutMs: this.config.toolTimeoutMs,
+    };
+    const tape = new Tape(this.store.journal(run.id), entries, true);
+    const machine = new Machine({
+      linked,
+      host,
+      monitor: new Monitor([], []),
+      tape,
+      meter: new BudgetMeter({ ...((start.budgets ?? {}) as Partial<Budgets>) }),
+    });
+    const outcome = await machine.run(start.inputs as Record<string, Json>);
+    const diverged = outcome.error instanceof DivergenceError ? outcome.error : undefined;
+    const consumed = tape.catchingUp ? tape.position : entries.length;
+    const report: ReplayReport = {
+      run: run.id,
+      ok: chain.ok && !diverged && !tape.catchingUp,
+      entries: entries.length,
+      matched: diverged ? Number(diverged.data.seq) - 1 : consumed,
+      head: chain.head,
+      chain: chain.ok,
+      status: outcome.status,
+      output: outcome.output?.data ?? null,
+    };
+    if (diverged) report.divergence = { seq: Number(diverged.data.seq), message: diverged.message };
+    else if (tape.catchingUp) {
+      report.divergence = {
+        seq: entries[tape.position]?.seq ?? entries.length,
+        message: `re-execution ended before the journal did, at entry ${entries[tape.position]?.seq}`,
+      };
+    }
+    return report;
   }
 
   private async execute(

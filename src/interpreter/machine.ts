@@ -95,7 +95,7 @@ export class Machine {
     const { wallMs, ...used } = this.meter.used;
     if (outcome.status === 'waiting') {
       // A mark on the run, not something the program did: re-execution steps over it.
-      this.tape.journal.append('run.suspend', {
+      this.tape.mark('run.suspend', {
         pending: outcome.pending as unknown as Json,
         used: { ...used },
         wallMs,
@@ -104,19 +104,25 @@ export class Machine {
       this.emit({ type: 'run.suspend', pending: outcome.pending });
       return outcome;
     }
-    // A run that diverged from its journal ends after what it holds, not in its place.
-    const diverged = outcome.error instanceof DivergenceError;
-    const end = diverged
-      ? (type: string, data: Json) => this.tape.journal.append(type, data)
-      : (type: string, data: Json) => this.tape.write(type, data);
-    end('run.end', {
-      status: outcome.status,
-      output: outcome.output?.data ?? null,
-      label: (outcome.output?.label ?? null) as unknown as Json,
-      error: outcome.error ? (outcome.error.toJSON() as JsonObject) : null,
+    const endOf = (o: RunOutcome): Json => ({
+      status: o.status,
+      output: o.output?.data ?? null,
+      label: (o.output?.label ?? null) as unknown as Json,
+      error: o.error ? (o.error.toJSON() as JsonObject) : null,
       used: { ...used },
       wallMs,
     });
+    // A run that diverged from its journal ends after what it holds, not in its place.
+    if (outcome.error instanceof DivergenceError) this.tape.mark('run.end', endOf(outcome));
+    else {
+      try {
+        this.tape.write('run.end', endOf(outcome));
+      } catch (e) {
+        if (!(e instanceof DivergenceError)) throw e;
+        outcome = { status: 'failed', output: null, error: e, pending: [] };
+        this.tape.mark('run.end', endOf(outcome));
+      }
+    }
     this.tape.flush();
     this.emit({ type: 'run.end', status: outcome.status, error: outcome.error ?? undefined });
     return outcome;

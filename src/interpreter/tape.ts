@@ -49,11 +49,36 @@ export class Tape {
   private cursor = 0;
   private readonly recorded: readonly JournalEntry[];
 
+  /**
+   * `readOnly` replays: everything must come from the recorded entries, and a run that
+   * would go on past them has diverged.
+   */
   constructor(
     readonly journal: Journal,
     recorded: readonly JournalEntry[] = [],
+    readonly readOnly = false,
   ) {
     this.recorded = recorded;
+  }
+
+  /** How many recorded entries the re-execution has gone through. */
+  get position(): number {
+    return this.cursor;
+  }
+
+  private pastTheEnd(type: string, at?: string): never {
+    const last = this.recorded[this.recorded.length - 1];
+    throw new DivergenceError(
+      (last?.seq ?? 0) + 1,
+      'the end of the journal',
+      `${type}${at ? ` at ${at}` : ''}`,
+      at,
+    );
+  }
+
+  /** Journals a mark on the run (a suspension, a divergence's end); nothing when replaying. */
+  mark(type: string, data: Json): void {
+    if (!this.readOnly) this.journal.append(type, data);
   }
 
   /** True while the machine is re-executing what the journal already holds. */
@@ -73,7 +98,10 @@ export class Tape {
    * place must have the same type, place and content; it is returned instead.
    */
   write(type: string, data: Json, at?: string): JournalEntry {
-    if (!this.catchingUp) return this.journal.append(type, data, at);
+    if (!this.catchingUp) {
+      if (this.readOnly) this.pastTheEnd(type, at);
+      return this.journal.append(type, data, at);
+    }
     const rec = this.recorded[this.cursor]!;
     const same =
       rec.type === type &&
@@ -135,7 +163,7 @@ export class Tape {
 
   /** Makes everything journaled so far durable; called before each effect on the world. */
   flush(): void {
-    this.journal.flush();
+    if (!this.readOnly) this.journal.flush();
   }
 
   /** Journals an outcome. While catching up it must be recorded: re-execution does not invent one. */
@@ -143,6 +171,7 @@ export class Tape {
     if (this.catchingUp) {
       throw new InternalError(`outcome ${type} produced while re-executing`, { at });
     }
+    if (this.readOnly) this.pastTheEnd(type, at);
     return this.journal.append(type, data, at);
   }
 }
