@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resourceMatches } from '../spec/resources.js';
-import { Monitor } from './monitor.js';
+import { Monitor, type Rule } from './monitor.js';
 
 describe('resource patterns', () => {
   it('match within a segment with * and across segments with **', () => {
@@ -96,5 +96,40 @@ describe('the reference monitor', () => {
     expect(m.grants('tool:web/*')).toBe(false);
     expect(m.grants('user')).toBe(true);
     expect(m.grants('model:main')).toBe(false);
+  });
+
+  it('decides through its rule index exactly as a scan of every rule would', () => {
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const parts = ['tool:a/', 'tool:b/', 'mem:', 'model:', 'tool:', ''];
+    const names = ['x', 'read_x', 'write', 'a/x', '*', '**', 'read_*', 'main'];
+    const pattern = () => `${parts[rand(parts.length)]}${names[rand(names.length)]}`;
+    const kinds = ['allow', 'deny', 'confirm'] as const;
+    for (let round = 0; round < 200; round++) {
+      const rules = Array.from({ length: 1 + rand(12) }, () => ({
+        [kinds[rand(3)]]: pattern(),
+      })) as Rule[];
+      const m = new Monitor(rules);
+      for (let k = 0; k < 20; k++) {
+        const resource = pattern().replaceAll('*', 'z');
+        const matching = rules
+          .map((r) => Object.entries(r)[0] as [string, string])
+          .filter(([, p]) => resourceMatches(p, resource))
+          .map(([v]) => v);
+        const expected = matching.includes('deny')
+          ? 'deny'
+          : matching.includes('confirm')
+            ? 'confirm'
+            : matching.includes('allow')
+              ? 'allow'
+              : 'deny';
+        expect(m.decide({ resource }).verdict, `${JSON.stringify(rules)} ${resource}`).toBe(
+          expected,
+        );
+      }
+    }
   });
 });

@@ -68,7 +68,10 @@ export class Monitor {
     this.rules = rules;
     this.requests = requests;
     this.now = now;
+    this.index = indexRules(rules);
   }
+
+  private readonly index: RuleIndex;
 
   private live(rule: Rule): boolean {
     return rule.until === undefined || Date.parse(rule.until) > this.now();
@@ -104,7 +107,7 @@ export class Monitor {
     }
     let best: { index: number; rule: Rule; verdict: Verdict; pattern: string } | undefined;
 
-    for (let index = 0; index < this.rules.length; index++) {
+    for (const index of this.index.candidates(resource)) {
       const rule = this.rules[index]!;
       const { verdict, pattern } = kindOf(rule);
       if (!this.live(rule) || !resourceMatches(pattern, resource)) continue;
@@ -138,4 +141,47 @@ export class Monitor {
           : 'allowed by the host configuration');
     return { verdict: best.verdict, resource, rule, reason };
   }
+}
+
+/** The first segment of a resource, as `tool:fs/`, or the whole name when it has no `/`. */
+function head(name: string): string {
+  const slash = name.indexOf('/');
+  return slash < 0 ? name : name.slice(0, slash + 1);
+}
+
+interface RuleIndex {
+  /** The rules that may match `resource`, in the order they are written. */
+  candidates(resource: string): number[];
+}
+
+/**
+ * Rules by what they can match: exact names in one map, patterns whose first segment is
+ * literal in another, the rest tried for every resource. Deciding then costs the rules that
+ * could apply, not all of them.
+ */
+function indexRules(rules: readonly Rule[]): RuleIndex {
+  const exact = new Map<string, number[]>();
+  const byHead = new Map<string, number[]>();
+  const rest: number[] = [];
+  const add = (map: Map<string, number[]>, key: string, i: number) => {
+    const list = map.get(key);
+    if (list) list.push(i);
+    else map.set(key, [i]);
+  };
+  rules.forEach((rule, i) => {
+    const { pattern } = kindOf(rule);
+    const star = pattern.indexOf('*');
+    if (star < 0) add(exact, pattern, i);
+    else if (pattern.slice(0, star).includes('/')) add(byHead, head(pattern), i);
+    else rest.push(i);
+  });
+  return {
+    candidates(resource) {
+      const lists = [exact.get(resource), byHead.get(head(resource)), rest].filter(
+        (l): l is number[] => l !== undefined && l.length > 0,
+      );
+      if (lists.length === 1) return lists[0]!;
+      return lists.flat().sort((a, b) => a - b);
+    },
+  };
 }
