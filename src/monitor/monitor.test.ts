@@ -110,7 +110,7 @@ describe('the reference monitor', () => {
     const kinds = ['allow', 'deny', 'confirm'] as const;
     for (let round = 0; round < 200; round++) {
       const rules = Array.from({ length: 1 + rand(12) }, () => ({
-        [kinds[rand(3)]]: pattern(),
+        [kinds[rand(3)]!]: pattern(),
       })) as Rule[];
       const m = new Monitor(rules);
       for (let k = 0; k < 20; k++) {
