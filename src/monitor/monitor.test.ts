@@ -111,7 +111,7 @@ describe('the reference monitor', () => {
     for (let round = 0; round < 200; round++) {
       const rules = Array.from({ length: 1 + rand(12) }, () => ({
         [kinds[rand(3)]!]: pattern(),
-      })) as Rule[];
+      })) as unknown as Rule[];
       const m = new Monitor(rules);
       for (let k = 0; k < 20; k++) {
         const resource = pattern().replaceAll('*', 'z');
