@@ -36,7 +36,13 @@ export function hashWithData(body: EntryBody, dataText: string): string {
 
 export interface ChainProblem {
   seq: number;
-  code: 'hash_mismatch' | 'prev_mismatch' | 'seq_gap' | 'head_mismatch' | 'count_mismatch';
+  code:
+    | 'hash_mismatch'
+    | 'prev_mismatch'
+    | 'seq_gap'
+    | 'head_mismatch'
+    | 'count_mismatch'
+    | 'manifest_signature';
   message: string;
 }
 

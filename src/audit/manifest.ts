@@ -1,5 +1,6 @@
 import type { Json, JsonObject } from '../spec/types.js';
 import type { JournalEntry } from './chain.js';
+import type { Signature } from './signing.js';
 
 export interface ModelUse {
   slot: string;
@@ -53,6 +54,8 @@ export interface Manifest {
   output: Json;
   error: Json;
   journal: { entries: number; head: string };
+  /** The host's signature over the digest of every other field, when it has a key. */
+  signature?: Signature;
 }
 
 const num = (v: Json | undefined) => (typeof v === 'number' ? v : 0);

@@ -45,6 +45,10 @@ export interface HostConfig {
   toolTimeoutMs: number;
   store: { dir?: string; durability: Durability };
   inputs: Record<string, Json>;
+  /** Public keys, one of which must have signed an image before it loads; none: no check. */
+  trustedImageKeys: string[];
+  /** The private key that signs each run's manifest, if any. */
+  manifestKey: string | null;
   /** The configuration as written, for its digest. */
   raw: JsonObject;
 }
@@ -121,6 +125,16 @@ const CONFIG_SCHEMA = {
       properties: { dir: { type: 'string' }, durability: { enum: ['full', 'normal'] } },
     },
     inputs: { type: 'object' },
+    trust: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { images: { type: 'array', items: { type: 'string' } } },
+    },
+    manifest: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { signingKey: { type: 'string' } },
+    },
   },
 };
 
@@ -247,6 +261,13 @@ export function parseConfig(
       durability: store.durability ?? 'normal',
     },
     inputs: (expanded.inputs ?? {}) as Record<string, Json>,
+    trustedImageKeys: (((expanded.trust as JsonObject | undefined)?.images ?? []) as string[]).map(
+      (p) => resolve(options.dir, p),
+    ),
+    manifestKey: (() => {
+      const k = (expanded.manifest as JsonObject | undefined)?.signingKey;
+      return typeof k === 'string' ? resolve(options.dir, k) : null;
+    })(),
     raw,
   };
 }

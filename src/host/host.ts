@@ -1,8 +1,16 @@
-import { writeFileSync } from 'node:fs';
+import { createPublicKey } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { digest } from '../audit/canonical.js';
 import { verifyChain } from '../audit/chain.js';
 import { buildManifest, type Manifest } from '../audit/manifest.js';
+import {
+  loadPrivateKey,
+  loadPublicKey,
+  SignatureError,
+  signDigest,
+  verifySignature,
+} from '../audit/signing.js';
 import { BudgetMeter, type Budgets } from '../interpreter/budget.js';
 import type { MachineEvent, MachineHost } from '../interpreter/effects.js';
 import { Machine } from '../interpreter/machine.js';
@@ -278,8 +286,42 @@ export class Mvm {
     };
   }
 
+  /**
+   * Refuses an image the configuration does not trust: when it lists trusted keys, one of
+   * them must have signed the image (`IMAGE.sig` beside it), and the image must not have
+   * changed since.
+   */
+  private checkSignature(file: ImageFile): void {
+    const keys = this.config.trustedImageKeys;
+    if (keys.length === 0) return;
+    const where = file.path ?? 'the image';
+    const sigPath = file.path ? `${file.path}.sig` : null;
+    if (!sigPath || !existsSync(sigPath)) {
+      throw new SignatureError(
+        'unsigned_image',
+        `${where}: not signed, and the host configuration requires a signature`,
+        {
+          file: file.path,
+        },
+      );
+    }
+    let sig: unknown;
+    try {
+      sig = JSON.parse(readFileSync(sigPath, 'utf8'));
+    } catch {
+      throw new SignatureError('bad_signature_file', `${sigPath}: not JSON`, { file: sigPath });
+    }
+    try {
+      verifySignature(sig, file.digest, keys.map(loadPublicKey));
+    } catch (e) {
+      if (e instanceof SignatureError) e.message = `${where}: ${e.message}`;
+      throw e;
+    }
+  }
+
   /** Verifies, binds and runs an image; the journal and manifest stay in the store. */
   async run(file: ImageFile, options: RunOptions = {}): Promise<RunResult> {
+    this.checkSignature(file);
     const linked = verifyFile(file);
     const bound = this.bind(linked, options.inputs ?? {});
     const image = linked.image;
@@ -489,6 +531,9 @@ export class Mvm {
     else this.store.finishRun(run.id, outcome.status, outcome.output?.data ?? null, error);
 
     const manifest = buildManifest(run.id, this.store.entries(run.id));
+    if (this.config.manifestKey) {
+      manifest.signature = signDigest(digest(manifest), loadPrivateKey(this.config.manifestKey));
+    }
     this.store.saveManifest(run.id, manifest as unknown as Json);
     const manifestPath = join(run.dir, 'manifest.json');
     writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
@@ -507,11 +552,30 @@ export class Mvm {
   }
 
   /** Checks a run's journal against its hash chain and the anchor kept beside it. */
-  auditRun(idOrPrefix: string) {
+  auditRun(idOrPrefix: string, publicKeys: string[] = []) {
     const run = this.store.findRun(idOrPrefix);
     const entries = this.store.entries(run.id);
     const report = verifyChain(entries, { head: run.head, count: run.count });
     const manifest = this.store.getManifest(run.id) as unknown as Manifest | undefined;
+    let signedBy: string | null = null;
+    if (manifest?.signature) {
+      const keys = publicKeys.map(loadPublicKey);
+      if (this.config.manifestKey)
+        keys.push(createPublicKey(loadPrivateKey(this.config.manifestKey)));
+      const { signature, ...unsigned } = manifest;
+      try {
+        signedBy = verifySignature(signature, digest(unsigned), keys);
+      } catch (e) {
+        if (!(e instanceof SignatureError)) throw e;
+        report.ok = false;
+        report.problems.push({
+          seq: entries.length,
+          code: 'manifest_signature',
+          message: `manifest: ${e.message}`,
+        });
+      }
+    }
+    Object.assign(report, { signedBy });
     if (manifest && manifest.journal.head !== report.head) {
       report.ok = false;
       report.problems.push({
