@@ -110,7 +110,7 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
       case 'tool.load':
         toolsets.push({
           ns: d.ns as string,
-          provider: d.provider ?? null,
+          provider: d.server ?? null,
           tools: ((d.tools ?? []) as JsonObject[]).map((t) => ({
             name: t.name as string,
             digest: t.digest as string,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { type Answer, approveFile as approveFile_, describePending } from '../host/answers.js';
@@ -8,7 +9,7 @@ import { describeIssues, readImageFile, resolveTarget } from '../host/image-file
 import type { MachineEvent } from '../interpreter/effects.js';
 import { type ConfirmRequest, type UserChannel, WAIT } from '../interpreter/people.js';
 import { MvmError, VerifyError } from '../spec/errors.js';
-import type { Image, Json } from '../spec/types.js';
+import type { Image, Json, JsonSchema } from '../spec/types.js';
 import { verifyImage } from '../verifier/index.js';
 
 /** Where the CLI writes; the tests pass their own. */
@@ -21,6 +22,12 @@ const stdio: Console = {
   out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
   err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
 };
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
 
 /** Exit codes: 0 done, 1 the run failed, 2 bad invocation or bad input, 3 the run waits. */
 export const EXIT = { done: 0, failed: 1, usage: 2, waiting: 3 } as const;
@@ -48,7 +55,7 @@ function parseInputs(pairs: string[], image: Image): Record<string, Json> {
     try {
       out[key] = JSON.parse(raw) as Json;
     } catch {
-      throw new MvmError('config', 'bad_input', `--input ${key}: expected JSON for a ${type}`);
+      throw new MvmError('config', 'bad_input', `--input ${key}: expected JSON (${type})`);
     }
   }
   return out;
@@ -65,17 +72,26 @@ function openMvm(configPath: string | undefined, storeDir: string | undefined): 
 function terminalUser(con: Console, approveFile?: string): Partial<UserChannel> {
   const ahead = approveFile ? approveFile_(approveFile) : undefined;
   if (!process.stdin.isTTY) return ahead ?? {};
-  const prompt = async (question: string) => {
+  // End of input or an interrupt at a prompt leaves the run waiting rather than failing it.
+  const prompt = async (question: string): Promise<string | typeof WAIT> => {
     const rl = createInterface({ input: process.stdin, output: process.stderr });
     try {
       return await rl.question(question);
+    } catch {
+      return WAIT;
     } finally {
       rl.close();
     }
   };
   return {
-    async ask(text: string) {
-      return prompt(`${text}\n> `);
+    async ask(text: string, schema?: JsonSchema) {
+      const typed = await prompt(`${text}${schema ? ` (${JSON.stringify(schema)})` : ''}\n> `);
+      if (typed === WAIT) return WAIT;
+      try {
+        return JSON.parse(typed) as Json;
+      } catch {
+        return typed;
+      }
     },
     async confirm(request: ConfirmRequest) {
       const given = ahead ? await ahead.confirm(request) : WAIT;
@@ -84,11 +100,14 @@ function terminalUser(con: Console, approveFile?: string): Partial<UserChannel> 
       con.err(`  arguments: ${JSON.stringify(request.args)}`);
       con.err(`  asked by: ${request.rule ?? 'the machine'}: ${request.reason}`);
       for (;;) {
-        const a = (await prompt('allow? [y]es, [n]o, [a]lways for this run, [w]ait: ')).trim();
+        const typed = await prompt('allow? [y]es, [n]o, [a]lways for this run, [w]ait: ');
+        if (typed === WAIT) return WAIT;
+        const a = typed.trim();
         if (a === 'y' || a === 'yes') return { verdict: 'approve' };
         if (a === 'a' || a === 'always') return { verdict: 'always' };
         if (a === 'n' || a === 'no') {
-          const reason = (await prompt('reason (optional): ')).trim();
+          const typed = await prompt('reason (optional): ');
+          const reason = typed === WAIT ? '' : typed.trim();
           return reason ? { verdict: 'deny', reason } : { verdict: 'deny' };
         }
         if (a === 'w' || a === 'wait') return WAIT;
@@ -100,7 +119,7 @@ function terminalUser(con: Console, approveFile?: string): Partial<UserChannel> 
 function report(
   result: RunResult,
   mvm: Mvm,
-  opts: { json?: boolean },
+  opts: { json?: boolean; store?: string },
   con: Console,
   shown: Json[],
 ) {
@@ -129,7 +148,8 @@ function report(
       const id = result.pending[0]!.id;
       const how =
         result.pending[0]!.kind === 'question' ? `--answer ${id}=VALUE` : `--approve ${id}`;
-      con.out(`  resume with: mvm resume ${result.runId} ${how}`);
+      const store = opts.store ? ` --store ${opts.store}` : '';
+      con.out(`  resume with: mvm resume ${result.runId} ${how}${store}`);
     }
     con.out(
       `journal: ${mvm.store.dir}/mvm.db (${result.journal.count} entries, head ${result.journal.head.slice(0, 16)})`,
@@ -242,7 +262,9 @@ interface RunFlags {
 }
 
 function checkCommand(target: string, opts: { json?: boolean }, con: Console): number {
-  const { image } = resolveTarget(target);
+  const { image, config } = resolveTarget(target);
+  // The configuration beside the image is read too: a malformed one fails here, not at run.
+  if (config) loadConfig(config);
   const file = readImageFile(image);
   const { issues } = verifyImage(file.data);
   if (opts.json) {
@@ -259,6 +281,7 @@ function checkCommand(target: string, opts: { json?: boolean }, con: Console): n
 function program(con: Console, done: (code: number) => void): Command {
   const cmd = new Command('mvm')
     .description('mvm, the Model Virtual Machine: verify, run and audit agent images')
+    .version(VERSION, '-V, --version')
     .exitOverride()
     .configureOutput({ writeOut: (s) => con.out(s), writeErr: (s) => con.err(s) })
     .showHelpAfterError();
@@ -439,7 +462,9 @@ export async function main(argv: string[], con: Console = stdio): Promise<number
     }
     if (e instanceof MvmError) {
       con.err(`mvm: ${e.message} [${e.code}]`);
-      return e.kind === 'config' || (e.kind === 'store' && e.code === 'run_not_found')
+      return e.kind === 'config' ||
+        e.kind === 'verify' ||
+        (e.kind === 'store' && ['run_not_found', 'run_in_progress'].includes(e.code))
         ? EXIT.usage
         : EXIT.failed;
     }

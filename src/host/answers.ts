@@ -1,6 +1,7 @@
 import type { JournalEntry } from '../audit/chain.js';
 import type { ConfirmAnswer, ConfirmRequest, Pending, UserChannel } from '../interpreter/people.js';
 import { WAIT } from '../interpreter/people.js';
+import { schemaErrors, validatorFor } from '../interpreter/values.js';
 import { ConfigError } from '../spec/errors.js';
 import { resourceMatches } from '../spec/resources.js';
 import { readSource } from '../spec/source.js';
@@ -67,6 +68,16 @@ export function checkAnswers(runId: string, status: string, pending: Pending[], 
     }
     seen.add(a.id);
     const isQuestion = p.kind === 'question';
+    if (isQuestion && 'answer' in a && p.schema !== null) {
+      const v = validatorFor(p.schema);
+      if (!v(a.answer)) {
+        throw new ConfigError(
+          'bad_answer',
+          `answer to '${a.id}' does not meet its schema ${JSON.stringify(p.schema)}: ${schemaErrors(v)}`,
+          { id: a.id },
+        );
+      }
+    }
     if (isQuestion !== 'answer' in a) {
       throw new ConfigError(
         'wrong_answer',
@@ -113,6 +124,8 @@ export function approveFile(path: string): Pick<UserChannel, 'confirm'> {
   });
   return {
     async confirm(request: ConfirmRequest) {
+      // Whether to repeat a call that may have happened is a person's call, never a file's.
+      if (request.kind === 'unknown_outcome') return WAIT;
       const rule = rules.find(
         (r) => r.match === request.id || resourceMatches(r.match, request.resource),
       );

@@ -222,6 +222,19 @@ export function parseConfig(
     });
   }
 
+  ((raw.rules ?? []) as JsonObject[]).forEach((rule, i) => {
+    if (typeof rule.until === 'string' && Number.isNaN(Date.parse(rule.until))) {
+      const pos = options.locate?.(`rules[${i}].until`);
+      throw new ConfigError(
+        'invalid_config',
+        `${where}${pos ? `:${pos}` : ''}: rules[${i}].until: not a time this machine reads: '${rule.until}'`,
+        {
+          file: options.path,
+          at: `rules[${i}].until`,
+        },
+      );
+    }
+  });
   const env = options.env ?? process.env;
   const expanded = expandDeep(raw, options.dir, env) as JsonObject;
   const tools: Record<string, NamespaceBinding> = {};

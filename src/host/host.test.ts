@@ -74,3 +74,14 @@ describe('binding an image to a configuration', () => {
     m.close();
   });
 });
+
+describe('the configuration', () => {
+  it('refuses an expiry it cannot read, naming the rule', () => {
+    expect(() =>
+      parseConfig(
+        { rules: [{ deny: 'tool:fs/*', until: '2099-01-01T00:00:00+01' }] },
+        { path: 'h.yaml', dir: '.' },
+      ),
+    ).toThrow(/rules\[0\]\.until/);
+  });
+});

@@ -354,7 +354,7 @@ export class Mvm {
   async resume(idOrPrefix: string, answers: Answer[], options: ResumeOptions = {}) {
     const run = this.store.findRun(idOrPrefix);
     const entries = this.store.entries(run.id);
-    const chain = verifyChain(entries, { head: run.head, count: run.count });
+    const chain = this.auditRun(run.id).report;
     if (!chain.ok) {
       throw new ConfigError(
         'journal_invalid',
@@ -384,6 +384,7 @@ export class Mvm {
     }
     const pending = pendingOf(entries);
     checkAnswers(run.id, run.status, pending, answers);
+    this.store.claim(run.id);
 
     const file = imageFromObject(start.source);
     const linked = verifyFile(file);
@@ -575,8 +576,12 @@ export class Mvm {
         });
       }
     }
-    Object.assign(report, { signedBy });
-    if (manifest && manifest.journal.head !== report.head) {
+    if (signedBy) Object.assign(report, { signedBy });
+    // A run still under way (or stopped mid-way) may have gone on since its last manifest,
+    // from a suspension; the journal must then extend what that manifest saw.
+    const extends_ =
+      run.status === 'running' && manifest && entries.some((e) => e.hash === manifest.journal.head);
+    if (manifest && manifest.journal.head !== report.head && !extends_) {
       report.ok = false;
       report.problems.push({
         seq: entries.length,

@@ -46,7 +46,7 @@ export function recordedProviders(entries: readonly JournalEntry[]) {
         const tools = (current?.tools ?? []) as JsonObject[];
         return tools.map((t) => t.definition as unknown as ToolDefinition);
       },
-      describe: () => (current?.provider ?? { kind: 'host' }) as unknown as ProviderDescription,
+      describe: () => (current?.server ?? { kind: 'host' }) as unknown as ProviderDescription,
       call(): Promise<ToolResult> {
         throw new ProviderError('not_recorded', `the journal holds no result for '${ns}' here`);
       },

@@ -282,6 +282,8 @@ describe('confirmation and resume', () => {
       m.store.database
         .prepare("UPDATE runs SET status = 'running', head = ?, count = ? WHERE id = ?")
         .run(intent.hash, intent.seq, done.runId);
+      // A process killed mid-run never wrote a manifest.
+      m.store.database.prepare('DELETE FROM manifests WHERE run_id = ?').run(done.runId);
     });
 
     const stopped = await inProcess(open, (m) => m.resume(done.runId, []));

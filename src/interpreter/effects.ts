@@ -327,6 +327,8 @@ export class Effects {
     const data: JsonObject = {
       text: reply.text,
       toolCalls: reply.toolCalls as unknown as Json,
+      // What the model was offered: a call it makes reaches only these.
+      offered: tools.specs.map((t) => t.name),
       stop: reply.stop,
       usage: { inputTokens: reply.usage.inputTokens, outputTokens: reply.usage.outputTokens },
     };
@@ -368,6 +370,15 @@ export class Effects {
     const list: Json[] = [];
     const pins: Json[] = [];
     for (const def of defs) {
+      // A name that would read as a path or a pattern could slip past the rules written
+      // for its namespace; the server is refused rather than the tool dropped.
+      if (!/^[^/*\s]+$/.test(def.name)) {
+        throw new ProviderError(
+          'bad_tool_name',
+          `${ns}: the server offers a tool named ${JSON.stringify(def.name)}; tool names may not contain '/', '*' or spaces`,
+          { namespace: ns, tool: def.name },
+        );
+      }
       const qualified = `${ns}/${def.name}`;
       let validate: ValidateFunction | undefined;
       try {
@@ -381,11 +392,12 @@ export class Effects {
       pins.push({ name: def.name, digest: digest(def), definition: def as unknown as Json });
     }
     // Re-executing, the definitions must be those recorded: a server that changed its tools
-    // since the run began diverges here rather than being trusted silently.
+    // since the run began diverges here rather than being trusted silently. How the server
+    // is started (its paths) may differ between processes and is not compared.
     const { serverName, serverVersion, ...identity } = provider.describe();
     void serverName;
     void serverVersion;
-    this.tape.write('tool.load', { ns, provider: identity as unknown as Json, tools: pins }, at);
+    this.tape.write('tool.load', { ns, server: identity as unknown as Json, tools: pins }, at);
     return value(list, PUBLIC_TRUSTED);
   }
 
@@ -412,16 +424,15 @@ export class Effects {
         o.args !== undefined
           ? { args: o.args as JsonObject | null, error: (o.error as string | null) ?? null }
           : decodeArguments(raw);
-      return {
-        call: {
-          id: typeof o.id === 'string' ? o.id : `call_${seq}`,
-          name: typeof o.name === 'string' ? o.name : '',
-          arguments: raw,
-          args: decoded.args,
-          error: decoded.error,
-        },
-        label: v.label,
+      const call: DecodedCall = {
+        id: typeof o.id === 'string' ? o.id : `call_${seq}`,
+        name: typeof o.name === 'string' ? o.name : '',
+        arguments: raw,
+        args: decoded.args,
+        error: decoded.error,
       };
+      if (Array.isArray(o.offered)) call.offered = o.offered.filter((n) => typeof n === 'string');
+      return { call, label: v.label };
     }
     const args = frame.get(ins.args!, ins.at);
     const ok = args.data !== null && typeof args.data === 'object' && !Array.isArray(args.data);
@@ -462,6 +473,15 @@ export class Effects {
     const tool = this.tools.get(call.name);
 
     if (call.error !== null) return this.refused(call, call.error, label, at);
+    if (call.offered && !call.offered.includes(call.name)) {
+      const list = call.offered.join(', ') || 'none';
+      return this.refused(
+        call,
+        `tool '${call.name}' was not offered; the tools are: ${list}`,
+        label,
+        at,
+      );
+    }
     if (!tool) {
       const known = [...this.tools.keys()].join(', ');
       return this.refused(call, `unknown tool '${call.name}'; the tools are: ${known}`, label, at);
@@ -485,14 +505,26 @@ export class Effects {
     this.tape.write('tool.intent', { callId: call.id, name: call.name, args }, at);
     const resultLabel = join(label, this.host.namespaceLabel(tool.ns));
 
-    const recorded = this.tape.outcome('tool.result', 'tool.error');
-    if (recorded) {
-      const d = recorded.data as JsonObject;
-      if (recorded.type === 'tool.error') throw errorFromJson(d.error as JsonObject);
-      const { ms: _ms, label: _label, ...result } = d;
-      return value(result as Json, resultLabel);
+    // Each attempt has its own intent: an approval to repeat a call covers one attempt, and
+    // a stop during the repeat is asked about again.
+    let catchingUp = wasCatchingUp;
+    for (let attempt = 1; ; attempt++) {
+      const recorded = this.tape.outcome('tool.result', 'tool.error');
+      if (recorded) {
+        const d = recorded.data as JsonObject;
+        if (recorded.type === 'tool.error') throw errorFromJson(d.error as JsonObject);
+        const { ms: _ms, label: _label, ...result } = d;
+        return value(result as Json, resultLabel);
+      }
+      if (!catchingUp) break;
+      await this.unknownOutcome(call, args, at);
+      catchingUp = this.tape.catchingUp;
+      this.tape.write(
+        'tool.intent',
+        { callId: call.id, name: call.name, args, attempt: attempt + 1 },
+        at,
+      );
     }
-    if (wasCatchingUp) await this.unknownOutcome(call, args, at);
 
     this.tape.flush();
     const started = performance.now();
@@ -633,7 +665,12 @@ export class Effects {
     if (recorded) answer = (recorded.data as JsonObject).answer ?? null;
     else {
       this.tape.flush();
-      const given = await this.host.user.ask(prompt.data as string, ins.schema, ins.at);
+      let given = await this.host.user.ask(prompt.data as string, ins.schema, ins.at);
+      // A person who answers off the schema is asked again, a few times, before the run fails.
+      for (let tries = 1; tries < 3 && given !== WAIT && ins.schema !== undefined; tries++) {
+        if (validatorFor(ins.schema)(given)) break;
+        given = await this.host.user.ask(prompt.data as string, ins.schema, ins.at);
+      }
       if (given === WAIT) {
         throw new Suspend({
           kind: 'question',

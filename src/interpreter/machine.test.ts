@@ -239,4 +239,24 @@ describe('the machine', () => {
       at: 'procedures.main.body[1]',
     });
   });
+
+  it('refuses a namespace whose server names a tool like a path or a pattern', async () => {
+    const mvm = machine(
+      { rules: [{ allow: 'tool:**' }] },
+      { fs: { 'sub/write': { description: 'sneaky', run: () => 'written' } } },
+    );
+    const image = {
+      mvm: 1,
+      name: 'names',
+      tools: { fs: {} },
+      permissions: ['tool:fs/**'],
+      procedures: { main: { body: [{ op: 'tool.load', ns: 'fs' }] } },
+    };
+    const result = await mvm.run(imageFromObject(image));
+    expect(result.error).toMatchObject({
+      kind: 'provider',
+      code: 'bad_tool_name',
+      tool: 'sub/write',
+    });
+  });
 });

@@ -25,7 +25,7 @@ const MARKERS = new Set([
 ]);
 
 /** Fields of a produced entry that depend on the clock, left out of the comparison. */
-const VOLATILE = new Set(['ms', 'wallMs']);
+const VOLATILE = new Set(['ms', 'wallMs', 'server']);
 
 export class DivergenceError extends MvmError {
   constructor(seq: number, expected: string, found: string, at?: string) {

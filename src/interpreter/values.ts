@@ -56,6 +56,18 @@ export interface DecodedCall {
   args: JsonObject | null;
   /** Why the arguments could not be used; the call then never reaches the tool. */
   error: string | null;
+  /** The tools the model was offered when it made the call; it may reach no other. */
+  offered?: string[];
+}
+
+/** How deep arguments from a model may nest; deeper is refused, not journaled. */
+const MAX_DEPTH = 64;
+
+function depth(v: unknown, d: number): number {
+  if (d > MAX_DEPTH || v === null || typeof v !== 'object') return d;
+  let max = d;
+  for (const x of Object.values(v)) max = Math.max(max, depth(x, d + 1));
+  return max;
 }
 
 export function decodeArguments(raw: string): { args: JsonObject | null; error: string | null } {
@@ -68,6 +80,9 @@ export function decodeArguments(raw: string): { args: JsonObject | null; error: 
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     return { args: null, error: 'arguments must be a JSON object' };
+  }
+  if (depth(parsed, 0) > MAX_DEPTH) {
+    return { args: null, error: `arguments nest deeper than ${MAX_DEPTH} levels` };
   }
   return { args: parsed as JsonObject, error: null };
 }
@@ -87,6 +102,7 @@ export function decodeToolCalls(reply: Json): Json {
       args,
       error,
     };
+    if (Array.isArray(reply.offered)) call.offered = reply.offered as string[];
     return call as unknown as Json;
   });
 }

@@ -63,6 +63,11 @@ describe('the reference monitor', () => {
     expect(m.decide({ resource: 'tool:mail/purge' }).verdict).toBe('deny');
   });
 
+  it('keeps a deny in force when its expiry cannot be read', () => {
+    const m = new Monitor([{ allow: 'tool:fs/*' }, { deny: 'tool:fs/write', until: '2099-13-45' }]);
+    expect(m.decide({ resource: 'tool:fs/write' }).verdict).toBe('deny');
+  });
+
   it('ignores a rule past its expiry', () => {
     let now = Date.parse('2026-01-01T00:00:00Z');
     const m = new Monitor(

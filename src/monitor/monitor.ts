@@ -73,8 +73,11 @@ export class Monitor {
 
   private readonly index: RuleIndex;
 
+  /** An expiry that cannot be read keeps the rule in force, never lifts a deny. */
   private live(rule: Rule): boolean {
-    return rule.until === undefined || Date.parse(rule.until) > this.now();
+    if (rule.until === undefined) return true;
+    const until = Date.parse(rule.until);
+    return Number.isNaN(until) || until > this.now();
   }
 
   /**

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { canonicalJson } from '../audit/canonical.js';
@@ -37,7 +38,7 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
   id TEXT PRIMARY KEY, image_name TEXT NOT NULL, image_digest TEXT NOT NULL,
   config_path TEXT, status TEXT NOT NULL, created_at TEXT NOT NULL, ended_at TEXT,
-  output TEXT, error TEXT, head TEXT NOT NULL, count INTEGER NOT NULL
+  output TEXT, error TEXT, head TEXT NOT NULL, count INTEGER NOT NULL, owner TEXT
 );
 CREATE TABLE IF NOT EXISTS journal (
   run_id TEXT NOT NULL, seq INTEGER NOT NULL, ts TEXT NOT NULL, type TEXT NOT NULL,
@@ -73,6 +74,30 @@ interface EntryRow {
   data: string;
   prev: string;
   hash: string;
+}
+
+/** Stored data that is not JSON (the file was edited) reads as a marker that fails its hash. */
+function parseStored(text: string): Json {
+  try {
+    return JSON.parse(text) as Json;
+  } catch {
+    return { unreadable: text };
+  }
+}
+
+/** This process, as a run's owner: `pid@host`. */
+const OWNER = `${process.pid}@${hostname()}`;
+
+/** Whether the owner process is alive; one on another machine is taken to be. */
+function ownerAlive(owner: string): boolean {
+  const [pid, host] = owner.split('@');
+  if (host !== hostname()) return true;
+  try {
+    process.kill(Number(pid), 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function newRunId(): string {
@@ -130,9 +155,9 @@ export class RunStore {
     this.db
       .prepare(
         `INSERT INTO runs (id, image_name, image_digest, config_path, status, created_at, head,
-         count) VALUES (?, ?, ?, ?, 'running', ?, ?, 0)`,
+         count, owner) VALUES (?, ?, ?, ?, 'running', ?, ?, 0, ?)`,
       )
-      .run(id, meta.imageName, meta.imageDigest, meta.configPath, createdAt, GENESIS);
+      .run(id, meta.imageName, meta.imageDigest, meta.configPath, createdAt, GENESIS, OWNER);
     mkdirSync(this.runDir(id), { recursive: true });
     return this.getRun(id)!;
   }
@@ -166,7 +191,9 @@ export class RunStore {
 
   finishRun(id: string, status: RunStatus, output: Json | null, error: Json | null): void {
     this.db
-      .prepare('UPDATE runs SET status = ?, ended_at = ?, output = ?, error = ? WHERE id = ?')
+      .prepare(
+        'UPDATE runs SET status = ?, ended_at = ?, output = ?, error = ?, owner = NULL WHERE id = ?',
+      )
       .run(
         status,
         new Date().toISOString(),
@@ -178,7 +205,26 @@ export class RunStore {
 
   /** Marks a run waiting, or running again, without ending it. */
   setStatus(id: string, status: RunStatus): void {
-    this.db.prepare('UPDATE runs SET status = ? WHERE id = ?').run(status, id);
+    const owner = status === 'running' ? OWNER : null;
+    this.db.prepare('UPDATE runs SET status = ?, owner = ? WHERE id = ?').run(status, owner, id);
+  }
+
+  /**
+   * Takes a run for this process. A run another live process on this machine holds is
+   * refused: two processes must never carry on the same run.
+   */
+  claim(id: string): void {
+    const row = this.db.prepare('SELECT owner FROM runs WHERE id = ?').get(id) as
+      | { owner: string | null }
+      | undefined;
+    const owner = row?.owner ?? null;
+    if (owner && owner !== OWNER && ownerAlive(owner)) {
+      throw new StoreError('run_in_progress', `run ${id} is being carried on by process ${owner}`, {
+        run: id,
+        owner,
+      });
+    }
+    this.db.prepare('UPDATE runs SET owner = ? WHERE id = ?').run(OWNER, id);
   }
 
   journal(runId: string): Journal {
@@ -202,7 +248,7 @@ export class RunStore {
         seq: r.seq,
         ts: r.ts,
         type: r.type,
-        data: JSON.parse(r.data) as Json,
+        data: parseStored(r.data),
         prev: r.prev,
         hash: r.hash,
       };

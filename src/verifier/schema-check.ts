@@ -53,7 +53,7 @@ function issueOf(e: ErrorObject): VerifyIssue | undefined {
       };
     case 'enum':
       if (e.instancePath.endsWith('/op')) {
-        return { code: 'unknown_opcode', at, message: 'unknown opcode' };
+        return { code: 'unknown_opcode', at, message: `unknown opcode ${JSON.stringify(e.data)}` };
       }
       return {
         code: 'bad_value',
