@@ -1,6 +1,6 @@
 import { createPublicKey } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { digest } from '../audit/canonical.js';
 import { verifyChain } from '../audit/chain.js';
 import { buildManifest, type Manifest } from '../audit/manifest.js';
@@ -322,6 +322,11 @@ export class Mvm {
   /** Verifies, binds and runs an image; the journal and manifest stay in the store. */
   async run(file: ImageFile, options: RunOptions = {}): Promise<RunResult> {
     this.checkSignature(file);
+    if (options.record && !existsSync(dirname(resolve(options.record)))) {
+      throw new ConfigError('bad_record_path', `--record ${options.record}: no such folder`, {
+        file: options.record,
+      });
+    }
     const linked = verifyFile(file);
     const bound = this.bind(linked, options.inputs ?? {});
     const image = linked.image;
@@ -500,6 +505,7 @@ export class Mvm {
       },
       user,
       toolTimeoutMs: this.config.toolTimeoutMs,
+      toolTimeout: (ns) => this.config.tools[ns]?.timeoutMs,
     };
 
     const recorders = new Map<string, RecordingDriver>();
@@ -537,6 +543,7 @@ export class Mvm {
     }
     this.store.saveManifest(run.id, manifest as unknown as Json);
     const manifestPath = join(run.dir, 'manifest.json');
+    mkdirSync(run.dir, { recursive: true });
     writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
     const journal = tape.journal;
     return {

@@ -49,6 +49,8 @@ export interface MachineHost {
   user: UserChannel;
   /** The deadline of one tool call. */
   toolTimeoutMs: number;
+  /** A namespace's own deadline, where its configuration sets one. */
+  toolTimeout?(ns: string): number | undefined;
 }
 
 export type MachineEvent =
@@ -530,7 +532,9 @@ export class Effects {
     const started = performance.now();
     let outcome: Awaited<ReturnType<ToolProvider['call']>>;
     try {
-      const timeoutMs = Math.min(this.host.toolTimeoutMs, Math.max(1, this.meter.remainingMs()));
+      // Timers take at most 2^31-1 ms; a larger figure would fire at once.
+      const limit = this.host.toolTimeout?.(tool.ns) ?? this.host.toolTimeoutMs;
+      const timeoutMs = Math.min(limit, 2 ** 31 - 1, Math.max(1, this.meter.remainingMs()));
       outcome = await provider.call(tool.def.name, args, { timeoutMs, signal: this.signal });
     } catch (e) {
       const err =

@@ -55,7 +55,14 @@ export function readSource(path: string, what: string): SourceFile {
       { file: path, line: pos.line, column: pos.col },
     );
   }
-  const data = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch (e) {
+    throw new ConfigError('syntax', `${path}: cannot be read: ${(e as Error).message}`, {
+      file: path,
+    });
+  }
   return {
     path,
     data,

@@ -9,7 +9,9 @@ export const VERIFY_CODES = {
   bad_type: 'a value of the wrong JSON type',
   bad_name: 'a register, slot, namespace or procedure name that is not an identifier',
   schema: 'any other departure from the image schema',
+  too_deep: 'the image nests deeper than the verifier reads',
   // linking
+  too_large: 'linking would make more procedure instances than the verifier allows',
   entry_missing: 'the entry procedure does not exist',
   entry_static: 'the entry procedure takes static parameters',
   unknown_procedure: 'a call names a procedure neither the image nor the standard library has',

@@ -267,7 +267,7 @@ export class RunStore {
     const row = this.db.prepare('SELECT manifest FROM manifests WHERE run_id = ?').get(runId) as
       | { manifest: string }
       | undefined;
-    return row ? (JSON.parse(row.manifest) as Json) : undefined;
+    return row ? parseStored(row.manifest) : undefined;
   }
 
   memoryGet(scope: string, key: string): { data: Json; label: Json } | undefined {
@@ -317,8 +317,8 @@ export class RunStore {
       status: row.status,
       createdAt: row.created_at,
       endedAt: row.ended_at,
-      output: row.output === null ? null : (JSON.parse(row.output) as Json),
-      error: row.error === null ? null : (JSON.parse(row.error) as Json),
+      output: row.output === null ? null : parseStored(row.output),
+      error: row.error === null ? null : parseStored(row.error),
       head: row.head,
       count: row.count,
       dir: this.runDir(row.id),

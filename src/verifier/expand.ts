@@ -83,10 +83,17 @@ export function link(image: Image, issues: VerifyIssue[]): LinkedImage {
     return undefined;
   };
 
+  // The procedures being linked, innermost last: a call back into one of them is recursion,
+  // whatever its static arguments, and linking stops there.
+  const linking: string[] = [];
+
   const instantiate = (name: string, statics: Record<string, Json>): string => {
     const src = sourceOf(name)!;
     const key = Object.keys(statics).length === 0 ? name : `${name}<${canonicalJson(statics)}>`;
     if (procedures.has(key)) return key;
+    if (procedures.size >= MAX_INSTANCES) {
+      throw new LinkLimit(`more than ${MAX_INSTANCES} procedure instances`);
+    }
     const body = structuredClone(substitute(src.proc.body, statics)) as Instruction[];
     const linked: LinkedProcedure = {
       name: key,
@@ -95,10 +102,12 @@ export function link(image: Image, issues: VerifyIssue[]): LinkedImage {
       body,
     };
     procedures.set(key, linked);
+    linking.push(name);
     walk(body, `${src.path}.body`, (ins, at) => {
       ins.at = at;
       if (ins.op === 'call') linkCall(ins, at);
     });
+    linking.pop();
     return key;
   };
 
@@ -132,24 +141,57 @@ export function link(image: Image, issues: VerifyIssue[]): LinkedImage {
       }
     }
     if (!ok) return;
+    if (canonicalJson(given).length > MAX_STATIC_TEXT) {
+      issues.push({
+        code: 'too_large',
+        at,
+        message: `static arguments longer than ${MAX_STATIC_TEXT} characters`,
+      });
+      return;
+    }
+    if (linking.includes(ins.proc) && Object.keys(given).length > 0) {
+      issues.push({
+        code: 'recursive_call',
+        at,
+        message: `'${ins.proc}' calls itself, directly or not`,
+      });
+      return;
+    }
     ins.proc = instantiate(ins.proc, given);
     delete ins.static;
   };
 
-  if (!Object.hasOwn(image.procedures, entry)) {
-    issues.push({ code: 'entry_missing', at: 'entry', message: `no procedure '${entry}'` });
-  } else if ((image.procedures[entry]!.static ?? []).length > 0) {
-    issues.push({
-      code: 'entry_static',
-      at: `procedures.${entry}`,
-      message: 'the entry procedure cannot take static parameters',
-    });
-  } else {
-    instantiate(entry, {});
-  }
-  // Procedures nothing calls are checked too, as written, unless they need statics.
-  for (const [name, proc] of Object.entries(image.procedures)) {
-    if (!procedures.has(name) && (proc.static ?? []).length === 0) instantiate(name, {});
+  try {
+    linkFrom(entry);
+  } catch (e) {
+    if (!(e instanceof LinkLimit)) throw e;
+    issues.push({ code: 'too_large', at: 'procedures', message: e.message });
   }
   return { image, entry, procedures };
+
+  function linkFrom(entry: string) {
+    if (!Object.hasOwn(image.procedures, entry)) {
+      issues.push({ code: 'entry_missing', at: 'entry', message: `no procedure '${entry}'` });
+    } else if ((image.procedures[entry]!.static ?? []).length > 0) {
+      issues.push({
+        code: 'entry_static',
+        at: `procedures.${entry}`,
+        message: 'the entry procedure cannot take static parameters',
+      });
+    } else {
+      instantiate(entry, {});
+    }
+    // Procedures nothing calls are checked too, as written, unless they need statics.
+    for (const [name, proc] of Object.entries(image.procedures)) {
+      if (!procedures.has(name) && (proc.static ?? []).length === 0) instantiate(name, {});
+    }
+  }
 }
+
+/** How long a call's static arguments may be, as JSON text. */
+export const MAX_STATIC_TEXT = 10_000;
+
+/** How many instances of procedures linking may make, before the image is too large. */
+export const MAX_INSTANCES = 1000;
+
+class LinkLimit extends Error {}

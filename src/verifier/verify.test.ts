@@ -208,4 +208,47 @@ describe('verifier', () => {
       for (const i of issues) expect(i.code).toMatch(/^[a-z_]+$/);
     }
   });
+
+  it('checks operands substituted from static arguments against the schema', () => {
+    const img = {
+      mvm: 1,
+      name: 's',
+      procedures: {
+        main: { body: [{ op: 'call', proc: 'p', static: { s: { a: 1 } } }] },
+        p: { static: ['s'], body: [{ op: 'history.new', system: '$s', dst: 'h' }] },
+      },
+    };
+    expect(codes(img)).toEqual(['bad_type procedures.p.body[0].system']);
+  });
+
+  it('bounds linking: recursion through statics, static size, nesting depth', () => {
+    const grow = {
+      mvm: 1,
+      name: 'g',
+      procedures: {
+        main: { body: [{ op: 'call', proc: 'p', static: { k: 1 } }] },
+        p: { static: ['k'], body: [{ op: 'call', proc: 'p', static: { k: ['$k'] } }] },
+      },
+    };
+    expect(codes(grow)).toEqual(
+      ['recursive_call stdlib.x'].map(() => 'recursive_call procedures.p.body[0]'),
+    );
+
+    const procedures: Record<string, unknown> = {
+      main: { body: [{ op: 'call', proc: 'p0', static: { k: 1 } }] },
+    };
+    for (let i = 0; i < 30; i++) {
+      procedures[`p${i}`] = {
+        static: ['k'],
+        body: i < 29 ? [{ op: 'call', proc: `p${i + 1}`, static: { k: ['$k', '$k'] } }] : [],
+      };
+    }
+    expect(codes({ mvm: 1, name: 'big', procedures }).some((c) => c.startsWith('too_large'))).toBe(
+      true,
+    );
+
+    let block: unknown[] = [{ op: 'break' }];
+    for (let i = 0; i < 150; i++) block = [{ op: 'loop', max: 1, body: block }];
+    expect(codes(image(block))).toEqual(['too_deep (image)']);
+  });
 });

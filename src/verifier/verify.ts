@@ -6,6 +6,16 @@ import type { VerifyCode } from '../spec/verify-codes.js';
 import { type LinkedImage, type LinkedProcedure, link } from './expand.js';
 import { checkSchema } from './schema-check.js';
 
+/** How deep an image's JSON may nest. */
+const MAX_DEPTH = 100;
+
+function depthOf(v: unknown, d: number): number {
+  if (d > MAX_DEPTH || v === null || typeof v !== 'object') return d;
+  let max = d;
+  for (const x of Object.values(v)) max = Math.max(max, depthOf(x, d + 1));
+  return max;
+}
+
 /** The largest bound a loop may declare. */
 export const MAX_LOOP_BOUND = 100_000;
 
@@ -32,11 +42,35 @@ export interface VerifyResult {
  * ```
  */
 export function verifyImage(input: unknown): VerifyResult {
+  if (depthOf(input, 0) > MAX_DEPTH) {
+    return {
+      issues: [
+        { code: 'too_deep', at: '(image)', message: `nests deeper than ${MAX_DEPTH} levels` },
+      ],
+    };
+  }
   const issues = checkSchema(input);
   if (issues.length > 0) return { issues };
 
   const image = structuredClone(input) as Image;
   const linked = link(image, issues);
+  // Static arguments are substituted after the schema check: the instances are checked
+  // against it again, so that a substituted operand has the type its opcode needs.
+  const linkIssues = issues.length;
+  for (const proc of linked.procedures.values()) {
+    if (!proc.name.includes('<')) continue;
+    const probe = { mvm: 1, name: 'instance', procedures: { p: { body: proc.body } } };
+    const prefix = proc.body[0]?.at?.replace(/\[0\]$/, '') ?? `procedures.${proc.source}.body`;
+    for (const i of checkSchema(probe)) {
+      issues.push({
+        ...i,
+        at: i.at.replace(/^procedures\.p\.body/, prefix),
+        message: `with its static arguments: ${i.message}`,
+      });
+    }
+  }
+  // Checking semantics on instances of the wrong shape would only stumble.
+  if (issues.length > linkIssues) return { issues };
   const checker = new Checker(image, linked, issues);
   for (const proc of linked.procedures.values()) checker.procedure(proc);
   checker.recursion();
