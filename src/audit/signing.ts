@@ -108,7 +108,7 @@ export function signDigest(digest: string, key: KeyObject): Signature {
  */
 export function verifySignature(sig: unknown, digest: string, keys: KeyObject[]): string {
   const s = sig as Partial<Signature> | null;
-  if (!s || s.mvmSignature !== 1 || s.alg !== 'ed25519' || typeof s.signature !== 'string') {
+  if (s?.mvmSignature !== 1 || s.alg !== 'ed25519' || typeof s.signature !== 'string') {
     throw new SignatureError('bad_signature_file', 'not an mvm signature');
   }
   if (s.digest !== digest) {
