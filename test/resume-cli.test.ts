@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,5 +131,66 @@ describe('a run that waits for a person, across processes', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ status: 'done', output: 'written' });
     expect(existsSync(join(dir, 'data', 'note.md'))).toBe(false);
+  }, 60_000);
+});
+
+describe('an interrupted run', () => {
+  it('ends on SIGINT as a failed run, with run.end journaled and the chain whole', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mvm-sigint-'));
+    writeFileSync(
+      join(dir, 'image.yaml'),
+      `mvm: 1
+name: long
+tools: { e: {} }
+permissions: ['tool:e/*']
+procedures:
+  main:
+    body:
+      - { op: tool.load, ns: e }
+      - { op: data.const, value: { duration: 60, steps: 2 }, dst: a }
+      - { op: tool.call, tool: e/trigger-long-running-operation, args: a, dst: r }
+      - { op: halt, src: r }
+`,
+    );
+    writeFileSync(
+      join(dir, 'mvm.yaml'),
+      `mcpServers:
+  e:
+    command: node
+    args: ['\${package:@modelcontextprotocol/server-everything}/dist/index.js', stdio]
+rules: [{ allow: 'tool:e/*' }]
+toolTimeoutMs: 120000
+`,
+    );
+    const store = join(dir, 'store');
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', entry, 'run', dir, '--store', store],
+      {
+        cwd: join(import.meta.dirname, '..'),
+        stdio: 'ignore',
+      },
+    );
+    // Interrupt once the call is under way: its intent is in the journal.
+    for (let i = 0; i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      if (!existsSync(join(store, 'mvm.db'))) continue;
+      const s = RunStore.open(store);
+      const run = s.listRuns()[0];
+      const busy = run && s.entries(run.id).some((e) => e.type === 'tool.intent');
+      s.close();
+      if (busy) break;
+    }
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(1);
+    const s = RunStore.open(store);
+    const run = s.listRuns()[0]!;
+    const types = s.entries(run.id).map((e) => e.type);
+    s.close();
+    expect(run.status).toBe('failed');
+    expect(types.at(-1)).toBe('run.end');
+    const audit = await mvm('audit', 'verify', run.id, '--store', store);
+    expect(audit.code).toBe(0);
   }, 60_000);
 });

@@ -164,7 +164,18 @@ function report(
 }
 
 function printShown(opts: { json?: boolean }, con: Console, shown: Json[]) {
+  // Model text as it streams, on a terminal only: piped output and --json stay clean.
+  const live = !opts.json && process.stderr.isTTY === true;
+  let streamed = false;
   return (e: MachineEvent) => {
+    if (e.type === 'model.text' && live) {
+      process.stderr.write(e.delta);
+      streamed = true;
+    }
+    if (e.type === 'model.reply' && streamed) {
+      process.stderr.write('\n');
+      streamed = false;
+    }
     if (e.type !== 'user.show') return;
     shown.push(e.value.data);
     if (!opts.json) con.out(show(e.value.data));
@@ -176,18 +187,39 @@ async function runCommand(target: string, opts: RunFlags, con: Console): Promise
   const file = readImageFile(imagePath);
   const mvm = openMvm(opts.config ?? foundConfig, opts.store);
   const shown: Json[] = [];
+  const stop = interruptible();
   try {
     const inputs = parseInputs(opts.input, (file.data ?? {}) as Image);
     const result = await mvm.run(file, {
       inputs,
+      signal: stop.signal,
       user: terminalUser(con, opts.approveFile),
       events: printShown(opts, con, shown),
       ...(opts.record ? { record: opts.record } : {}),
     });
     return report(result, mvm, opts, con, shown);
   } finally {
+    stop.done();
     mvm.close();
   }
+}
+
+/**
+ * The first SIGINT or SIGTERM cancels the run, so that it ends with its servers closed and
+ * its journal and manifest written; a second one ends the process at once.
+ */
+function interruptible() {
+  const controller = new AbortController();
+  const cancel = () => controller.abort();
+  process.once('SIGINT', cancel);
+  process.once('SIGTERM', cancel);
+  return {
+    signal: controller.signal,
+    done() {
+      process.off('SIGINT', cancel);
+      process.off('SIGTERM', cancel);
+    },
+  };
 }
 
 interface ResumeFlags {
@@ -241,13 +273,16 @@ async function resumeCommand(id: string, opts: ResumeFlags, con: Console): Promi
   }
   const mvm = openMvm(configPath, opts.store);
   const shown: Json[] = [];
+  const stop = interruptible();
   try {
     const result = await mvm.resume(id, answersOf(opts), {
+      signal: stop.signal,
       user: terminalUser(con, opts.approveFile),
       events: printShown(opts, con, shown),
     });
     return report(result, mvm, opts, con, shown);
   } finally {
+    stop.done();
     mvm.close();
   }
 }

@@ -5,6 +5,7 @@ import { type Value, value } from '../labels/value.js';
 import type { Message, ModelDriver, ModelReply, ToolSpec } from '../models/driver.js';
 import type { Decision, Monitor } from '../monitor/monitor.js';
 import {
+  BudgetError,
   DriverError,
   errorFromJson,
   MvmError,
@@ -285,12 +286,18 @@ export class Effects {
       // A model call changes nothing in the world, so one cut off by a stop is made again.
       this.tape.flush();
       const started = performance.now();
+      // The wall-clock budget bounds the call too, not only the steps around it.
+      const remaining = Math.min(2 ** 31 - 1, Math.max(1, this.meter.remainingMs()));
+      const deadline = AbortSignal.timeout(remaining);
+      const signal = this.signal ? AbortSignal.any([this.signal, deadline]) : deadline;
       try {
         const onText = (delta: string) => this.emit({ type: 'model.text', at, slot, delta });
-        reply = await driver.call({ slot, messages, tools, schema, signal: this.signal, onText });
+        reply = await driver.call({ slot, messages, tools, schema, signal, onText });
       } catch (e) {
-        const err =
-          e instanceof MvmError
+        const budget = deadline.aborted && !this.signal?.aborted;
+        const err = budget
+          ? new BudgetError('wallMs', this.meter.limits.wallMs, this.meter.elapsed(), at)
+          : e instanceof MvmError
             ? e
             : new DriverError(
                 'driver_failed',

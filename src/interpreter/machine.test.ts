@@ -1,4 +1,6 @@
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -258,5 +260,43 @@ describe('the machine', () => {
       code: 'bad_tool_name',
       tool: 'sub/write',
     });
+  });
+
+  it('bounds a model call by the wall-clock budget left, not only by the driver', async () => {
+    const server = createServer(() => {});
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const mvm = machine({
+      models: {
+        main: {
+          driver: 'openai-compatible',
+          baseUrl: `http://127.0.0.1:${port}/v1`,
+          model: 'm',
+          timeoutMs: 60_000,
+        },
+      },
+      rules: [{ allow: 'model:main' }],
+      budgets: { wallMs: 300 },
+    });
+    const image = {
+      mvm: 1,
+      name: 'slow-model',
+      models: { main: {} },
+      permissions: ['model:main'],
+      procedures: {
+        main: {
+          body: [
+            { op: 'history.new', dst: 'h' },
+            { op: 'model.call', slot: 'main', history: 'h', dst: 'r' },
+          ],
+        },
+      },
+    };
+    const started = Date.now();
+    const result = await mvm.run(imageFromObject(image));
+    server.closeAllConnections();
+    server.close();
+    expect(result.error).toMatchObject({ kind: 'budget', code: 'budget_wallMs' });
+    expect(Date.now() - started).toBeLessThan(30_000);
   });
 });
