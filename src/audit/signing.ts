@@ -39,7 +39,8 @@ export class SignatureError extends MvmError {
 }
 
 export function fingerprint(key: KeyObject): string {
-  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
+  const pub = key.type === 'public' ? key : createPublicKey(key);
+  const spki = pub.export({ type: 'spki', format: 'der' });
   return `sha256:${sha256(spki.toString('base64'))}`;
 }
 

@@ -1,6 +1,17 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
+import { exportRun, verifyExport } from '../audit/export.js';
+import type { Manifest } from '../audit/manifest.js';
+import {
+  loadPrivateKey,
+  loadPublicKey,
+  newKeyPair,
+  SignatureError,
+  signDigest,
+  verifySignature,
+} from '../audit/signing.js';
 import { type Answer, approveFile as approveFile_, describePending } from '../host/answers.js';
 import type { HostConfig } from '../host/config.js';
 import { loadConfig, parseConfig } from '../host/config.js';
@@ -379,6 +390,90 @@ function program(con: Console, done: (code: number) => void): Command {
       }),
     );
 
+  const keys = cmd.command('keys').description('Ed25519 keys for signing images and manifests');
+  keys
+    .command('new')
+    .description('make a key pair: BASE.key (private) and BASE.pub')
+    .argument('[base]', 'path without extension', '.mvm/keys/host')
+    .action((base: string) =>
+      act(() => {
+        mkdirSync(dirname(resolve(base)), { recursive: true });
+        const k = newKeyPair(base);
+        con.out(
+          `private key: ${k.privatePath}\npublic key: ${k.publicPath}\nfingerprint: ${k.key}`,
+        );
+        return EXIT.done;
+      }),
+    );
+
+  cmd
+    .command('sign')
+    .description('sign an image: writes IMAGE.sig beside it')
+    .argument('<image>', 'image file or folder')
+    .requiredOption('--key <file>', 'the private key')
+    .action((target: string, opts: { key: string }) =>
+      act(() => {
+        const { image } = resolveTarget(target);
+        const file = readImageFile(image);
+        const sig = signDigest(file.digest, loadPrivateKey(opts.key));
+        writeFileSync(`${image}.sig`, `${JSON.stringify(sig, null, 2)}\n`);
+        con.out(`${image}.sig: signed ${file.digest} with ${sig.key}`);
+        return EXIT.done;
+      }),
+    );
+
+  cmd
+    .command('verify')
+    .description("check an image's signature against trusted public keys")
+    .argument('<image>', 'image file or folder')
+    .requiredOption('--pub <file>', 'a trusted public key; repeatable', collect, [])
+    .action((target: string, opts: { pub: string[] }) =>
+      act(() => {
+        const { image } = resolveTarget(target);
+        const file = readImageFile(image);
+        let sig: unknown;
+        try {
+          sig = JSON.parse(readFileSync(`${image}.sig`, 'utf8'));
+        } catch {
+          con.out(`${image}: no readable signature at ${image}.sig`);
+          return EXIT.failed;
+        }
+        try {
+          const key = verifySignature(sig, file.digest, opts.pub.map(loadPublicKey));
+          con.out(`${image}: signed by ${key}`);
+          return EXIT.done;
+        } catch (e) {
+          if (!(e instanceof SignatureError)) throw e;
+          con.out(`${image}: ${e.message} [${e.code}]`);
+          return EXIT.failed;
+        }
+      }),
+    );
+
+  cmd
+    .command('export')
+    .description('write a run (journal and manifest) to one file, to verify elsewhere')
+    .argument('<run>', 'run id, or a unique prefix')
+    .argument('<file>', 'the file to write')
+    .addOption(store)
+    .action((id: string, out: string, opts: { store?: string }) =>
+      act(() => {
+        const mvm = openMvm(undefined, opts.store);
+        try {
+          const run = mvm.store.findRun(id);
+          const manifest = (mvm.store.getManifest(run.id) ?? null) as unknown as Manifest | null;
+          writeFileSync(
+            out,
+            `${JSON.stringify(exportRun(run.id, mvm.store.entries(run.id), manifest))}\n`,
+          );
+          con.out(`${out}: run ${run.id}`);
+          return EXIT.done;
+        } finally {
+          mvm.close();
+        }
+      }),
+    );
+
   cmd
     .command('check')
     .description('verify an image and print every issue; exit 1 when there is any')
@@ -439,28 +534,51 @@ function program(con: Console, done: (code: number) => void): Command {
     .description('check what runs recorded')
     .command('verify')
     .description("check a run's journal: every hash, every link, and its recorded head")
-    .argument('<run>', 'run id, or a unique prefix')
+    .argument('[run]', 'run id, or a unique prefix')
+    .option('--file <export>', 'check an exported run instead of one in the store')
+    .option('--pub <file>', "a public key the manifest's signature may be from", collect, [])
     .option('--json', 'print the report as JSON')
     .addOption(store)
-    .action((id: string, opts: { store?: string; json?: boolean }) =>
-      act(() => {
-        const mvm = openMvm(undefined, opts.store);
-        try {
-          const { run, report } = mvm.auditRun(id);
-          if (opts.json) con.out(JSON.stringify({ run: run.id, ...report }));
-          else if (report.ok) {
-            con.out(
-              `run ${run.id}: journal verifies (${report.count} entries, head ${report.head.slice(0, 16)})`,
+    .action(
+      (
+        id: string | undefined,
+        opts: { store?: string; json?: boolean; file?: string; pub: string[] },
+      ) =>
+        act(() => {
+          if (opts.file) {
+            const report = verifyExport(
+              JSON.parse(readFileSync(opts.file, 'utf8')),
+              opts.pub.map(loadPublicKey),
             );
-          } else {
-            for (const p of report.problems) con.out(`run ${run.id}: ${p.message} [${p.code}]`);
-            con.out(`run ${run.id}: journal does NOT verify`);
+            if (opts.json) con.out(JSON.stringify(report));
+            else {
+              for (const p of report.problems) con.out(`${opts.file}: ${p.message} [${p.code}]`);
+              const by = report.signedBy ? `, manifest signed by ${report.signedBy}` : '';
+              con.out(
+                `${opts.file}: ${report.ok ? `verifies (${report.count} entries${by})` : 'does NOT verify'}`,
+              );
+            }
+            return report.ok ? EXIT.done : EXIT.failed;
           }
-          return report.ok ? EXIT.done : EXIT.failed;
-        } finally {
-          mvm.close();
-        }
-      }),
+          if (!id)
+            throw new MvmError('config', 'missing_run', 'audit verify: name a run, or --file');
+          const mvm = openMvm(undefined, opts.store);
+          try {
+            const { run, report } = mvm.auditRun(id, opts.pub);
+            if (opts.json) con.out(JSON.stringify({ run: run.id, ...report }));
+            else if (report.ok) {
+              con.out(
+                `run ${run.id}: journal verifies (${report.count} entries, head ${report.head.slice(0, 16)})`,
+              );
+            } else {
+              for (const p of report.problems) con.out(`run ${run.id}: ${p.message} [${p.code}]`);
+              con.out(`run ${run.id}: journal does NOT verify`);
+            }
+            return report.ok ? EXIT.done : EXIT.failed;
+          } finally {
+            mvm.close();
+          }
+        }),
     );
 
   return cmd;

@@ -566,10 +566,13 @@ export class Mvm {
     const report = verifyChain(entries, { head: run.head, count: run.count });
     const manifest = this.store.getManifest(run.id) as unknown as Manifest | undefined;
     let signedBy: string | null = null;
-    if (manifest?.signature) {
-      const keys = publicKeys.map(loadPublicKey);
-      if (this.config.manifestKey)
-        keys.push(createPublicKey(loadPrivateKey(this.config.manifestKey)));
+    const keys = publicKeys.map(loadPublicKey);
+    if (this.config.manifestKey)
+      keys.push(createPublicKey(loadPrivateKey(this.config.manifestKey)));
+    // With no key to check against, a signed manifest is reported as such, not as failing.
+    if (manifest?.signature && keys.length === 0) {
+      signedBy = `${manifest.signature.key} (unchecked: no public key given)`;
+    } else if (manifest?.signature) {
       const { signature, ...unsigned } = manifest;
       try {
         signedBy = verifySignature(signature, digest(unsigned), keys);

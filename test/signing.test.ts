@@ -1,0 +1,99 @@
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { type Console, main } from '../src/cli/main.js';
+
+async function mvm(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const con: Console = { out: (t) => out.push(t), err: (t) => err.push(t) };
+  const code = await main(argv, con);
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+/** The bundled example, copied so that its image and configuration can be changed. */
+function example() {
+  const dir = mkdtempSync(join(tmpdir(), 'mvm-sign-'));
+  cpSync(join(import.meta.dirname, '..', 'examples', 'notes'), join(dir, 'notes'), {
+    recursive: true,
+  });
+  return { dir, notes: join(dir, 'notes'), image: join(dir, 'notes', 'image.yaml') };
+}
+
+describe('signed images', () => {
+  it('signs, verifies, and tells an altered image and a foreign key apart', async () => {
+    const { dir, notes, image } = example();
+    expect((await mvm('keys', 'new', join(dir, 'keys', 'a'))).code).toBe(0);
+    expect((await mvm('keys', 'new', join(dir, 'keys', 'b'))).code).toBe(0);
+    expect((await mvm('keys', 'new', join(dir, 'keys', 'a'))).code).toBe(2);
+
+    expect((await mvm('sign', notes, '--key', join(dir, 'keys', 'a.key'))).code).toBe(0);
+    const ok = await mvm('verify', notes, '--pub', join(dir, 'keys', 'a.pub'));
+    expect(ok.code).toBe(0);
+    expect((await mvm('verify', notes, '--pub', join(dir, 'keys', 'b.pub'))).out).toContain(
+      '[untrusted_key]',
+    );
+
+    writeFileSync(image, readFileSync(image, 'utf8').replace('max_turns: 8', 'max_turns: 9'));
+    expect((await mvm('verify', notes, '--pub', join(dir, 'keys', 'a.pub'))).out).toContain(
+      '[digest_mismatch]',
+    );
+  });
+
+  it('refuses to run an image the configuration does not trust, before anything is written', async () => {
+    const { dir, notes } = example();
+    await mvm('keys', 'new', join(dir, 'k'));
+    const config = join(notes, 'mvm.yaml');
+    writeFileSync(
+      config,
+      `${readFileSync(config, 'utf8')}\ntrust:\n  images: [${join(dir, 'k.pub')}]\n`,
+    );
+    const store = join(dir, 'store');
+
+    const unsigned = await mvm('run', notes, '--store', store);
+    expect(unsigned.code).toBe(2);
+    expect(unsigned.err).toContain('[unsigned_image]');
+    expect((await mvm('runs', '--store', store, '--json')).out).toBe('[]');
+
+    await mvm('sign', notes, '--key', join(dir, 'k.key'));
+    const signed = await mvm('run', notes, '--store', store, '--json');
+    expect(signed.code).toBe(0);
+  });
+});
+
+describe('signed manifests and exported runs', () => {
+  it('verifies an exported run with only the public key, and sees a foreign signature or an edit', async () => {
+    const { dir, notes } = example();
+    await mvm('keys', 'new', join(dir, 'host'));
+    await mvm('keys', 'new', join(dir, 'other'));
+    const config = join(notes, 'mvm.yaml');
+    writeFileSync(
+      config,
+      `${readFileSync(config, 'utf8')}\nmanifest:\n  signingKey: ${join(dir, 'host.key')}\n`,
+    );
+    const store = join(dir, 'store');
+    const run = JSON.parse((await mvm('run', notes, '--store', store, '--json')).out) as {
+      runId: string;
+    };
+    expect((await mvm('audit', 'verify', run.runId, '--store', store)).code).toBe(0);
+
+    const file = join(dir, 'run.json');
+    expect((await mvm('export', run.runId, file, '--store', store)).code).toBe(0);
+    const good = await mvm('audit', 'verify', '--file', file, '--pub', join(dir, 'host.pub'));
+    expect(good.code).toBe(0);
+    expect(good.out).toContain('manifest signed by sha256:');
+    const foreign = await mvm('audit', 'verify', '--file', file, '--pub', join(dir, 'other.pub'));
+    expect(foreign.code).toBe(1);
+    expect(foreign.out).toContain('[manifest_signature]');
+
+    const exported = JSON.parse(readFileSync(file, 'utf8')) as {
+      entries: Array<{ data: unknown }>;
+    };
+    exported.entries[5]!.data = { edited: true };
+    writeFileSync(file, JSON.stringify(exported));
+    const edited = await mvm('audit', 'verify', '--file', file, '--pub', join(dir, 'host.pub'));
+    expect(edited.code).toBe(1);
+    expect(edited.out).toContain('entry 6');
+  });
+});
