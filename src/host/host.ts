@@ -344,6 +344,8 @@ export class Mvm {
       budgets: { ...new BudgetMeter(this.config.budgets).limits },
       source: file.data as Json,
     });
+    // What the run is must be on disk before it does anything: resume starts from it.
+    journal.flush();
     return this.execute(run, linked, bound, new Tape(journal), options);
   }
 
@@ -378,7 +380,16 @@ export class Mvm {
         },
       );
     }
-    const start = entries[0]?.data as JsonObject;
+    if (entries[0]?.type !== 'run.start') {
+      throw new ConfigError(
+        'not_started',
+        `run ${run.id} stopped before it began; run the image again`,
+        {
+          run: run.id,
+        },
+      );
+    }
+    const start = entries[0].data as JsonObject;
     const config = start.config as JsonObject;
     if (config.digest !== digest(this.config.raw)) {
       throw new ConfigError(
