@@ -79,7 +79,11 @@ procedures:
           ],
         },
       },
-      rules: [{ allow: 'model:main' }, { allow: 'tool:fs/*' }],
+      rules: [
+        { allow: 'model:main' },
+        { allow: 'tool:fs/*' },
+        { allow: 'fs:${configDir}/data/**' },
+      ],
     }),
   );
 }

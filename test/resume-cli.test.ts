@@ -60,6 +60,7 @@ mcpServers:
 rules:
   - allow: model:main
   - allow: 'tool:fs/*'
+  - allow: 'fs:\${configDir}/data/**'
   - confirm: tool:fs/write_file
     reason: writes change the notes
 `,

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
@@ -19,6 +19,10 @@ export type NamespaceBinding = McpServerSpec & {
   /** How results from this namespace are labelled. Default: public and trusted. */
   label?: { integrity?: Integrity; readers?: 'public' | string[] };
   timeoutMs?: number;
+  /** Which arguments name files (`fs`) or URLs (`net`); default for the filesystem server. */
+  resources?: Record<string, 'fs' | 'net'>;
+  /** The folder relative paths in arguments resolve against. */
+  resourceBase?: string;
 };
 
 /**
@@ -64,6 +68,8 @@ const server = {
     url: { type: 'string', minLength: 1 },
     headers: { type: 'object', additionalProperties: { type: 'string' } },
     timeoutMs: { type: 'integer', minimum: 1 },
+    resources: { type: 'object', additionalProperties: { enum: ['fs', 'net'] } },
+    resourceBase: { type: 'string' },
     label: {
       type: 'object',
       additionalProperties: false,
@@ -289,5 +295,8 @@ export function parseConfig(
 export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): HostConfig {
   const abs = resolve(path);
   const src = readSource(abs, 'host configuration');
-  return parseConfig(src.data, { path: abs, dir: dirname(abs), env, locate: src.locate });
+  // The folder as the file system names it, symlinks resolved, so rules over paths under
+  // ${'$'}{configDir} match the paths calls resolve to.
+  const dir = realpathSync(dirname(abs));
+  return parseConfig(src.data, { path: abs, dir, env, locate: src.locate });
 }

@@ -37,6 +37,7 @@ import { type Answer, checkAnswers, pendingOf } from './answers.js';
 import type { HostConfig, NamespaceBinding } from './config.js';
 import { type ImageFile, imageFromObject, verifyFile } from './image-file.js';
 import { recordedDriver, recordedProviders } from './recorded.js';
+import { resourceRules, resourcesOf } from './resources.js';
 
 export type ResumeOptions = Omit<RunOptions, 'inputs'>;
 
@@ -272,7 +273,7 @@ export class Mvm {
     const fns = this.functions[ns];
     if (fns) return new HostFunctions(ns, fns);
     const binding = expandRunDir(this.config.tools[ns] as NamespaceBinding, runDir);
-    const { label: _label, timeoutMs: _t, ...spec } = binding;
+    const { label: _label, timeoutMs: _t, resources: _r, resourceBase: _b, ...spec } = binding;
     return new McpProvider(ns, spec as McpServerSpec, { clientName: 'mvm' });
   }
 
@@ -517,6 +518,10 @@ export class Mvm {
       user,
       toolTimeoutMs: this.config.toolTimeoutMs,
       toolTimeout: (ns) => this.config.tools[ns]?.timeoutMs,
+      resourcesOf: (ns, args) => {
+        const binding = this.config.tools[ns];
+        return resourcesOf(args, resourceRules(binding && expandRunDir(binding, run.dir)));
+      },
     };
 
     const recorders = new Map<string, RecordingDriver>();

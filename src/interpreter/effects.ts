@@ -52,6 +52,8 @@ export interface MachineHost {
   toolTimeoutMs: number;
   /** A namespace's own deadline, where its configuration sets one. */
   toolTimeout?(ns: string): number | undefined;
+  /** The resources beyond the tool itself that a call's arguments name (`fs:/abs/path`). */
+  resourcesOf?(ns: string, args: JsonObject): string[];
 }
 
 export type MachineEvent =
@@ -457,6 +459,20 @@ export class Effects {
     };
   }
 
+  /**
+   * The resources a call's arguments name, journaled when there are any: re-executed, they
+   * are read back, so a replay needs no configuration to know them.
+   */
+  private resourcesOf(call: DecodedCall, ns: string, args: JsonObject, at?: string): string[] {
+    if (this.tape.catchingUp) {
+      const rec = this.tape.take('tool.resources', at);
+      return rec ? ((rec.data as JsonObject).resources as string[]) : [];
+    }
+    const resources = this.host.resourcesOf?.(ns, args) ?? [];
+    if (resources.length > 0) this.tape.write('tool.resources', { callId: call.id, resources }, at);
+    return resources;
+  }
+
   /** A result the model sees without the tool having run. */
   private refused(call: DecodedCall, reason: string, label: Label, at?: string, denied = false) {
     const result: ToolResultValue = {
@@ -507,6 +523,17 @@ export class Effects {
       args,
     });
     if (!permit.ok) return this.refused(call, permit.reason, label, at, true);
+    // Every resource the arguments name must pass too: a path outside what the rules allow
+    // is refused however the tool itself is allowed.
+    for (const resource of this.resourcesOf(call, tool.ns, args, at)) {
+      const p = await this.permitted(resource, at, label, args, {
+        kind: 'tool',
+        tool: call.name,
+        callId: call.id,
+        args,
+      });
+      if (!p.ok) return this.refused(call, p.reason, label, at, true);
+    }
 
     this.meter.beforeToolCall(at);
     const provider = this.namespaces.get(tool.ns)!;

@@ -122,6 +122,19 @@ export class Tape {
   }
 
   /**
+   * While catching up, the next recorded entry if it has this type and place, taken; else
+   * undefined, and nothing taken. For entries that are written only when there is something
+   * to say.
+   */
+  take(type: string, at?: string): JournalEntry | undefined {
+    if (!this.catchingUp) return undefined;
+    const rec = this.recorded[this.cursor]!;
+    if (rec.type !== type || (rec.at ?? null) !== (at ?? null)) return undefined;
+    this.cursor++;
+    return rec;
+  }
+
+  /**
    * While catching up, the recorded entry that stands where the machine would now write one
    * of this type at this place (it must be there, else the run has diverged); undefined when
    * live. For what was decided then and must not be decided again, such as a decision under

@@ -100,7 +100,11 @@ export class Monitor {
 
   decide(request: AccessRequest): Decision {
     const { resource } = request;
-    if (this.requests && !this.requests.some((p) => resourceMatches(p, resource))) {
+    // The image's requests bound the kinds of resource they name: an image that requests no
+    // `fs:` resource leaves paths to the rules alone.
+    const scheme = resource.slice(0, resource.indexOf(':') + 1);
+    const bounded = this.requests?.some((p) => (scheme ? p.startsWith(scheme) : p === resource));
+    if (this.requests && bounded && !this.requests.some((p) => resourceMatches(p, resource))) {
       return {
         verdict: 'deny',
         resource,

@@ -1,0 +1,60 @@
+import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Monitor } from '../monitor/monitor.js';
+import { realPath, resourceRules, resourcesOf } from './resources.js';
+
+describe('resources named by arguments', () => {
+  const root = realpathSync(mkdtempSync(join(tmpdir(), 'mvm-res-')));
+  const data = join(root, 'data');
+  mkdirSync(data);
+  writeFileSync(join(root, 'secret.txt'), 'x');
+  symlinkSync(join(root, 'secret.txt'), join(data, 'innocent.md'));
+  symlinkSync(root, join(data, 'up'));
+  const rules = resourceRules({
+    command: 'node',
+    args: ['/x/server-filesystem/dist/index.js', data],
+  });
+  const monitor = new Monitor([
+    { allow: 'tool:fs/*' },
+    { allow: `fs:${data}` },
+    { allow: `fs:${data}/**` },
+  ]);
+  const verdicts = (args: Record<string, string | string[]>) =>
+    resourcesOf(args, rules).map(
+      (r) => `${r.replace(root, '$ROOT')} ${monitor.decide({ resource: r }).verdict}`,
+    );
+
+  it('resolves relative paths against the server folder, .. folded', () => {
+    expect(verdicts({ path: 'notes.md' })).toEqual(['fs:$ROOT/data/notes.md allow']);
+    expect(verdicts({ path: '.' })).toEqual(['fs:$ROOT/data allow']);
+    expect(verdicts({ path: '../secret.txt' })).toEqual(['fs:$ROOT/secret.txt deny']);
+    expect(verdicts({ path: `${data}/a/../../secret.txt` })).toEqual(['fs:$ROOT/secret.txt deny']);
+  });
+
+  it('follows symlinks to where they point, also for paths that do not exist yet', () => {
+    expect(verdicts({ path: 'innocent.md' })).toEqual(['fs:$ROOT/secret.txt deny']);
+    expect(verdicts({ path: 'up/new-file.md' })).toEqual(['fs:$ROOT/new-file.md deny']);
+    expect(realPath('up/x/y', data)).toBe(join(root, 'x', 'y'));
+  });
+
+  it('takes every path of a list, and source and destination of a move', () => {
+    expect(verdicts({ paths: ['a.md', '../b.md'] })).toEqual([
+      'fs:$ROOT/data/a.md allow',
+      'fs:$ROOT/b.md deny',
+    ]);
+    expect(verdicts({ source: 'a.md', destination: '../a.md' })).toEqual([
+      'fs:$ROOT/data/a.md allow',
+      'fs:$ROOT/a.md deny',
+    ]);
+  });
+
+  it('maps arguments as a namespace declares, URLs to net: resources', () => {
+    const net = resourceRules({ url: 'http://127.0.0.1:1/mcp', resources: { url: 'net' } });
+    expect(resourcesOf({ url: 'https://example.org/a/b?q=1' }, net)).toEqual([
+      'net:example.org/a/b',
+    ]);
+    expect(resourceRules({ command: 'node', args: ['other-server.js'] })).toBeUndefined();
+  });
+});
