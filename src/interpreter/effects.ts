@@ -318,7 +318,12 @@ export class Effects {
       );
       this.emit({ type: 'model.reply', at, slot, reply, ms });
     }
-    this.meter.afterModelCall(reply.usage.inputTokens + reply.usage.outputTokens, at);
+    // Counts from a driver or a replay file are data: only a non-negative number counts.
+    const count = (n: unknown) => (typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0);
+    this.meter.afterModelCall(
+      count(reply.usage?.inputTokens) + count(reply.usage?.outputTokens),
+      at,
+    );
     return reply;
   }
 

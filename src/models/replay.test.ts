@@ -70,5 +70,8 @@ describe('the replay driver', () => {
       /replies\[0\]\.toolCalls\[0\]/,
     );
     expect(bad('mvmReplay: 1\nreplies: [\n')).toThrow(/:\d+:\d+: not valid YAML/);
+    expect(bad('mvmReplay: 1\nreplies: [{ usage: { inputTokens: "7" } }]\n')).toThrow(
+      /replies\[0\]\.usage\.inputTokens/,
+    );
   });
 });

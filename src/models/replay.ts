@@ -43,6 +43,15 @@ function checkFile(data: unknown, path: string): ReplayFile {
   f.replies.forEach((r, i) => {
     if (r === null || typeof r !== 'object' || Array.isArray(r))
       throw bad(`replies[${i}]`, 'expected an object');
+    const usage = r.usage as JsonObject | undefined;
+    for (const k of ['inputTokens', 'outputTokens', 'cost'] as const) {
+      const n = usage?.[k];
+      if (n !== undefined && (typeof n !== 'number' || !Number.isFinite(n) || n < 0)) {
+        throw bad(`replies[${i}].usage.${k}`, 'expected a non-negative number');
+      }
+    }
+    if (r.text !== undefined && typeof r.text !== 'string')
+      throw bad(`replies[${i}].text`, 'expected a string');
     if (r.toolCalls !== undefined && !Array.isArray(r.toolCalls)) {
       throw bad(`replies[${i}].toolCalls`, 'expected a list');
     }
