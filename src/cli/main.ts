@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { exportRun, verifyExport } from '../audit/export.js';
@@ -467,6 +468,26 @@ function program(con: Console, done: (code: number) => void): Command {
             `${JSON.stringify(exportRun(run.id, mvm.store.entries(run.id), manifest))}\n`,
           );
           con.out(`${out}: run ${run.id}`);
+          return EXIT.done;
+        } finally {
+          mvm.close();
+        }
+      }),
+    );
+
+  cmd
+    .command('lock')
+    .description('pin every tool of the configured servers in mvm.lock beside the configuration')
+    .argument('[config]', 'the host configuration, or a folder holding mvm.yaml', '.')
+    .option('--update', 'accept the differences from the current lock, after review')
+    .action((target: string, opts: { update?: boolean }) =>
+      act(async () => {
+        const path = statSync(target).isDirectory() ? join(target, 'mvm.yaml') : target;
+        const mvm = openMvm(path, mkdtempSync(join(tmpdir(), 'mvm-lock-store-')));
+        try {
+          const { path: written, diff } = await mvm.lock(opts.update === true);
+          for (const line of diff) con.out(line);
+          con.out(`${written}: written`);
           return EXIT.done;
         } finally {
           mvm.close();

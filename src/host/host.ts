@@ -1,5 +1,6 @@
 import { createPublicKey } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { digest } from '../audit/canonical.js';
 import { verifyChain } from '../audit/chain.js';
@@ -31,11 +32,12 @@ import type { Image, Json, JsonObject } from '../spec/types.js';
 import { type RunRecord, RunStore } from '../store/store.js';
 import { type HostFunction, HostFunctions } from '../tools/host-functions.js';
 import { McpProvider, type McpServerSpec } from '../tools/mcp.js';
-import type { ToolProvider } from '../tools/provider.js';
+import type { ToolDefinition, ToolProvider } from '../tools/provider.js';
 import type { LinkedImage } from '../verifier/expand.js';
 import { type Answer, checkAnswers, pendingOf } from './answers.js';
 import type { HostConfig, NamespaceBinding } from './config.js';
 import { type ImageFile, imageFromObject, verifyFile } from './image-file.js';
+import { checkLock, lockDiff, lockPath, readLock, writeLock } from './lock.js';
 import { recordedDriver, recordedProviders } from './recorded.js';
 import { resourceRules, resourcesOf } from './resources.js';
 
@@ -518,6 +520,12 @@ export class Mvm {
       user,
       toolTimeoutMs: this.config.toolTimeoutMs,
       toolTimeout: (ns) => this.config.tools[ns]?.timeoutMs,
+      checkTools: (ns, defs) => {
+        if (!this.config.path) return;
+        const path = lockPath(this.config.path);
+        const lock = readLock(path);
+        if (lock) checkLock(lock, ns, defs, path);
+      },
       resourcesOf: (ns, args) => {
         const binding = this.config.tools[ns];
         return resourcesOf(args, resourceRules(binding && expandRunDir(binding, run.dir)));
@@ -616,6 +624,47 @@ export class Mvm {
       });
     }
     return { run, report };
+  }
+
+  /**
+   * Lists every tool namespace of the configuration and writes `mvm.lock` beside it. With a
+   * lock already there and `update` false, a difference is refused with the diff.
+   */
+  async lock(update = false): Promise<{ path: string; diff: string[] }> {
+    if (!this.config.path) {
+      throw new ConfigError('no_config_file', 'a lock is kept beside a configuration file');
+    }
+    const path = lockPath(this.config.path);
+    const existing = readLock(path);
+    const scratch = mkdtempSync(join(tmpdir(), 'mvm-lock-'));
+    const listed: Record<string, ToolDefinition[]> = {};
+    try {
+      for (const ns of Object.keys(this.config.tools)) {
+        const p = this.provider(ns, scratch);
+        try {
+          await p.connect();
+          listed[ns] = await p.list();
+        } finally {
+          await p.close();
+        }
+      }
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+    const diff = existing
+      ? Object.entries(listed).flatMap(([ns, defs]) => lockDiff(existing, ns, defs))
+      : [];
+    if (existing && diff.length > 0 && !update) {
+      throw new ConfigError(
+        'lock_mismatch',
+        `the tools differ from ${path}; review, then mvm lock --update:\n  ${diff.join('\n  ')}`,
+        {
+          diff,
+        },
+      );
+    }
+    writeLock(path, listed);
+    return { path, diff };
   }
 
   close(): void {

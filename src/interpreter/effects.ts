@@ -52,6 +52,8 @@ export interface MachineHost {
   toolTimeoutMs: number;
   /** A namespace's own deadline, where its configuration sets one. */
   toolTimeout?(ns: string): number | undefined;
+  /** Holds a namespace's definitions to what the operator approved; throws when they differ. */
+  checkTools?(ns: string, defs: ToolDefinition[]): void;
   /** The resources beyond the tool itself that a call's arguments name (`fs:/abs/path`). */
   resourcesOf?(ns: string, args: JsonObject): string[];
 }
@@ -382,6 +384,7 @@ export class Effects {
     const provider = this.namespaces.get(ns) ?? (await this.host.provider(ns));
     this.namespaces.set(ns, provider);
     const defs = await provider.list();
+    this.host.checkTools?.(ns, defs);
     for (const [name, t] of this.tools) if (t.ns === ns) this.tools.delete(name);
     const list: Json[] = [];
     const pins: Json[] = [];

@@ -1,0 +1,50 @@
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { type Console, main } from '../src/cli/main.js';
+import type { LockFile } from '../src/host/lock.js';
+
+async function mvm(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const con: Console = { out: (t) => out.push(t), err: (t) => err.push(t) };
+  const code = await main(argv, con);
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+describe('mvm.lock', () => {
+  it('pins the tools, stops a run whose server changed a tool, and takes an update after review', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mvm-lock-'));
+    const notes = join(dir, 'notes');
+    cpSync(join(import.meta.dirname, '..', 'examples', 'notes'), notes, { recursive: true });
+    const store = join(dir, 'store');
+    const lockFile = join(notes, 'mvm.lock');
+
+    expect((await mvm('lock', notes)).code).toBe(0);
+    const lock = JSON.parse(readFileSync(lockFile, 'utf8')) as LockFile;
+    expect(Object.keys(lock.namespaces)).toEqual(['fs', 'memory']);
+    expect(Object.keys(lock.namespaces.fs!.tools)).toContain('read_text_file');
+    expect((await mvm('run', notes, '--store', store)).code).toBe(0);
+
+    // As if the server changed a description after the operator approved it, and dropped a tool.
+    lock.namespaces.fs!.tools.read_text_file!.description = 'sha256:0';
+    lock.namespaces.fs!.tools.read_text_file!.digest = 'sha256:0';
+    delete lock.namespaces.memory!.tools.read_graph;
+    writeFileSync(lockFile, JSON.stringify(lock));
+
+    const stopped = await mvm('run', notes, '--store', store, '--json');
+    expect(stopped.code).toBe(1);
+    const error = JSON.parse(stopped.out).error as { code: string; message: string };
+    expect(error.code).toBe('lock_mismatch');
+    expect(error.message).toContain('~ fs/read_text_file: description changed');
+
+    const refused = await mvm('lock', notes);
+    expect(refused.code).toBe(2);
+    expect(refused.err).toContain('+ memory/read_graph: a new tool');
+
+    const updated = await mvm('lock', notes, '--update');
+    expect(updated.code).toBe(0);
+    expect((await mvm('run', notes, '--store', store)).code).toBe(0);
+  }, 60_000);
+});
