@@ -23,6 +23,11 @@ export type NamespaceBinding = McpServerSpec & {
   resources?: Record<string, 'fs' | 'net'>;
   /** The folder relative paths in arguments resolve against. */
   resourceBase?: string;
+  /**
+   * How each tool uses what it touches; a tool not named is taken to write. The server's own
+   * annotations are hints and are not used: a read-only claim could widen a grant.
+   */
+  modes?: Record<string, 'read' | 'write' | 'execute'>;
 };
 
 /**
@@ -69,6 +74,7 @@ const server = {
     headers: { type: 'object', additionalProperties: { type: 'string' } },
     timeoutMs: { type: 'integer', minimum: 1 },
     resources: { type: 'object', additionalProperties: { enum: ['fs', 'net'] } },
+    modes: { type: 'object', additionalProperties: { enum: ['read', 'write', 'execute'] } },
     resourceBase: { type: 'string' },
     label: {
       type: 'object',
@@ -110,6 +116,7 @@ const CONFIG_SCHEMA = {
           confirm: { type: 'string', minLength: 1 },
           reason: { type: 'string' },
           until: { type: 'string', format: 'date-time' },
+          mode: { enum: ['read', 'write', 'execute'] },
         },
         oneOf: [{ required: ['allow'] }, { required: ['deny'] }, { required: ['confirm'] }],
       },

@@ -275,7 +275,14 @@ export class Mvm {
     const fns = this.functions[ns];
     if (fns) return new HostFunctions(ns, fns);
     const binding = expandRunDir(this.config.tools[ns] as NamespaceBinding, runDir);
-    const { label: _label, timeoutMs: _t, resources: _r, resourceBase: _b, ...spec } = binding;
+    const {
+      label: _l,
+      timeoutMs: _t,
+      resources: _r,
+      resourceBase: _b,
+      modes: _m,
+      ...spec
+    } = binding;
     return new McpProvider(ns, spec as McpServerSpec, { clientName: 'mvm' });
   }
 
@@ -520,6 +527,7 @@ export class Mvm {
       user,
       toolTimeoutMs: this.config.toolTimeoutMs,
       toolTimeout: (ns) => this.config.tools[ns]?.timeoutMs,
+      modeOf: (ns, tool) => this.config.tools[ns]?.modes?.[tool] ?? 'write',
       checkTools: (ns, defs) => {
         if (!this.config.path) return;
         const path = lockPath(this.config.path);

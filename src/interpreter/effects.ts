@@ -3,7 +3,7 @@ import { digest } from '../audit/canonical.js';
 import { join, joinAll, type Label, PUBLIC_TRUSTED } from '../labels/label.js';
 import { type Value, value } from '../labels/value.js';
 import type { Message, ModelDriver, ModelReply, ToolSpec } from '../models/driver.js';
-import type { Decision, Monitor } from '../monitor/monitor.js';
+import type { Decision, Mode, Monitor } from '../monitor/monitor.js';
 import {
   BudgetError,
   DriverError,
@@ -54,6 +54,8 @@ export interface MachineHost {
   toolTimeout?(ns: string): number | undefined;
   /** Holds a namespace's definitions to what the operator approved; throws when they differ. */
   checkTools?(ns: string, defs: ToolDefinition[]): void;
+  /** How a tool uses what it touches, from the host configuration. */
+  modeOf?(ns: string, tool: string): Mode;
   /** The resources beyond the tool itself that a call's arguments name (`fs:/abs/path`). */
   resourcesOf?(ns: string, args: JsonObject): string[];
 }
@@ -121,7 +123,13 @@ export class Effects {
   }
 
   /** Asks the monitor and journals the decision; the one gate in front of every effect. */
-  private decide(resource: string, at: string | undefined, context: Label, args?: Json): Decision {
+  private decide(
+    resource: string,
+    at: string | undefined,
+    context: Label,
+    args?: Json,
+    mode?: Mode,
+  ): Decision {
     // Re-executing, a decision is the one taken then: rules may have expired since.
     const recorded = this.tape.recall('decision', at);
     if (recorded) {
@@ -141,7 +149,7 @@ export class Effects {
         reason: d.reason as string,
       };
     }
-    const decision = this.monitor.decide({ resource, at, context, args });
+    const decision = this.monitor.decide({ resource, at, context, args, mode });
     this.tape.write(
       'decision',
       {
@@ -190,8 +198,9 @@ export class Effects {
     context: Label,
     args: Json | undefined,
     what: Omit<ConfirmRequest, 'id' | 'resource' | 'rule' | 'reason' | 'at'>,
+    mode?: Mode,
   ): Promise<{ ok: boolean; reason: string }> {
-    const decision = this.decide(resource, at, context, args);
+    const decision = this.decide(resource, at, context, args, mode);
     if (decision.verdict === 'allow') return { ok: true, reason: decision.reason };
     if (decision.verdict === 'deny')
       return { ok: false, reason: `denied by policy: ${decision.reason}` };
@@ -524,22 +533,14 @@ export class Effects {
       return this.refused(call, `invalid arguments: ${schemaErrors(tool.validate)}`, label, at);
     }
 
-    const permit = await this.permitted(`tool:${call.name}`, at, label, args, {
-      kind: 'tool',
-      tool: call.name,
-      callId: call.id,
-      args,
-    });
+    const mode = this.host.modeOf?.(tool.ns, tool.def.name) ?? 'write';
+    const what = { kind: 'tool' as const, tool: call.name, callId: call.id, args };
+    const permit = await this.permitted(`tool:${call.name}`, at, label, args, what, mode);
     if (!permit.ok) return this.refused(call, permit.reason, label, at, true);
     // Every resource the arguments name must pass too: a path outside what the rules allow
     // is refused however the tool itself is allowed.
     for (const resource of this.resourcesOf(call, tool.ns, args, at)) {
-      const p = await this.permitted(resource, at, label, args, {
-        kind: 'tool',
-        tool: call.name,
-        callId: call.id,
-        args,
-      });
+      const p = await this.permitted(resource, at, label, args, what, mode);
       if (!p.ok) return this.refused(call, p.reason, label, at, true);
     }
 

@@ -299,4 +299,47 @@ describe('the machine', () => {
     expect(result.error).toMatchObject({ kind: 'budget', code: 'budget_wallMs' });
     expect(Date.now() - started).toBeLessThan(30_000);
   });
+
+  it("takes a tool's mode from the configuration, never from the server", async () => {
+    const ran: string[] = [];
+    const fn = (name: string, annotations: Record<string, boolean>) => ({
+      description: name,
+      inputSchema: { type: 'object' },
+      annotations,
+      run: () => {
+        ran.push(name);
+        return 'ok';
+      },
+    });
+    const mvm = machine(
+      {
+        tools: { t: { command: 'unused', modes: { look: 'read' } } },
+        rules: [{ allow: 'tool:t/*', mode: 'read' }],
+      },
+      // A server may claim its tool is read-only; the claim grants nothing.
+      { t: { look: fn('look', {}), wipe: fn('wipe', { readOnlyHint: true }) } },
+    );
+    const image = {
+      mvm: 1,
+      name: 'modes',
+      tools: { t: {} },
+      permissions: ['tool:t/*'],
+      procedures: {
+        main: {
+          body: [
+            { op: 'tool.load', ns: 't' },
+            { op: 'data.const', value: {}, dst: 'a' },
+            { op: 'tool.call', tool: 't/look', args: 'a', dst: 'r1' },
+            { op: 'tool.call', tool: 't/wipe', args: 'a', dst: 'r2' },
+            { op: 'data.object', fields: { look: 'r1', wipe: 'r2' }, dst: 'out' },
+            { op: 'halt', src: 'out' },
+          ],
+        },
+      },
+    };
+    const result = await mvm.run(imageFromObject(image));
+    expect(result.status).toBe('done');
+    expect(ran).toEqual(['look']);
+    expect(result.output).toMatchObject({ look: { ok: true }, wipe: { ok: false, denied: true } });
+  });
 });

@@ -63,6 +63,17 @@ describe('the reference monitor', () => {
     expect(m.decide({ resource: 'tool:mail/purge' }).verdict).toBe('deny');
   });
 
+  it('applies a rule with a mode only to requests of that mode', () => {
+    const m = new Monitor([
+      { allow: 'fs:/data/**', mode: 'read' },
+      { confirm: 'fs:/data/**', mode: 'write' },
+    ]);
+    expect(m.decide({ resource: 'fs:/data/a.md', mode: 'read' }).verdict).toBe('allow');
+    expect(m.decide({ resource: 'fs:/data/a.md', mode: 'write' }).verdict).toBe('confirm');
+    expect(m.decide({ resource: 'fs:/data/a.md', mode: 'execute' }).verdict).toBe('deny');
+    expect(m.decide({ resource: 'fs:/data/a.md' }).verdict).toBe('deny');
+  });
+
   it('keeps a deny in force when its expiry cannot be read', () => {
     const m = new Monitor([{ allow: 'tool:fs/*' }, { deny: 'tool:fs/write', until: '2099-13-45' }]);
     expect(m.decide({ resource: 'tool:fs/write' }).verdict).toBe('deny');

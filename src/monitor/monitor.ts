@@ -2,8 +2,12 @@ import type { Label } from '../labels/label.js';
 import { resourceMatches } from '../spec/resources.js';
 import type { Json } from '../spec/types.js';
 
+/** How a call uses what it touches. A rule with a mode applies to requests of that mode only. */
+export type Mode = 'read' | 'write' | 'execute';
+
 interface RuleOptions {
   reason?: string;
+  mode?: Mode;
   /** An ISO 8601 time after which the rule no longer applies. */
   until?: string;
 }
@@ -24,6 +28,8 @@ export interface AccessRequest {
   args?: Json;
   /** The join of the labels of what the request carries. */
   context?: Label;
+  /** How the call uses the resource; a request without one meets only rules without one. */
+  mode?: Mode;
 }
 
 export interface Decision {
@@ -118,6 +124,7 @@ export class Monitor {
       const rule = this.rules[index]!;
       const { verdict, pattern } = kindOf(rule);
       if (!this.live(rule) || !resourceMatches(pattern, resource)) continue;
+      if (rule.mode !== undefined && rule.mode !== request.mode) continue;
       if (!best || RANK[verdict] > RANK[best.verdict]) best = { index, rule, verdict, pattern };
       if (verdict === 'deny') break;
     }

@@ -5,6 +5,8 @@ import type { CallOptions, ToolDefinition, ToolProvider, ToolResult } from './pr
 export interface HostFunction {
   description: string;
   inputSchema?: JsonObject;
+  /** Hints as an MCP server would give them (readOnlyHint, destructiveHint, ...). */
+  annotations?: JsonObject;
   /** Returns text, or JSON that is shown to the model as text. Throwing is a tool failure. */
   run(args: JsonObject, options: { signal?: AbortSignal }): unknown | Promise<unknown>;
 }
@@ -25,11 +27,15 @@ export class HostFunctions implements ToolProvider {
   async connect(): Promise<void> {}
 
   async list(): Promise<ToolDefinition[]> {
-    return Object.entries(this.functions).map(([name, f]) => ({
-      name,
-      description: f.description,
-      inputSchema: f.inputSchema ?? { type: 'object', properties: {} },
-    }));
+    return Object.entries(this.functions).map(([name, f]) => {
+      const def: ToolDefinition = {
+        name,
+        description: f.description,
+        inputSchema: f.inputSchema ?? { type: 'object', properties: {} },
+      };
+      if (f.annotations) def.annotations = f.annotations;
+      return def;
+    });
   }
 
   async call(name: string, args: JsonObject, options: CallOptions): Promise<ToolResult> {
