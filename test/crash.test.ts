@@ -24,6 +24,9 @@ async function mvm(...args: string[]) {
   }
 }
 
+/** mvm's own placeholder for a name: a dollar sign, then the name in braces. */
+const ph = (name: string) => ['$', `{${name}}`].join('');
+
 /** An agent that writes three files, one per turn, then answers. */
 function agent(dir: string) {
   mkdirSync(join(dir, 'data'));
@@ -74,22 +77,22 @@ procedures:
         fs: {
           command: 'node',
           args: [
-            '${package:@modelcontextprotocol/server-filesystem}/dist/index.js',
-            '${configDir}/data',
+            `${ph('package:@modelcontextprotocol/server-filesystem')}/dist/index.js`,
+            `${ph('configDir')}/data`,
           ],
         },
       },
       rules: [
         { allow: 'model:main' },
         { allow: 'tool:fs/*' },
-        { allow: 'fs:${configDir}/data/**' },
+        { allow: `fs:${ph('configDir')}/data/**` },
       ],
     }),
   );
 }
 
 /** Runs to the end, resuming after a kill; approves a repeat only where the journal asks. */
-async function finish(dir: string, store: string, runId: string) {
+async function finish(store: string, runId: string) {
   for (let i = 0; i < 10; i++) {
     const r = await mvm('resume', runId, '--store', store, '--json');
     if (r.code === 0) return JSON.parse(r.stdout) as JsonObject;
@@ -144,7 +147,7 @@ describe('a run killed at a random point and resumed', () => {
         runId = r.runId as string;
       } else {
         runId = run.id;
-        output = run.status === 'done' ? run.output : (await finish(dir, store, run.id)).output;
+        output = run.status === 'done' ? run.output : (await finish(store, run.id)).output;
       }
       expect(output).toBe('three files written');
       for (const f of ['a.md', 'b.md', 'c.md']) {
