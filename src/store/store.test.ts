@@ -124,7 +124,7 @@ describe('runs', () => {
   it('refuses an unknown prefix with run_not_found', () => {
     store.createRun(meta());
 
-    for (const prefix of ['zz', '1999', `${store.listRuns()[0]!.id}x`]) {
+    for (const prefix of ['zz', '1999', `${store.listRuns()[0]!.id}x`, '', '%', '_']) {
       const e = thrown(() => store.findRun(prefix));
       expect(e).toBeInstanceOf(StoreError);
       expect(e).toMatchObject({ code: 'run_not_found', data: { run: prefix } });

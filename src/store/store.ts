@@ -172,9 +172,13 @@ export class RunStore {
   findRun(idOrPrefix: string): RunRecord {
     const exact = this.getRun(idOrPrefix);
     if (exact) return exact;
-    const rows = this.db
-      .prepare('SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at LIMIT 2')
-      .all(`${idOrPrefix.replace(/[%_]/g, '')}%`) as RunRow[];
+    // A prefix is taken literally and must say something: an empty one names no run.
+    const rows =
+      idOrPrefix.trim() === ''
+        ? []
+        : (this.db
+            .prepare('SELECT * FROM runs WHERE substr(id, 1, ?) = ? ORDER BY rowid LIMIT 2')
+            .all(idOrPrefix.length, idOrPrefix) as RunRow[]);
     if (rows.length === 1) return this.toRecord(rows[0]!);
     const why = rows.length === 0 ? 'no run' : 'more than one run';
     throw new StoreError('run_not_found', `${why} matches '${idOrPrefix}' in ${this.dir}`, {
