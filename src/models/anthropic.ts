@@ -1,7 +1,6 @@
 import type { JsonObject } from '../spec/types.js';
 import { HttpDriver, type HttpDriverOptions } from './base.js';
 import {
-  bindingError,
   booleanField,
   commonFromBinding,
   enumField,
@@ -50,7 +49,6 @@ import {
  */
 
 export interface AnthropicOptions extends HttpDriverOptions {
-  maxTokens?: number;
   anthropicVersion?: string;
   schemaMode?: AnthropicSchemaMode;
   toolChoice?: AnthropicToolChoice;
@@ -98,10 +96,6 @@ export class AnthropicDriver extends HttpDriver {
         },
       },
     );
-    const max = options.maxTokens;
-    if (max !== undefined && (!Number.isInteger(max) || max <= 0)) {
-      throw bindingError('maxTokens', 'a positive integer', max);
-    }
     this.options = options;
   }
 

@@ -28,6 +28,8 @@ export interface HttpDriverOptions {
   stream?: boolean;
   /** With a price, every reply's usage carries its cost in USD. */
   price?: Price;
+  /** A cap on the reply's tokens, for the wire formats that take one. */
+  maxTokens?: number;
   fetch?: typeof fetch;
 }
 
@@ -79,6 +81,10 @@ export abstract class HttpDriver implements ModelDriver {
       throw bindingError('contextWindow', 'a positive integer', window);
     }
     checkPrice(options.price);
+    const max = options.maxTokens;
+    if (max !== undefined && (!Number.isInteger(max) || max <= 0)) {
+      throw bindingError('maxTokens', 'a positive integer', max);
+    }
 
     this.http = new HttpClient({
       endpoint,

@@ -1,12 +1,6 @@
 import type { Json, JsonObject, JsonSchema } from '../spec/types.js';
 import { HttpDriver, type HttpDriverOptions } from './base.js';
-import {
-  bindingError,
-  booleanField,
-  commonFromBinding,
-  enumField,
-  numberField,
-} from './binding.js';
+import { booleanField, commonFromBinding, enumField, numberField } from './binding.js';
 import type {
   Message,
   ModelBinding,
@@ -57,7 +51,6 @@ export interface OpenAICompatibleOptions extends HttpDriverOptions {
   parallelToolCalls?: boolean;
   schemaMode?: SchemaMode;
   strictSchema?: boolean;
-  maxTokens?: number;
   maxTokensField?: MaxTokensField;
   streamUsage?: boolean;
 }
@@ -94,10 +87,6 @@ export class OpenAICompatibleDriver extends HttpDriver {
       },
       options,
     );
-    const max = options.maxTokens;
-    if (max !== undefined && (!Number.isInteger(max) || max <= 0)) {
-      throw bindingError('maxTokens', 'a positive integer', max);
-    }
     this.options = options;
   }
 

@@ -1,12 +1,6 @@
 import type { Json, JsonObject } from '../spec/types.js';
 import { HttpDriver, type HttpDriverOptions } from './base.js';
-import {
-  bindingError,
-  booleanField,
-  commonFromBinding,
-  enumField,
-  numberField,
-} from './binding.js';
+import { booleanField, commonFromBinding, enumField, numberField } from './binding.js';
 import type {
   Message,
   ModelBinding,
@@ -40,7 +34,6 @@ import { count, isRecord, namesFor, parseJson, rawArguments, type WireNames } fr
  */
 
 export interface OpenAIResponsesOptions extends HttpDriverOptions {
-  maxTokens?: number;
   toolChoice?: ResponsesToolChoice;
   parallelToolCalls?: boolean;
   schemaMode?: ResponsesSchemaMode;
@@ -78,10 +71,6 @@ export class OpenAIResponsesDriver extends HttpDriver {
       },
       options,
     );
-    const max = options.maxTokens;
-    if (max !== undefined && (!Number.isInteger(max) || max <= 0)) {
-      throw bindingError('maxTokens', 'a positive integer', max);
-    }
     this.options = options;
   }
 
