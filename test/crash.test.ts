@@ -1,28 +1,12 @@
-import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { JsonObject } from '../src/spec/types.js';
 import { RunStore } from '../src/store/store.js';
+import { mvmProcess as mvm, spawnMvm } from './cli.js';
 
-const exec = promisify(execFile);
-const root = join(import.meta.dirname, '..');
-const entry = join(import.meta.dirname, 'mvm-source.ts');
 const SEEDS = Number(process.env.MVM_CRASH_SEEDS ?? 4);
-
-async function mvm(...args: string[]) {
-  try {
-    const { stdout } = await exec(process.execPath, ['--import', 'tsx', entry, ...args], {
-      cwd: root,
-    });
-    return { code: 0, stdout };
-  } catch (e) {
-    const err = e as { code: number; stdout: string };
-    return { code: err.code, stdout: err.stdout };
-  }
-}
 
 /** mvm's own placeholder for a name: a dollar sign, then the name in braces. */
 const ph = (name: string) => ['$', `{${name}}`].join('');
@@ -121,14 +105,7 @@ describe('a run killed at a random point and resumed', () => {
       const store = join(dir, 'store');
       // A fixed delay per seed, spread over the run: from start-up to the last write.
       const delay = 1200 + ((seed * 7919) % 2400);
-      const child = spawn(
-        process.execPath,
-        ['--import', 'tsx', entry, 'run', dir, '--store', store],
-        {
-          cwd: root,
-          stdio: 'ignore',
-        },
-      );
+      const child = spawnMvm('run', dir, '--store', store);
       const timer = setTimeout(() => child.kill('SIGKILL'), delay);
       await new Promise((resolve) => child.on('exit', resolve));
       clearTimeout(timer);

@@ -2,16 +2,8 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type Console, main } from '../src/cli/main.js';
 import type { LockFile } from '../src/host/lock.js';
-
-async function mvm(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const con: Console = { out: (t) => out.push(t), err: (t) => err.push(t) };
-  const code = await main(argv, con);
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+import { mvm } from './cli.js';
 
 describe('mvm.lock', () => {
   it('pins the tools, stops a run whose server changed a tool, and takes an update after review', async () => {

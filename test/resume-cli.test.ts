@@ -1,26 +1,9 @@
-import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { RunStore } from '../src/store/store.js';
-
-const run = promisify(execFile);
-const entry = join(import.meta.dirname, 'mvm-source.ts');
-
-/** The CLI as its own process: each call is a new process, as a person would start it. */
-async function mvm(...args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', entry, ...args], {
-      cwd: join(import.meta.dirname, '..'),
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+import { mvmProcess as mvm, spawnMvm } from './cli.js';
 
 function agent() {
   const dir = mkdtempSync(join(tmpdir(), 'mvm-resume-cli-'));
@@ -164,14 +147,7 @@ toolTimeoutMs: 120000
 `,
     );
     const store = join(dir, 'store');
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', entry, 'run', dir, '--store', store],
-      {
-        cwd: join(import.meta.dirname, '..'),
-        stdio: 'ignore',
-      },
-    );
+    const child = spawnMvm('run', dir, '--store', store);
     // Interrupt once the call is under way: its intent is in the journal.
     for (let i = 0; i < 100; i++) {
       await new Promise((r) => setTimeout(r, 200));

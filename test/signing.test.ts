@@ -2,15 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type Console, main } from '../src/cli/main.js';
-
-async function mvm(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const con: Console = { out: (t) => out.push(t), err: (t) => err.push(t) };
-  const code = await main(argv, con);
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+import { mvm } from './cli.js';
 
 /** The bundled example, copied so that its image and configuration can be changed. */
 function example() {
