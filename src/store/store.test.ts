@@ -262,3 +262,40 @@ describe('manifests and memory', () => {
     expect(store.memoryGet('s', 'k')).toEqual({ data: null, label: { integrity: 'untrusted' } });
   });
 });
+
+describe('store layout', () => {
+  it('brings a store from before run owners up to date, keeping its runs', async () => {
+    const old = mkdtempSync(join(tmpdir(), 'mvm-store-old-'));
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(join(old, 'mvm.db'));
+    db.exec(`CREATE TABLE runs (
+      id TEXT PRIMARY KEY, image_name TEXT NOT NULL, image_digest TEXT NOT NULL,
+      config_path TEXT, status TEXT NOT NULL, created_at TEXT NOT NULL, ended_at TEXT,
+      output TEXT, error TEXT, head TEXT NOT NULL, count INTEGER NOT NULL)`);
+    db.prepare(
+      `INSERT INTO runs VALUES ('r1', 'notes', 'sha256:abc', NULL, 'done', 'then', NULL,
+       NULL, NULL, ?, 0)`,
+    ).run(GENESIS);
+    db.close();
+
+    const migrated = RunStore.open(old);
+    expect(migrated.getRun('r1')).toMatchObject({ status: 'done' });
+    const run = migrated.createRun(meta());
+    expect(migrated.getRun(run.id)).toMatchObject({ status: 'running' });
+    migrated.close();
+    rmSync(old, { recursive: true, force: true });
+  });
+
+  it('refuses a store written by a newer mvm, naming its layout', async () => {
+    const { default: Database } = await import('better-sqlite3');
+    store.close();
+    const db = new Database(join(dir, 'mvm.db'));
+    db.pragma('user_version = 99');
+    db.close();
+    const err = thrown(() => RunStore.open(dir));
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as StoreError).code).toBe('newer_store');
+    expect((err as StoreError).message).toMatch(/layout 99/);
+    store = RunStore.open(mkdtempSync(join(tmpdir(), 'mvm-store-')));
+  });
+});

@@ -52,6 +52,37 @@ CREATE TABLE IF NOT EXISTS memory (
 ) WITHOUT ROWID;
 `;
 
+/** The layout this code writes; a store from newer code is refused rather than guessed at. */
+const STORE_VERSION = 1;
+
+/** Columns added since the first layout, with their definitions. */
+const ADDED_COLUMNS: [table: string, column: string, definition: string][] = [
+  ['runs', 'owner', 'TEXT'],
+];
+
+/** Brings a store written by older code up to this layout, in place. */
+function migrate(db: Database.Database, dir: string): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > STORE_VERSION) {
+    db.close();
+    throw new StoreError(
+      'newer_store',
+      `the run store at ${dir} has layout ${version}; this mvm reads up to ${STORE_VERSION}`,
+      { dir, version },
+    );
+  }
+  if (version === STORE_VERSION) return;
+  db.transaction(() => {
+    for (const [table, column, definition] of ADDED_COLUMNS) {
+      const columns = db.pragma(`table_info(${table})`) as { name: string }[];
+      if (!columns.some((c) => c.name === column)) {
+        db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+      }
+    }
+    db.pragma(`user_version = ${STORE_VERSION}`);
+  })();
+}
+
 interface RunRow {
   id: string;
   image_name: string;
@@ -142,6 +173,7 @@ export class RunStore {
     } catch (e) {
       throw new StoreError('open_failed', `cannot open the run store at ${abs}`, { dir: abs }, e);
     }
+    migrate(db, abs);
     return new RunStore(abs, db, options.durability ?? 'normal');
   }
 
