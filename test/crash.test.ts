@@ -64,6 +64,8 @@ procedures:
             `${ph('package:@modelcontextprotocol/server-filesystem')}/dist/index.js`,
             `${ph('configDir')}/data`,
           ],
+          // The agent's own folder: what the server says back may steer the next write.
+          label: { integrity: 'trusted' },
         },
       },
       rules: [

@@ -4,8 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { Budgets } from '../interpreter/budget.js';
-import type { Integrity } from '../labels/label.js';
+import type { EndorseKind } from '../labels/endorse.js';
+import type { Integrity, Readers } from '../labels/label.js';
 import type { ModelBinding } from '../models/driver.js';
+import { DEFAULT_FLOW, type FlowPolicy } from '../monitor/flow.js';
 import type { Rule } from '../monitor/monitor.js';
 import { ConfigError } from '../spec/errors.js';
 import { readSource } from '../spec/source.js';
@@ -16,8 +18,13 @@ import { pointerToPath } from '../verifier/schema-check.js';
 
 /** A tool namespace: an MCP server as `mcpServers` entries are written, and how to treat it. */
 export type NamespaceBinding = McpServerSpec & {
-  /** How results from this namespace are labelled. Default: public and trusted. */
+  /**
+   * How results from this namespace are labelled. Default: readable by anyone, and
+   * untrusted: what a server returns is data from outside unless the operator vouches for it.
+   */
   label?: { integrity?: Integrity; readers?: 'public' | string[] };
+  /** Who learns the arguments of a call to this namespace's tools. Default: anyone. */
+  recipients?: Readers;
   timeoutMs?: number;
   /** Which arguments name files (`fs`) or URLs (`net`); default for the filesystem server. */
   resources?: Record<string, 'fs' | 'net'>;
@@ -58,9 +65,19 @@ export interface HostConfig {
   trustedImageKeys: string[];
   /** The private key that signs each run's manifest, if any. */
   manifestKey: string | null;
+  /** The flow rules and which extracted answers are endorsed as trusted. */
+  flow: FlowPolicy & { endorse?: EndorseKind[] };
+  /** Who the run acts for: the user, and the recipient of what is shown or asked. */
+  principal: string;
   /** The configuration as written, for its digest. */
   raw: JsonObject;
 }
+
+const readers = {
+  anyOf: [{ const: 'public' }, { type: 'array', items: { type: 'string', minLength: 1 } }],
+};
+
+const verdict = { enum: ['allow', 'deny', 'confirm'] };
 
 const server = {
   type: 'object',
@@ -76,19 +93,17 @@ const server = {
     resources: { type: 'object', additionalProperties: { enum: ['fs', 'net'] } },
     modes: { type: 'object', additionalProperties: { enum: ['read', 'write', 'execute'] } },
     resourceBase: { type: 'string' },
+    recipients: readers,
     label: {
       type: 'object',
       additionalProperties: false,
       properties: {
         integrity: { enum: ['trusted', 'untrusted'] },
-        readers: {
-          anyOf: [{ const: 'public' }, { type: 'array', items: { type: 'string' } }],
-        },
+        readers,
       },
     },
     disabled: { type: 'boolean' },
   },
-  anyOf: [{ required: ['command'] }, { required: ['url'] }],
 };
 
 const CONFIG_SCHEMA = {
@@ -100,7 +115,7 @@ const CONFIG_SCHEMA = {
       additionalProperties: {
         type: 'object',
         required: ['driver'],
-        properties: { driver: { type: 'string', minLength: 1 } },
+        properties: { driver: { type: 'string', minLength: 1 }, recipients: readers },
       },
     },
     tools: { type: 'object', additionalProperties: server },
@@ -138,6 +153,20 @@ const CONFIG_SCHEMA = {
       properties: { dir: { type: 'string' }, durability: { enum: ['full', 'normal'] } },
     },
     inputs: { type: 'object' },
+    principal: { type: 'string', minLength: 1 },
+    flow: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        untrusted: verdict,
+        readers: verdict,
+        endorse: {
+          type: 'array',
+          uniqueItems: true,
+          items: { enum: ['boolean', 'enum', 'number', 'date'] },
+        },
+      },
+    },
     trust: {
       type: 'object',
       additionalProperties: false,
@@ -294,6 +323,11 @@ export function parseConfig(
       const k = (expanded.manifest as JsonObject | undefined)?.signingKey;
       return typeof k === 'string' ? resolve(options.dir, k) : null;
     })(),
+    flow: {
+      ...DEFAULT_FLOW,
+      ...((expanded.flow ?? {}) as Partial<FlowPolicy & { endorse: EndorseKind[] }>),
+    },
+    principal: (expanded.principal as string | undefined) ?? 'user',
     raw,
   };
 }

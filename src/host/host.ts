@@ -17,7 +17,7 @@ import type { MachineEvent, MachineHost } from '../interpreter/effects.js';
 import { Machine } from '../interpreter/machine.js';
 import { type Pending, type UserChannel, WAIT } from '../interpreter/people.js';
 import { DivergenceError, Tape } from '../interpreter/tape.js';
-import { type Label, PUBLIC_TRUSTED } from '../labels/label.js';
+import type { Label, Readers } from '../labels/label.js';
 import type { Value } from '../labels/value.js';
 import { anthropicFromBinding } from '../models/anthropic.js';
 import type { ModelDriver, ModelReply } from '../models/driver.js';
@@ -221,7 +221,16 @@ export class Mvm {
       drivers.set(slot, driver);
     }
     for (const ns of Object.keys(image.tools ?? {})) {
-      if (!this.config.tools[ns] && !this.functions[ns]) {
+      const binding = this.config.tools[ns];
+      // An entry may only describe a namespace of host functions: its labels, modes, recipients.
+      if (binding && !this.functions[ns] && !('command' in binding) && !('url' in binding)) {
+        throw new ConfigError(
+          'unmounted_namespace',
+          `${where}: tools.${ns}: the namespace has no host functions, so it needs a command or a url`,
+          { file: this.config.path, ns },
+        );
+      }
+      if (!binding && !this.functions[ns]) {
         throw new ConfigError(
           'unmounted_namespace',
           `${where}: the image needs tool namespace '${ns}'; mount it under mcpServers or tools`,
@@ -229,7 +238,7 @@ export class Mvm {
         );
       }
     }
-    const monitor = new Monitor(this.config.rules);
+    const monitor = new Monitor(this.config.rules, undefined, this.monitorOptions());
     const missing = (image.permissions ?? []).filter((p) => !monitor.grants(p));
     if (missing.length > 0) {
       throw new ConfigError(
@@ -281,6 +290,7 @@ export class Mvm {
       resources: _r,
       resourceBase: _b,
       modes: _m,
+      recipients: _rc,
       ...spec
     } = binding;
     return new McpProvider(ns, spec as McpServerSpec, { clientName: 'mvm' });
@@ -288,12 +298,28 @@ export class Mvm {
 
   private namespaceLabel(ns: string): Label {
     const l = this.config.tools[ns]?.label;
-    if (!l) return PUBLIC_TRUSTED;
     return {
-      readers: l.readers ?? 'public',
-      integrity: l.integrity ?? 'trusted',
+      readers: l?.readers ?? 'public',
+      integrity: l?.integrity ?? 'untrusted',
       sources: [`tool:${ns}`],
     };
+  }
+
+  private monitorOptions() {
+    const { endorse, ...flow } = this.config.flow;
+    return { flow, endorse };
+  }
+
+  /** Who learns what reaches a sink; a model works for the principal unless told otherwise. */
+  private recipientsOf(sink: string): Readers {
+    const principal = [this.config.principal];
+    if (sink === 'user') return principal;
+    if (sink.startsWith('model:')) {
+      const r = this.config.models[sink.slice(6)]?.recipients;
+      return (r as Readers | undefined) ?? principal;
+    }
+    const ns = sink.slice(5, sink.indexOf('/'));
+    return this.config.tools[ns]?.recipients ?? 'public';
   }
 
   /**
@@ -470,7 +496,7 @@ export class Mvm {
     const machine = new Machine({
       linked,
       host,
-      monitor: new Monitor([], []),
+      monitor: new Monitor([], [], this.monitorOptions()),
       tape,
       meter: new BudgetMeter({ ...((start.budgets ?? {}) as Partial<Budgets>) }),
     });
@@ -528,6 +554,7 @@ export class Mvm {
       toolTimeoutMs: this.config.toolTimeoutMs,
       toolTimeout: (ns) => this.config.tools[ns]?.timeoutMs,
       modeOf: (ns, tool) => this.config.tools[ns]?.modes?.[tool] ?? 'write',
+      recipientsOf: (sink) => this.recipientsOf(sink),
       checkTools: (ns, defs) => {
         if (!this.config.path) return;
         const path = lockPath(this.config.path);
@@ -552,7 +579,11 @@ export class Mvm {
     const machine = new Machine({
       linked,
       host,
-      monitor: new Monitor(this.config.rules, linked.image.permissions ?? []),
+      monitor: new Monitor(
+        this.config.rules,
+        linked.image.permissions ?? [],
+        this.monitorOptions(),
+      ),
       tape,
       meter: new BudgetMeter(this.config.budgets),
       events: options.events,

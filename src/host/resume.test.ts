@@ -60,6 +60,8 @@ function config(
 ): JsonObject {
   return {
     models: { main: { driver: 'replay', replies } },
+    // What the tools return is the test's own: it may steer later calls.
+    tools: { mail: { label: { integrity: 'trusted' } } },
     rules: [{ allow: 'model:main' }, { allow: 'tool:mail/*' }, { allow: 'user' }, ...rules],
   } as unknown as JsonObject;
 }

@@ -1,8 +1,9 @@
 import type { ValidateFunction } from 'ajv';
 import { digest } from '../audit/canonical.js';
-import { join, joinAll, type Label, PUBLIC_TRUSTED } from '../labels/label.js';
+import { join, joinAll, type Label, PUBLIC_TRUSTED, type Readers } from '../labels/label.js';
 import { type Value, value } from '../labels/value.js';
 import type { Message, ModelDriver, ModelReply, ToolSpec } from '../models/driver.js';
+import type { Sink } from '../monitor/flow.js';
 import type { Decision, Mode, Monitor } from '../monitor/monitor.js';
 import {
   BudgetError,
@@ -58,6 +59,11 @@ export interface MachineHost {
   modeOf?(ns: string, tool: string): Mode;
   /** The resources beyond the tool itself that a call's arguments name (`fs:/abs/path`). */
   resourcesOf?(ns: string, args: JsonObject): string[];
+  /**
+   * Who learns what reaches a sink: `model:<slot>`, `tool:<ns>/<name>` or `user`. Without
+   * it, the readers flow rule does not apply.
+   */
+  recipientsOf?(sink: string): Readers;
 }
 
 export type MachineEvent =
@@ -129,6 +135,7 @@ export class Effects {
     context: Label,
     args?: Json,
     mode?: Mode,
+    sink?: Sink,
   ): Decision {
     // Re-executing, a decision is the one taken then: rules may have expired since.
     const recorded = this.tape.recall('decision', at);
@@ -149,7 +156,7 @@ export class Effects {
         reason: d.reason as string,
       };
     }
-    const decision = this.monitor.decide({ resource, at, context, args, mode });
+    const decision = this.monitor.decide({ resource, at, context, args, mode, sink });
     this.tape.write(
       'decision',
       {
@@ -199,8 +206,9 @@ export class Effects {
     args: Json | undefined,
     what: Omit<ConfirmRequest, 'id' | 'resource' | 'rule' | 'reason' | 'at'>,
     mode?: Mode,
+    sink?: Sink,
   ): Promise<{ ok: boolean; reason: string }> {
-    const decision = this.decide(resource, at, context, args, mode);
+    const decision = this.decide(resource, at, context, args, mode, sink);
     if (decision.verdict === 'allow') return { ok: true, reason: decision.reason };
     if (decision.verdict === 'deny')
       return { ok: false, reason: `denied by policy: ${decision.reason}` };
@@ -267,7 +275,8 @@ export class Effects {
     at: string | undefined,
   ): Promise<ModelReply> {
     this.meter.beforeModelCall(at);
-    const decision = this.decide(`model:${slot}`, at, context);
+    const sink = this.sink(`model:${slot}`, false);
+    const decision = this.decide(`model:${slot}`, at, context, undefined, undefined, sink);
     if (decision.verdict !== 'allow') {
       throw new PolicyError('model_denied', `model slot '${slot}' is denied: ${decision.reason}`, {
         slot,
@@ -383,7 +392,22 @@ export class Effects {
         raw: reply.text,
       });
     }
-    return value(parsed.value, context);
+    if (!this.monitor.endorses(ins.schema)) return value(parsed.value, context);
+    // The answer is narrow enough that no instruction fits in it: trusted from here on, and
+    // still readable only by those who could read what it came from.
+    const endorsed: Label = {
+      readers: context.readers,
+      integrity: 'trusted',
+      sources: [...context.sources.filter((s) => s !== 'endorsed'), 'endorsed'],
+    };
+    this.tape.write('label.endorse', { label: labelJson(endorsed) }, ins.at);
+    return value(parsed.value, endorsed);
+  }
+
+  /** A sink for the flow rules: who learns what reaches `resource`, and whether it acts. */
+  private sink(resource: string, consequential: boolean): Sink {
+    const recipients = this.host.recipientsOf?.(resource);
+    return recipients === undefined ? { consequential } : { recipients, consequential };
   }
 
   // tool ─────────────────────────────────────────────────────────────────────────────────
@@ -535,12 +559,14 @@ export class Effects {
 
     const mode = this.host.modeOf?.(tool.ns, tool.def.name) ?? 'write';
     const what = { kind: 'tool' as const, tool: call.name, callId: call.id, args };
-    const permit = await this.permitted(`tool:${call.name}`, at, label, args, what, mode);
+    const resource = `tool:${call.name}`;
+    const sink = this.sink(resource, mode !== 'read');
+    const permit = await this.permitted(resource, at, label, args, what, mode, sink);
     if (!permit.ok) return this.refused(call, permit.reason, label, at, true);
     // Every resource the arguments name must pass too: a path outside what the rules allow
     // is refused however the tool itself is allowed.
-    for (const resource of this.resourcesOf(call, tool.ns, args, at)) {
-      const p = await this.permitted(resource, at, label, args, what, mode);
+    for (const derived of this.resourcesOf(call, tool.ns, args, at)) {
+      const p = await this.permitted(derived, at, label, args, what, mode);
       if (!p.ok) return this.refused(call, p.reason, label, at, true);
     }
 
@@ -548,7 +574,9 @@ export class Effects {
     const provider = this.namespaces.get(tool.ns)!;
     const wasCatchingUp = this.tape.catchingUp;
     this.tape.write('tool.intent', { callId: call.id, name: call.name, args }, at);
-    const resultLabel = join(label, this.host.namespaceLabel(tool.ns));
+    // The result names the call it came from, so a label can be traced to its journal entry.
+    const nsLabel = this.host.namespaceLabel(tool.ns);
+    const resultLabel = join(label, { ...nsLabel, sources: [`tool:${call.name}#${call.id}`] });
 
     // Each attempt has its own intent: an approval to repeat a call covers one attempt, and
     // a stop during the repeat is asked about again.
@@ -681,7 +709,14 @@ export class Effects {
   // user ─────────────────────────────────────────────────────────────────────────────────
 
   async show(v: Value, at?: string): Promise<void> {
-    const decision = this.decide('user', at, v.label);
+    const decision = this.decide(
+      'user',
+      at,
+      v.label,
+      undefined,
+      undefined,
+      this.sink('user', false),
+    );
     if (decision.verdict !== 'allow') {
       throw new PolicyError('user_denied', `showing to the user is denied: ${decision.reason}`, {
         at,
@@ -697,7 +732,8 @@ export class Effects {
 
   async ask(ins: InstructionOf<'user.ask'>, frame: Frame): Promise<Value> {
     const prompt = render(ins.prompt, frame, ins.at);
-    const decision = this.decide('user', ins.at, prompt.label);
+    const sink = this.sink('user', false);
+    const decision = this.decide('user', ins.at, prompt.label, undefined, undefined, sink);
     if (decision.verdict !== 'allow') {
       throw new PolicyError('user_denied', `asking the user is denied: ${decision.reason}`, {
         at: ins.at,

@@ -69,7 +69,9 @@ describe('the machine', () => {
             ],
           },
         },
-        tools: { mail: { command: 'unused', label: { integrity: 'untrusted', readers: ['ann'] } } },
+        // Ann's mailbox, read for Ann: the model works for her, so her mail may reach it.
+        principal: 'ann',
+        tools: { mail: { label: { integrity: 'untrusted', readers: ['ann'] } } },
         rules: [{ allow: 'model:main' }, { allow: 'tool:mail/*' }],
       },
       {

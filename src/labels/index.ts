@@ -1,3 +1,4 @@
+export { ENDORSE_KINDS, type EndorseKind, endorsable, narrowKind } from './endorse.js';
 export {
   type Integrity,
   join,

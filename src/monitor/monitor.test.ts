@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Label } from '../labels/label.js';
 import { resourceMatches } from '../spec/resources.js';
 import { Monitor, type Rule } from './monitor.js';
 
@@ -81,11 +82,9 @@ describe('the reference monitor', () => {
 
   it('ignores a rule past its expiry', () => {
     let now = Date.parse('2026-01-01T00:00:00Z');
-    const m = new Monitor(
-      [{ allow: 'tool:fs/*', until: '2026-01-02T00:00:00Z' }],
-      undefined,
-      () => now,
-    );
+    const m = new Monitor([{ allow: 'tool:fs/*', until: '2026-01-02T00:00:00Z' }], undefined, {
+      now: () => now,
+    });
     expect(m.decide({ resource: 'tool:fs/read' }).verdict).toBe('allow');
     now = Date.parse('2026-01-03T00:00:00Z');
     expect(m.decide({ resource: 'tool:fs/read' })).toMatchObject({ verdict: 'deny', rule: null });
@@ -147,5 +146,59 @@ describe('the reference monitor', () => {
         );
       }
     }
+  });
+});
+
+describe('flow rules in the monitor', () => {
+  const untrusted: Label = {
+    readers: ['ann'],
+    integrity: 'untrusted',
+    sources: ['tool:web/get#1'],
+  };
+  const write = { consequential: true, recipients: 'public' } as const;
+
+  it('apply only to requests that say what they carry', () => {
+    const m = new Monitor([{ allow: 'tool:**' }]);
+    const request = { resource: 'tool:mail/send', context: untrusted } as const;
+    expect(m.decide(request).verdict).toBe('allow');
+    expect(m.decide({ ...request, sink: write })).toMatchObject({
+      verdict: 'deny',
+      rule: 'flow.untrusted: deny',
+    });
+  });
+
+  it('take the strictest of the rules and the flow findings', () => {
+    const flow = { untrusted: 'confirm', readers: 'allow' } as const;
+    const request = { resource: 'tool:mail/send', context: untrusted, sink: write } as const;
+    expect(new Monitor([{ allow: 'tool:**' }], undefined, { flow }).decide(request)).toMatchObject({
+      verdict: 'confirm',
+      rule: 'flow.untrusted: confirm',
+    });
+    const denied = new Monitor([{ deny: 'tool:**' }], undefined, { flow }).decide(request);
+    expect(denied).toMatchObject({ verdict: 'deny', rule: 'rules[0]: deny tool:**' });
+    const both = new Monitor([{ allow: 'tool:**' }]).decide(request);
+    expect(both.rule).toBe('flow.untrusted: deny');
+  });
+
+  it('are not lifted by an allow for the rest of the run', () => {
+    const m = new Monitor([{ confirm: 'tool:**' }], undefined, {
+      flow: { untrusted: 'confirm', readers: 'allow' },
+    });
+    m.grantForRun('tool:mail/send');
+    const trusted = { ...untrusted, integrity: 'trusted', readers: 'public' } as const;
+    const request = { resource: 'tool:mail/send', sink: write } as const;
+    expect(m.decide({ ...request, context: trusted }).verdict).toBe('allow');
+    expect(m.decide({ ...request, context: untrusted }).verdict).toBe('confirm');
+  });
+
+  it('let a read from an untrusted context through, but not to a reader it may not reach', () => {
+    const m = new Monitor([{ allow: 'tool:**' }]);
+    const read = { consequential: false, recipients: ['ann'] } as const;
+    const request = { resource: 'tool:web/get', context: untrusted } as const;
+    expect(m.decide({ ...request, sink: read }).verdict).toBe('allow');
+    expect(m.decide({ ...request, sink: { ...read, recipients: ['ann', 'eve'] } })).toMatchObject({
+      verdict: 'deny',
+      rule: 'flow.readers: deny',
+    });
   });
 });

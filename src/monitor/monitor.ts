@@ -1,6 +1,8 @@
+import { type EndorseKind, endorsable } from '../labels/endorse.js';
 import type { Label } from '../labels/label.js';
 import { resourceMatches } from '../spec/resources.js';
-import type { Json } from '../spec/types.js';
+import type { Json, JsonSchema } from '../spec/types.js';
+import { checkFlow, DEFAULT_FLOW, type FlowPolicy, rank, type Sink } from './flow.js';
 
 /** How a call uses what it touches. A rule with a mode applies to requests of that mode only. */
 export type Mode = 'read' | 'write' | 'execute';
@@ -30,6 +32,15 @@ export interface AccessRequest {
   context?: Label;
   /** How the call uses the resource; a request without one meets only rules without one. */
   mode?: Mode;
+  /** What the request discloses and does, for the flow rules; without it they do not apply. */
+  sink?: Sink;
+}
+
+export interface MonitorOptions {
+  now?: () => number;
+  flow?: Partial<FlowPolicy>;
+  /** The kinds of schema whose extracted answers are trusted; default all of them. */
+  endorse?: readonly EndorseKind[];
 }
 
 export interface Decision {
@@ -47,13 +58,15 @@ const kindOf = (rule: Rule): { verdict: Verdict; pattern: string } =>
       ? { verdict: 'confirm', pattern: rule.confirm }
       : { verdict: 'allow', pattern: rule.allow };
 
-const RANK: Record<Verdict, number> = { deny: 3, confirm: 2, allow: 1 };
-
 /**
  * The reference monitor: every effectful instruction asks it before acting. Rules are
  * patterns over resource names. Nothing is allowed by default; among the rules that match,
  * deny wins over confirm, and confirm over allow. A person's "allow for the rest of this
  * run" is a run grant: it turns a confirm into an allow, never a deny.
+ *
+ * The flow rules then look at what the request carries (see `flow.ts`); where they are
+ * stricter than the rules, they decide. A run grant does not lift them: each call steered
+ * by untrusted data is judged on its own.
  *
  * ```ts
  * const m = new Monitor([{ allow: 'tool:fs/read_*' }, { deny: 'tool:fs/write_*' }]);
@@ -64,17 +77,26 @@ export class Monitor {
   private readonly rules: readonly Rule[];
   private readonly requests: readonly string[] | undefined;
   private readonly now: () => number;
+  private readonly flow: FlowPolicy;
+  private readonly endorse: readonly EndorseKind[] | undefined;
   private readonly granted = new Set<string>();
 
   /**
    * `requests` are the permissions the image asks for: nothing outside them is allowed,
    * whatever the rules say. Without them, the rules alone decide.
    */
-  constructor(rules: readonly Rule[], requests?: readonly string[], now: () => number = Date.now) {
+  constructor(rules: readonly Rule[], requests?: readonly string[], options: MonitorOptions = {}) {
     this.rules = rules;
     this.requests = requests;
-    this.now = now;
+    this.now = options.now ?? Date.now;
+    this.flow = { ...DEFAULT_FLOW, ...options.flow };
+    this.endorse = options.endorse;
     this.index = indexRules(rules);
+  }
+
+  /** True when an answer extracted under `schema` is narrow enough to be trusted. */
+  endorses(schema: JsonSchema): boolean {
+    return endorsable(schema, this.endorse);
   }
 
   private readonly index: RuleIndex;
@@ -105,6 +127,14 @@ export class Monitor {
   }
 
   decide(request: AccessRequest): Decision {
+    const decision = this.byRules(request);
+    if (decision.verdict === 'deny' || !request.sink || !request.context) return decision;
+    const [finding] = checkFlow(this.flow, request.resource, request.context, request.sink);
+    if (!finding || rank(finding.verdict) <= rank(decision.verdict)) return decision;
+    return { resource: request.resource, ...finding };
+  }
+
+  private byRules(request: AccessRequest): Decision {
     const { resource } = request;
     // The image's requests bound the kinds of resource they name: an image that requests no
     // `fs:` resource leaves paths to the rules alone.
@@ -125,7 +155,7 @@ export class Monitor {
       const { verdict, pattern } = kindOf(rule);
       if (!this.live(rule) || !resourceMatches(pattern, resource)) continue;
       if (rule.mode !== undefined && rule.mode !== request.mode) continue;
-      if (!best || RANK[verdict] > RANK[best.verdict]) best = { index, rule, verdict, pattern };
+      if (!best || rank(verdict) > rank(best.verdict)) best = { index, rule, verdict, pattern };
       if (verdict === 'deny') break;
     }
 

@@ -118,7 +118,7 @@ export const OPCODES = {
     },
     effect: 'model',
     permission: 'model:<slot>',
-    label: 'L(input) ⊔ L(instruction)',
+    label: 'L(input) ⊔ L(instruction); trusted when the host endorses the schema as narrow',
   },
   // parse ────────────────────────────────────────────────────────────────────────────────
   'parse.text': {
