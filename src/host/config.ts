@@ -35,6 +35,8 @@ export type NamespaceBinding = McpServerSpec & {
    * annotations are hints and are not used: a read-only claim could widen a grant.
    */
   modes?: Record<string, 'read' | 'write' | 'execute'>;
+  /** The model slot that answers the server's sampling requests, once `sampling:NS` is allowed. */
+  sampling?: { model: string };
 };
 
 /**
@@ -93,6 +95,12 @@ const server = {
     resources: { type: 'object', additionalProperties: { enum: ['fs', 'net'] } },
     modes: { type: 'object', additionalProperties: { enum: ['read', 'write', 'execute'] } },
     resourceBase: { type: 'string' },
+    sampling: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['model'],
+      properties: { model: { type: 'string', minLength: 1 } },
+    },
     recipients: readers,
     label: {
       type: 'object',

@@ -32,6 +32,7 @@ import type { Image, Json, JsonObject } from '../spec/types.js';
 import { type RunRecord, RunStore } from '../store/store.js';
 import { type HostFunction, HostFunctions } from '../tools/host-functions.js';
 import { McpProvider, type McpServerSpec } from '../tools/mcp.js';
+import type { McpAuth, McpClientHooks, McpEvent } from '../tools/mcp-hooks.js';
 import type { ToolDefinition, ToolProvider } from '../tools/provider.js';
 import type { LinkedImage } from '../verifier/expand.js';
 import { type Answer, checkAnswers, pendingOf } from './answers.js';
@@ -40,6 +41,7 @@ import { type ImageFile, imageFromObject, verifyFile } from './image-file.js';
 import { checkLock, lockDiff, lockPath, readLock, writeLock } from './lock.js';
 import { recordedDriver, recordedProviders } from './recorded.js';
 import { resourceRules, resourcesOf } from './resources.js';
+import { type ServerHookContext, serverHooks } from './server-hooks.js';
 
 export type ResumeOptions = Omit<RunOptions, 'inputs'>;
 
@@ -71,6 +73,14 @@ export interface RunOptions {
    * `<name>.<slot>.yaml` beside it.
    */
   record?: string;
+  /** Receives what MCP servers report: log messages, list changes, the progress of calls. */
+  serverEvents?: (event: McpEvent) => void;
+  /**
+   * Called once the run is in the store and about to execute: after it, a failure ends the
+   * run in its journal; before it, the call rejects with nothing written (or, on resume,
+   * with the run as it was).
+   */
+  started?: (runId: string) => void;
 }
 
 export interface RunResult {
@@ -107,6 +117,8 @@ export interface MvmOptions {
   functions?: Record<string, Record<string, HostFunction>>;
   /** Drivers beyond the built-in ones, by the name a binding's `driver` gives. */
   drivers?: Record<string, DriverFactory>;
+  /** OAuth for Streamable HTTP servers, by namespace; the tokens stay with each provider. */
+  mcpAuth?: Record<string, McpAuth>;
 }
 
 function recordPath(path: string, slot: string, slots: number): string {
@@ -158,11 +170,13 @@ export class Mvm {
   readonly store: RunStore;
   private readonly functions: Record<string, Record<string, HostFunction>>;
   private readonly drivers: Record<string, DriverFactory>;
+  private readonly mcpAuth: Record<string, McpAuth>;
 
   constructor(options: MvmOptions) {
     this.config = options.config;
     this.functions = options.functions ?? {};
     this.drivers = { ...DRIVERS, ...options.drivers };
+    this.mcpAuth = options.mcpAuth ?? {};
     const dir = options.storeDir ?? options.config.store.dir ?? '.mvm';
     this.store = RunStore.open(dir, { durability: options.config.store.durability });
   }
@@ -280,7 +294,7 @@ export class Mvm {
     return out;
   }
 
-  private provider(ns: string, runDir: string): ToolProvider {
+  private provider(ns: string, runDir: string, hooks?: McpClientHooks): ToolProvider {
     const fns = this.functions[ns];
     if (fns) return new HostFunctions(ns, fns);
     const binding = expandRunDir(this.config.tools[ns] as NamespaceBinding, runDir);
@@ -291,9 +305,34 @@ export class Mvm {
       resourceBase: _b,
       modes: _m,
       recipients: _rc,
+      sampling: _s,
       ...spec
     } = binding;
-    return new McpProvider(ns, spec as McpServerSpec, { clientName: 'mvm' });
+    const auth = this.mcpAuth[ns];
+    return new McpProvider(ns, spec as McpServerSpec, { clientName: 'mvm', hooks, auth });
+  }
+
+  /**
+   * What a run lends its servers' requests: a monitor over the configuration's rules, the
+   * run's user, and drivers of their own, so that a sampling call does not take a recorded
+   * reply meant for the image.
+   */
+  private lendToServers(user: UserChannel, events?: (event: McpEvent) => void): ServerHookContext {
+    // The rules alone: a server's request is not the image's doing, so its permissions do
+    // not bound it, and the image cannot lend a server what the operator has not granted.
+    const monitor = new Monitor(this.config.rules, undefined, this.monitorOptions());
+    const drivers = new Map<string, ModelDriver>();
+    const driver = (slot: string) => {
+      const binding = this.config.models[slot];
+      const factory = binding && this.drivers[binding.driver];
+      if (!binding || !factory) {
+        throw new ConfigError('unbound_slot', `sampling: no model slot '${slot}'`, { slot });
+      }
+      const made = drivers.get(slot) ?? factory(binding, this.config);
+      drivers.set(slot, made);
+      return made;
+    };
+    return { config: this.config, monitor, user, driver, ...(events ? { events } : {}) };
   }
 
   private namespaceLabel(ns: string): Label {
@@ -382,6 +421,7 @@ export class Mvm {
     });
     // What the run is must be on disk before it does anything: resume starts from it.
     journal.flush();
+    options.started?.(run.id);
     return this.execute(run, linked, bound, new Tape(journal), options);
   }
 
@@ -459,6 +499,7 @@ export class Mvm {
     }
     journal.append('run.resume', { answers: answers.map((a) => a.id), after: run.status });
     this.store.setStatus(run.id, 'running');
+    options.started?.(run.id);
     const recorded = this.store.entries(run.id);
     return this.execute(run, linked, bound, new Tape(journal, recorded), options);
   }
@@ -533,10 +574,11 @@ export class Mvm {
     const providers: ToolProvider[] = [];
     const scope = linked.image.name;
     const user: UserChannel = { ...nobody, ...options.user };
+    const lend = this.lendToServers(user, options.serverEvents);
     const host: MachineHost = {
       model: async (slot) => bound.drivers.get(slot)!,
       provider: async (ns) => {
-        const p = this.provider(ns, run.dir);
+        const p = this.provider(ns, run.dir, serverHooks(ns, lend));
         providers.push(p);
         await p.connect();
         return p;
@@ -679,7 +721,8 @@ export class Mvm {
     const listed: Record<string, ToolDefinition[]> = {};
     try {
       for (const ns of Object.keys(this.config.tools)) {
-        const p = this.provider(ns, scratch);
+        // The same capabilities as a run declares: some servers offer tools by them.
+        const p = this.provider(ns, scratch, serverHooks(ns, this.lendToServers(nobody)));
         try {
           await p.connect();
           listed[ns] = await p.list();

@@ -3,12 +3,16 @@ import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import {
   getDefaultEnvironment,
   StdioClientTransport,
 } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {
+  StreamableHTTPClientTransport,
+  StreamableHTTPError,
+} from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
   type CallToolResult,
   type ContentBlock,
@@ -18,6 +22,13 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { ProviderError } from '../spec/errors.js';
 import type { Json, JsonObject } from '../spec/types.js';
+import {
+  capabilitiesOf,
+  DEFAULT_AUTH_ATTEMPTS,
+  installHooks,
+  type McpAuth,
+  type McpClientHooks,
+} from './mcp-hooks.js';
 import type {
   CallOptions,
   ProviderDescription,
@@ -52,20 +63,32 @@ export interface McpProviderOptions {
   connectTimeoutMs?: number;
   /** Receives the server's stderr line by line (stdio only); discarded by default. */
   stderr?: (line: string) => void;
+  /** Elicitation, sampling, roots and notifications; each declared only when given. */
+  hooks?: McpClientHooks;
+  /** OAuth for a Streamable HTTP server; ignored for stdio. */
+  auth?: McpAuth;
 }
+
+type McpTransport = StdioClientTransport | StreamableHTTPClientTransport;
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
 const MAX_LIST_PAGES = 1000;
 const STDERR_TAIL_LINES = 20;
 const GRACE_MS = 1000;
+/** With progress a call's deadline restarts at each notification, up to this many deadlines. */
+const PROGRESS_DEADLINES = 10;
 
 /**
  * A tool provider backed by one MCP server, through the official SDK.
  *
  * Failures thrown as ProviderError, by code: `invalid_spec`, `not_connected`, `start_failed`,
  * `list_failed`, `pagination_loop`, `timeout`, `cancelled`, `server_exited`, `transport_error`,
- * `bad_response`. A JSON-RPC error the server answers to tools/call is not thrown: it comes back
- * as a result with isError, since it is the model's to read.
+ * `bad_response`, `unauthorized`. A JSON-RPC error the server answers to tools/call is not
+ * thrown: it comes back as a result with isError, since it is the model's to read.
+ *
+ * With `hooks`, the provider declares and answers elicitation, sampling and roots, and passes
+ * log messages, list changes and progress on; with `auth`, an HTTP server that asks for OAuth
+ * is authorized and the request repeated, at most `maxAttempts` times per request.
  *
  * A stdio server that exits mid-call fails the call at once. Over HTTP there is no process to
  * watch: a server that dies while streaming its answer leaves the SDK retrying the stream, and
@@ -84,7 +107,7 @@ export class McpProvider implements ToolProvider {
   private readonly options: McpProviderOptions;
   private readonly connectTimeoutMs: number;
   private client: Client | undefined;
-  private transport: StdioClientTransport | StreamableHTTPClientTransport | undefined;
+  private transport: McpTransport | undefined;
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   /** Set while the spawned process has not been seen to exit; never reused after that. */
@@ -93,6 +116,8 @@ export class McpProvider implements ToolProvider {
   /** The connection closed after initialize, without close() asking for it. */
   private lost = false;
   private readonly stderrTail: string[] = [];
+  /** The server said its tools changed since the last list. */
+  private stale = false;
 
   constructor(namespace: string, server: McpServerSpec, options: McpProviderOptions = {}) {
     this.namespace = namespace;
@@ -119,7 +144,10 @@ export class McpProvider implements ToolProvider {
       let result: Awaited<ReturnType<Client['listTools']>>;
       try {
         const params = cursor === undefined ? {} : { cursor };
-        result = await client.listTools(params, { timeout: this.connectTimeoutMs });
+        if (page === 0) this.stale = false;
+        result = await this.authorized(() =>
+          client.listTools(params, { timeout: this.connectTimeoutMs }),
+        );
       } catch (error) {
         const failure = this.classify(error, 'tools/list', this.connectTimeoutMs);
         if (failure instanceof ProviderError) throw failure;
@@ -146,17 +174,40 @@ export class McpProvider implements ToolProvider {
     const { signal, timeoutMs } = options;
     if (signal?.aborted) throw this.cancelled(`tool "${name}"`, name);
 
+    const events = this.options.hooks?.events;
+    const namespace = this.namespace;
     try {
-      const result = await client.callTool({ name, arguments: args }, undefined, {
-        timeout: timeoutMs,
+      const result = await this.authorized(
+        () =>
+          client.callTool({ name, arguments: args }, undefined, {
+            timeout: timeoutMs,
+            signal,
+            // A server that reports progress is still working: each report restarts the
+            // deadline, within a cap so that reports alone cannot hold the machine forever.
+            resetTimeoutOnProgress: true,
+            maxTotalTimeout: options.maxTotalMs ?? timeoutMs * PROGRESS_DEADLINES,
+            onprogress: ({ progress, total, message }) => {
+              const event = { type: 'progress' as const, namespace, tool: name, progress };
+              events?.({
+                ...event,
+                ...(total === undefined ? {} : { total }),
+                ...(message === undefined ? {} : { message }),
+              });
+            },
+          }),
         signal,
-      });
+      );
       return toToolResult(result);
     } catch (error) {
       const failure = this.classify(error, `tool "${name}"`, timeoutMs, signal, name);
       if (failure instanceof ProviderError) throw failure;
       return errorResult(failure.message);
     }
+  }
+
+  /** True when the server said its tools changed since they were last listed. */
+  get toolsChanged(): boolean {
+    return this.stale;
   }
 
   describe(): ProviderDescription {
@@ -172,11 +223,43 @@ export class McpProvider implements ToolProvider {
   }
 
   private async open(): Promise<void> {
-    const client = new Client({
-      name: this.options.clientName ?? 'mvm',
-      version: this.options.clientVersion ?? '0.1.0',
+    for (let attempt = 1; ; attempt++) {
+      const transport = this.makeTransport();
+      try {
+        await this.start(transport);
+        break;
+      } catch (error) {
+        await this.teardown();
+        if (!this.mayAuthorize(error, attempt)) throw this.startFailed(error);
+        // The closed transport still knows where the server sent us, and trades the code.
+        await this.authorize(transport).catch((e: unknown) => {
+          throw this.startFailed(e);
+        });
+      }
+    }
+    const level = this.options.hooks?.logLevel;
+    if (level && this.client?.getServerCapabilities()?.logging) {
+      // A server that will not set its level still works; its messages come as they are.
+      await this.client
+        .setLoggingLevel(level, { timeout: this.connectTimeoutMs })
+        .catch(() => undefined);
+    }
+  }
+
+  /** One attempt at initialize, on a fresh client; the deadline leaves out authorizing. */
+  private async start(transport: McpTransport): Promise<void> {
+    const hooks = this.options.hooks ?? {};
+    const client = new Client(
+      { name: this.options.clientName ?? 'mvm', version: this.options.clientVersion ?? '0.1.0' },
+      { capabilities: capabilitiesOf(hooks) },
+    );
+    installHooks(client, this.namespace, {
+      ...hooks,
+      events: (event) => {
+        if (event.type === 'list_changed' && event.list === 'tools') this.stale = true;
+        hooks.events?.(event);
+      },
     });
-    const transport = this.makeTransport();
     client.onclose = () => {
       this.pid = undefined;
       if (this.connected && !this.closing) this.lost = true;
@@ -198,19 +281,48 @@ export class McpProvider implements ToolProvider {
       // that carries notifications/initialized.
       await Promise.race([client.connect(transport, { timeout: this.connectTimeoutMs }), deadline]);
       this.connected = true;
-    } catch (error) {
-      await this.teardown();
-      throw this.startFailed(error);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private makeTransport(): StdioClientTransport | StreamableHTTPClientTransport {
+  /** Whether a failed request may be repeated once a person has authorized the client. */
+  private mayAuthorize(error: unknown, attempt: number): boolean {
+    if (!(error instanceof UnauthorizedError) || !this.options.auth) return false;
+    return attempt <= (this.options.auth.maxAttempts ?? DEFAULT_AUTH_ATTEMPTS);
+  }
+
+  /**
+   * Waits for the authorization code and trades it for tokens, which the provider keeps. A
+   * person may take long to authorize; a call's signal still ends the wait.
+   */
+  private async authorize(transport: McpTransport | undefined, signal?: AbortSignal) {
+    const auth = this.options.auth;
+    if (!auth || !(transport instanceof StreamableHTTPClientTransport)) {
+      throw this.notConnected('cannot authorize');
+    }
+    const code = await untilAborted(auth.authorizationCode(), signal);
+    await transport.finishAuth(code);
+  }
+
+  /** Runs a request, authorizing and repeating it while the server asks for authorization. */
+  private async authorized<T>(request: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await request();
+      } catch (error) {
+        if (!this.mayAuthorize(error, attempt)) throw error;
+        await this.authorize(this.transport, signal);
+      }
+    }
+  }
+
+  private makeTransport(): McpTransport {
     const server = this.server;
     if ('url' in server) {
       const requestInit = server.headers ? { headers: server.headers } : undefined;
-      return new StreamableHTTPClientTransport(new URL(server.url), { requestInit });
+      const authProvider = this.options.auth?.provider;
+      return new StreamableHTTPClientTransport(new URL(server.url), { requestInit, authProvider });
     }
 
     const transport = new StdioClientTransport({
@@ -305,6 +417,15 @@ export class McpProvider implements ToolProvider {
       );
     }
     if (this.closing) return this.notConnected('closed during the request');
+    if (isAuthFailure(error)) {
+      const message = error instanceof Error ? error.message : String(error);
+      return new ProviderError(
+        'unauthorized',
+        `${ns}: ${what} was refused authorization: ${message}`,
+        data,
+        error,
+      );
+    }
     if (error instanceof McpError) {
       if (isLocalTimeout(error, timeoutMs)) {
         return new ProviderError(
@@ -395,9 +516,16 @@ function checkSpec(namespace: string, spec: McpServerSpec): McpServerSpec {
 function isLocalTimeout(error: McpError, timeoutMs: number): boolean {
   if (error.code !== ErrorCode.RequestTimeout) return false;
   const data: unknown = error.data;
-  return typeof data === 'object' && data !== null && 'timeout' in data
-    ? data.timeout === timeoutMs
-    : false;
+  if (typeof data !== 'object' || data === null) return false;
+  // The cap on a call that kept reporting progress, or the deadline itself.
+  if ('maxTotalTimeout' in data) return true;
+  return 'timeout' in data ? data.timeout === timeoutMs : false;
+}
+
+/** The server still refuses after the authorizations allowed, or none was possible. */
+function isAuthFailure(error: unknown): boolean {
+  if (error instanceof UnauthorizedError) return true;
+  return error instanceof StreamableHTTPError && (error.code === 401 || error.code === 403);
 }
 
 function toDefinition(tool: Tool): ToolDefinition {
@@ -454,6 +582,17 @@ function renderBlock(block: ContentBlock): string {
 
 function errorResult(message: string): ToolResult {
   return { isError: true, content: [{ type: 'text', text: message }], text: message };
+}
+
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([work, aborted]).finally(() => signal.removeEventListener('abort', onAbort!));
 }
 
 function withTimeout(work: Promise<void>, ms: number): Promise<void> {

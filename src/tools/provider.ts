@@ -28,7 +28,10 @@ export interface ToolResult {
 
 export interface CallOptions {
   signal?: AbortSignal;
+  /** How long the call may go without an answer, or without a progress report. */
   timeoutMs: number;
+  /** However often it reports progress, the call ends by then; default ten deadlines. */
+  maxTotalMs?: number;
 }
 
 export interface ProviderDescription {
