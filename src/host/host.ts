@@ -196,7 +196,7 @@ export class Mvm {
     const where = this.config.path ?? 'configuration';
     const drivers = new Map<string, ModelDriver>();
     for (const slot of Object.keys(image.models ?? {})) {
-      const binding = this.config.models[slot];
+      const binding = own(this.config.models, slot);
       if (!binding) {
         throw new ConfigError(
           'unbound_slot',
@@ -207,7 +207,7 @@ export class Mvm {
           },
         );
       }
-      const factory = this.drivers[binding.driver];
+      const factory = own(this.drivers, binding.driver);
       if (!factory) {
         throw new ConfigError(
           'unknown_driver',
@@ -235,16 +235,16 @@ export class Mvm {
       drivers.set(slot, driver);
     }
     for (const ns of Object.keys(image.tools ?? {})) {
-      const binding = this.config.tools[ns];
+      const binding = own(this.config.tools, ns);
       // An entry may only describe a namespace of host functions: its labels, modes, recipients.
-      if (binding && !this.functions[ns] && !('command' in binding) && !('url' in binding)) {
+      if (binding && !own(this.functions, ns) && !('command' in binding) && !('url' in binding)) {
         throw new ConfigError(
           'unmounted_namespace',
           `${where}: tools.${ns}: the namespace has no host functions, so it needs a command or a url`,
           { file: this.config.path, ns },
         );
       }
-      if (!binding && !this.functions[ns]) {
+      if (!binding && !own(this.functions, ns)) {
         throw new ConfigError(
           'unmounted_namespace',
           `${where}: the image needs tool namespace '${ns}'; mount it under mcpServers or tools`,
@@ -295,7 +295,7 @@ export class Mvm {
   }
 
   private provider(ns: string, runDir: string, hooks?: McpClientHooks): ToolProvider {
-    const fns = this.functions[ns];
+    const fns = own(this.functions, ns);
     if (fns) return new HostFunctions(ns, fns);
     const binding = expandRunDir(this.config.tools[ns] as NamespaceBinding, runDir);
     const {
@@ -595,7 +595,7 @@ export class Mvm {
       user,
       toolTimeoutMs: this.config.toolTimeoutMs,
       toolTimeout: (ns) => this.config.tools[ns]?.timeoutMs,
-      modeOf: (ns, tool) => this.config.tools[ns]?.modes?.[tool] ?? 'write',
+      modeOf: (ns, tool) => own(own(this.config.tools, ns)?.modes ?? {}, tool) ?? 'write',
       recipientsOf: (sink) => this.recipientsOf(sink),
       checkTools: (ns, defs) => {
         if (!this.config.path) return;
@@ -752,4 +752,12 @@ export class Mvm {
   close(): void {
     this.store.close();
   }
+}
+
+/**
+ * A record's own entry: names from an image or a configuration (`constructor`, `__proto__`)
+ * must not reach what every object inherits.
+ */
+function own<T>(record: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
 }

@@ -1,5 +1,5 @@
 import type { ValidateFunction } from 'ajv';
-import { digest } from '../audit/canonical.js';
+import { canonicalJson, digest } from '../audit/canonical.js';
 import { join, joinAll, type Label, PUBLIC_TRUSTED, type Readers } from '../labels/label.js';
 import { type Value, value } from '../labels/value.js';
 import type { Message, ModelDriver, ModelReply, ToolSpec } from '../models/driver.js';
@@ -30,6 +30,7 @@ import { DivergenceError, type Tape } from './tape.js';
 import {
   type DecodedCall,
   decodeArguments,
+  historyOf,
   parseJsonText,
   schemaErrors,
   type ToolResultValue,
@@ -256,6 +257,10 @@ export class Effects {
       }
       for (const t of v.data) {
         const o = t as JsonObject;
+        const schema = o?.inputSchema;
+        if (typeof o?.name !== 'string' || typeof schema !== 'object' || schema === null) {
+          throw new TrapError('not_a_tool_list', `'${reg}' holds something not a tool`, at);
+        }
         specs.push({
           name: o.name as string,
           description: o.description as string,
@@ -351,7 +356,7 @@ export class Effects {
     const history = frame.get(ins.history, ins.at);
     const tools = this.toolSpecs(ins.tools, frame, ins.at);
     const context = join(history.label, tools.label);
-    const messages = history.data as unknown as Message[];
+    const messages = historyOf(history.data, ins.at);
     const reply = await this.modelRequest(
       ins.slot,
       messages,
@@ -381,7 +386,7 @@ export class Effects {
         role: 'system',
         content:
           'Extract the requested value from the data. Answer with JSON only, meeting this ' +
-          `schema: ${JSON.stringify(ins.schema)}`,
+          `schema: ${canonicalJson(ins.schema)}`,
       },
       { role: 'user', content: `${instruction.data as string}\n\nData:\n${textOf(input.data)}` },
     ];
@@ -471,7 +476,7 @@ export class Effects {
     if (ins.call !== undefined) {
       const v = frame.get(ins.call, ins.at);
       const o = (v.data ?? {}) as JsonObject;
-      const raw = typeof o.arguments === 'string' ? o.arguments : JSON.stringify(o.args ?? {});
+      const raw = typeof o.arguments === 'string' ? o.arguments : canonicalJson(o.args ?? {});
       const decoded =
         o.args !== undefined
           ? { args: o.args as JsonObject | null, error: (o.error as string | null) ?? null }
@@ -492,7 +497,7 @@ export class Effects {
       call: {
         id: `call_${seq}`,
         name: ins.tool!,
-        arguments: JSON.stringify(args.data),
+        arguments: canonicalJson(args.data),
         args: ok ? (args.data as JsonObject) : null,
         error: ok ? null : 'arguments must be a JSON object',
       },
@@ -764,6 +769,8 @@ export class Effects {
         });
       }
       answer = given;
+      // Kept even when it fails the schema: a replay must meet the same answer, and trap alike.
+      this.tape.record('user.answer', { id, answer }, ins.at);
     }
     if (ins.schema !== undefined) {
       const v = validatorFor(ins.schema);
@@ -775,7 +782,6 @@ export class Effects {
         );
       }
     }
-    if (!recorded) this.tape.record('user.answer', { id, answer }, ins.at);
     return value(answer, { readers: 'public', integrity: 'trusted', sources: ['user'] });
   }
 

@@ -1,6 +1,7 @@
+import { canonicalJson } from '../audit/canonical.js';
 import { join, type Label, PUBLIC_TRUSTED } from '../labels/label.js';
 import type { Value } from '../labels/value.js';
-import { InternalError } from '../spec/errors.js';
+import { InternalError, TrapError } from '../spec/errors.js';
 import type { Json } from '../spec/types.js';
 
 /** The registers of one procedure activation. */
@@ -44,7 +45,10 @@ export function getPath(data: Json, path: string): Json {
   return cur;
 }
 
-/** The text of a value as a template or a message shows it. */
+/**
+ * The text of a value as a template or a message shows it. JSON is written canonically (keys
+ * sorted): the journal keeps values that way, so a resumed or replayed run renders the same.
+ */
 export function textOf(data: Json): string {
   if (typeof data === 'string') return data;
   if (data !== null && typeof data === 'object' && !Array.isArray(data)) {
@@ -52,18 +56,32 @@ export function textOf(data: Json): string {
     if (typeof data.text === 'string' && 'toolCalls' in data) return data.text;
     if (typeof data.content === 'string' && 'callId' in data) return data.content;
   }
-  return JSON.stringify(data);
+  return canonicalJson(data);
 }
 
 const TEMPLATE = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z0-9_-]+)*)\s*\}\}/g;
 
+/** The longest text a template may make; as long as the largest value a register holds. */
+const MAX_TEMPLATE_CHARS = 32 * 1024 * 1024;
+
 /** Fills a template from the frame; the result carries the join of the registers it read. */
 export function render(template: string, frame: Frame, at?: string): Value {
   let label: Label = PUBLIC_TRUSTED;
+  let chars = template.length;
   const data = template.replace(TEMPLATE, (_m, reg: string, path: string) => {
     const v = frame.get(reg, at);
     label = join(label, v.label);
-    return textOf(getPath(v.data, path.slice(1)));
+    const text = textOf(getPath(v.data, path.slice(1)));
+    // Each register is bounded, but a template naming one many times multiplies it.
+    chars += text.length;
+    if (chars > MAX_TEMPLATE_CHARS) {
+      throw new TrapError(
+        'too_large',
+        `the template makes more than ${MAX_TEMPLATE_CHARS} characters`,
+        at,
+      );
+    }
+    return text;
   });
   return { data, label };
 }

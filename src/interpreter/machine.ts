@@ -1,3 +1,4 @@
+import { canonicalJson } from '../audit/canonical.js';
 import { join, joinAll, type Label, PUBLIC_TRUSTED, sourced } from '../labels/label.js';
 import { type Value, value } from '../labels/value.js';
 import type { Monitor } from '../monitor/monitor.js';
@@ -9,7 +10,7 @@ import { Effects, type MachineEvent, type MachineHost } from './effects.js';
 import { Frame, getPath, render, textOf } from './frame.js';
 import { type Pending, Suspend } from './people.js';
 import { DivergenceError, type Tape } from './tape.js';
-import { appendMessages, decodeToolCalls, parseJsonText } from './values.js';
+import { appendMessages, checkSize, decodeToolCalls, parseJsonText } from './values.js';
 
 /** How a block ended, when it did not simply run to its end. */
 type Flow =
@@ -59,6 +60,8 @@ export class Machine {
   private readonly emit: (event: MachineEvent) => void;
   /** The label of the branch conditions the current instruction runs under. */
   private pc: Label = PUBLIC_TRUSTED;
+  /** Where the instruction being dispatched stands, for traps raised on writing its result. */
+  private at: string | undefined;
 
   constructor(options: MachineOptions) {
     this.linked = options.linked;
@@ -144,6 +147,7 @@ export class Machine {
 
   /** Writes a register; the value also carries the label of the branch it was written in. */
   private put(frame: Frame, reg: string, v: Value): void {
+    checkSize(v.data, this.at);
     frame.set(
       reg,
       this.pc === PUBLIC_TRUSTED ? v : { data: v.data, label: join(v.label, this.pc) },
@@ -153,6 +157,7 @@ export class Machine {
   /** Fetch, count against the budget, dispatch. */
   private async step(ins: Instruction, frame: Frame): Promise<Flow | undefined> {
     const at = ins.at;
+    this.at = at;
     this.meter.step(at);
     if (!this.tape.catchingUp)
       this.emit({ type: 'step', at, op: ins.op, steps: this.meter.used.steps });
@@ -235,13 +240,15 @@ export class Machine {
         this.put(frame, ins.dst, render(ins.template, frame, at));
         return;
       case 'data.object': {
-        const out: JsonObject = {};
+        const entries: Array<[string, Json]> = [];
         const labels: Label[] = [];
         for (const [k, reg] of Object.entries(ins.fields)) {
           const v = frame.get(reg, at);
-          out[k] = v.data;
+          entries.push([k, v.data]);
           labels.push(v.label);
         }
+        // fromEntries keeps a `__proto__` field as a field; assigning it would not.
+        const out: JsonObject = Object.fromEntries(entries);
         this.put(frame, ins.dst, value(out, joinAll(labels)));
         return;
       }
@@ -253,7 +260,8 @@ export class Machine {
           if (!Array.isArray(v.data)) {
             throw new TrapError('not_a_list', `'${reg}' is not a list`, at);
           }
-          out.push(...v.data);
+          // Not push(...): spreading a long list overflows the stack.
+          for (const x of v.data) out.push(x);
           labels.push(v.label);
         }
         this.put(frame, ins.dst, value(out, joinAll(labels)));
@@ -318,7 +326,8 @@ export class Machine {
     switch (ins.cmp) {
       case 'eq':
       case 'ne': {
-        const same = JSON.stringify(x) === JSON.stringify(y);
+        // Key order is not part of a value: the journal does not keep it.
+        const same = canonicalJson(x) === canonicalJson(y);
         result = ins.cmp === 'eq' ? same : !same;
         break;
       }

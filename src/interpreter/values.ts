@@ -1,35 +1,68 @@
-import { Ajv, type ValidateFunction } from 'ajv';
-import addFormats from 'ajv-formats';
+import { canonicalJson } from '../audit/canonical.js';
+import type { Message } from '../models/driver.js';
 import { TrapError } from '../spec/errors.js';
+import { schemaErrors, validatorFor } from '../spec/json-schema.js';
 import type { Json, JsonObject, JsonSchema } from '../spec/types.js';
 import { textOf } from './frame.js';
+
+export { schemaErrors, validatorFor };
 
 /**
  * The shapes of the values the machine makes: model replies, decoded tool calls, tool
  * results and history messages. All are plain JSON so that they journal and compare as data.
  */
 
-// Library code does not print: unknown keywords and formats are accepted quietly.
-const ajv = new Ajv({ allErrors: true, strict: false, logger: false });
-addFormats.default(ajv);
-const compiled = new WeakMap<object, ValidateFunction>();
+/** The largest value a register may hold, in characters of its JSON text. */
+export const MAX_VALUE_CHARS = 32 * 1024 * 1024;
 
-/** A validator for a JSON Schema, compiled once per schema object. */
-export function validatorFor(schema: JsonSchema): ValidateFunction {
-  const key = typeof schema === 'object' ? schema : { const: schema };
-  let v = compiled.get(key);
-  if (!v) {
-    v = ajv.compile(schema);
-    compiled.set(key, v);
-  }
-  return v;
+/** How deep a value a register holds may nest. */
+export const MAX_VALUE_DEPTH = 512;
+
+interface Size {
+  chars: number;
+  depth: number;
 }
 
-export function schemaErrors(v: ValidateFunction): string {
-  return (v.errors ?? [])
-    .slice(0, 5)
-    .map((e) => `${e.instancePath || '(root)'} ${e.message ?? 'is invalid'}`)
-    .join('; ');
+/** Values are never changed once made, so the size of each object is measured once. */
+const sizes = new WeakMap<object, Size>();
+
+function measure(v: Json, depth: number): Size {
+  if (v === null || typeof v !== 'object') {
+    return { chars: typeof v === 'string' ? v.length + 2 : 24, depth: 0 };
+  }
+  const known = sizes.get(v);
+  if (known) return known;
+  // Deeper than the limit is reported as such without walking further, so deep input
+  // cannot exhaust the stack here.
+  if (depth > MAX_VALUE_DEPTH) return { chars: 0, depth: Number.POSITIVE_INFINITY };
+  let chars = 2;
+  let inner = 0;
+  for (const [k, x] of Array.isArray(v) ? v.entries() : Object.entries(v)) {
+    const m = measure(x, depth + 1);
+    chars += m.chars + (typeof k === 'string' ? k.length + 4 : 1);
+    inner = Math.max(inner, m.depth);
+  }
+  const size = { chars, depth: inner + 1 };
+  if (Number.isFinite(size.depth)) sizes.set(v, size);
+  return size;
+}
+
+/**
+ * Traps on a value too large or too deep to hold: a loop that doubles a list, or nests an
+ * object in itself, would otherwise end in an exhausted heap or stack.
+ */
+export function checkSize(data: Json, at?: string): void {
+  const { chars, depth } = measure(data, 0);
+  if (chars > MAX_VALUE_CHARS) {
+    throw new TrapError(
+      'too_large',
+      `a value of about ${chars} characters of JSON is larger than ${MAX_VALUE_CHARS}`,
+      at,
+    );
+  }
+  if (depth > MAX_VALUE_DEPTH) {
+    throw new TrapError('too_deep', `a value nests deeper than ${MAX_VALUE_DEPTH} levels`, at);
+  }
 }
 
 export type ParsedJson = { ok: true; value: Json } | { ok: false; error: string };
@@ -93,7 +126,7 @@ export function decodeToolCalls(reply: Json): Json {
   if (!Array.isArray(calls)) return [];
   return calls.map((c, i) => {
     const o = (c ?? {}) as JsonObject;
-    const raw = typeof o.arguments === 'string' ? o.arguments : JSON.stringify(o.arguments ?? '');
+    const raw = typeof o.arguments === 'string' ? o.arguments : canonicalJson(o.arguments ?? '');
     const { args, error } = decodeArguments(raw);
     const call: DecodedCall = {
       id: typeof o.id === 'string' && o.id !== '' ? o.id : `call_${i}`,
@@ -132,6 +165,24 @@ function toolMessage(src: Json, at?: string): Json {
     content: src.content as string,
     isError: Boolean(src.isError) || src.ok === false,
   };
+}
+
+const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
+
+/** A history as a model call reads it: a list of messages, each with a role; else a trap. */
+export function historyOf(data: Json, at?: string): Message[] {
+  const ok =
+    Array.isArray(data) &&
+    data.every(
+      (m) =>
+        m !== null &&
+        typeof m === 'object' &&
+        !Array.isArray(m) &&
+        ROLES.has(m.role as string) &&
+        typeof (m.content ?? '') === 'string',
+    );
+  if (!ok) throw new TrapError('not_a_history', 'not a history: a list of messages', at);
+  return data as unknown as Message[];
 }
 
 /** The history with one message (or, for a list of tool results, several) added. */

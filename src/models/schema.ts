@@ -171,11 +171,13 @@ class Inliner {
 
   private keyword(key: string, value: Json, at: string, stack: string[]): Json {
     if (SCHEMA_MAPS.has(key) && isRecord(value)) {
-      const map: JsonObject = {};
-      for (const [name, sub] of Object.entries(value)) {
-        map[name] = this.sub(sub, `${at}/${pointerToken(name)}`, stack);
-      }
-      return map;
+      // fromEntries keeps a property named `__proto__`; assigning it would not.
+      return Object.fromEntries(
+        Object.entries(value).map(([name, sub]) => [
+          name,
+          this.sub(sub, `${at}/${pointerToken(name)}`, stack),
+        ]),
+      );
     }
     if ((SCHEMA_LISTS.has(key) || key === 'items') && Array.isArray(value)) {
       return value.map((sub, index) => this.sub(sub, `${at}/${index}`, stack));
@@ -235,7 +237,8 @@ function resolvePointer(root: JsonSchema, ref: string): JsonSchema | undefined {
   for (const raw of pointer === '' ? [] : pointer.slice(1).split('/')) {
     const token = raw.replaceAll('~1', '/').replaceAll('~0', '~');
     if (Array.isArray(node)) node = node[Number(token)] ?? null;
-    else if (isRecord(node) && token in node) node = (node as JsonObject)[token] ?? null;
+    else if (isRecord(node) && Object.hasOwn(node, token))
+      node = (node as JsonObject)[token] ?? null;
     else return undefined;
   }
   return typeof node === 'boolean' || isRecord(node) ? (node as JsonSchema) : undefined;
@@ -263,7 +266,14 @@ function flattenRoot(root: JsonObject): JsonObject {
     for (const branch of branches) {
       if (!isRecord(branch.properties)) continue;
       for (const [name, sub] of Object.entries(branch.properties)) {
-        if (!(name in properties)) properties[name] = sub as Json;
+        if (Object.hasOwn(properties, name)) continue;
+        // Defined, not assigned: a property named `__proto__` stays a property.
+        Object.defineProperty(properties, name, {
+          value: sub,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       }
     }
     const lists = branches.map((branch) => stringsOf(branch.required));

@@ -28,6 +28,7 @@ export const VERIFY_CODES = {
   unknown_argument: 'a call passes a parameter the procedure does not declare',
   recursive_call: 'procedures call each other in a cycle, which no bound limits',
   unknown_input: 'an entry parameter that the image does not declare under inputs',
+  bad_schema: 'a schema operand that the JSON Schema validator cannot compile',
   permission_not_requested: 'an instruction uses a resource the image does not request',
 } as const;
 

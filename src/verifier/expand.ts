@@ -38,9 +38,8 @@ function substitute(node: unknown, statics: Record<string, Json>): unknown {
   }
   if (Array.isArray(node)) return node.map((n) => substitute(n, statics));
   if (node !== null && typeof node === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(node)) out[k] = substitute(v, statics);
-    return out;
+    // fromEntries defines every key, `__proto__` too, where assigning it would not.
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, substitute(v, statics)]));
   }
   return node;
 }

@@ -1,7 +1,8 @@
 import { VerifyError, type VerifyIssue } from '../spec/errors.js';
+import { schemaProblem } from '../spec/json-schema.js';
 import { OPCODES, type OperandSpec } from '../spec/opcodes.js';
 import { resourceMatches } from '../spec/resources.js';
-import type { Image, Instruction } from '../spec/types.js';
+import type { Image, Instruction, JsonSchema } from '../spec/types.js';
 import type { VerifyCode } from '../spec/verify-codes.js';
 import { type LinkedImage, type LinkedProcedure, link } from './expand.js';
 import { checkSchema } from './schema-check.js';
@@ -15,6 +16,9 @@ function depthOf(v: unknown, d: number): number {
   for (const x of Object.values(v)) max = Math.max(max, depthOf(x, d + 1));
   return max;
 }
+
+/** A static reference, as the image schema spells one; `$5.00` is a plain string. */
+const STATIC_REF = /^\$[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The largest bound a loop may declare. */
 export const MAX_LOOP_BOUND = 100_000;
@@ -127,7 +131,7 @@ class Checker {
     for (const [name, operand] of Object.entries(spec.operands) as [string, OperandSpec][]) {
       const v = fields[name];
       if (v === undefined) continue;
-      if (typeof v === 'string' && v.startsWith('$') && operand.type !== 'template') {
+      if (typeof v === 'string' && STATIC_REF.test(v) && operand.type !== 'template') {
         this.issue('unbound_static', at, `'${name}' names static '${v}', which nothing binds`);
         continue;
       }
@@ -155,6 +159,17 @@ class Checker {
             this.issue('unknown_namespace', at, `tool namespace '${v}' is not declared in tools`);
           }
           break;
+        case 'schema': {
+          const problem = schemaProblem(v as JsonSchema);
+          if (problem !== undefined) {
+            this.issue(
+              'bad_schema',
+              at,
+              `'${name}' is not a schema the validator reads: ${problem}`,
+            );
+          }
+          break;
+        }
         case 'int':
           if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_LOOP_BOUND) {
             this.issue(

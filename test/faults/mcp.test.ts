@@ -1,0 +1,124 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { JsonObject } from '../../src/spec/types.js';
+import { gone, runOnce, watchRejections } from './harness.js';
+
+/**
+ * Misbehaving MCP servers, each a small script under servers/: every case ends in a result
+ * or a typed error within its deadline, leaves no process behind, and its journal verifies.
+ */
+
+const servers = fileURLToPath(new URL('./servers/', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'mvm-faults-mcp-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const rejections = watchRejections();
+
+const image: JsonObject = {
+  mvm: 1,
+  name: 'fault',
+  tools: { fn: {} },
+  permissions: ['tool:fn/*'],
+  procedures: {
+    main: {
+      body: [
+        { op: 'tool.load', ns: 'fn' },
+        { op: 'data.const', value: {}, dst: 'args' },
+        { op: 'tool.call', tool: 'fn/t', args: 'args', dst: 'r' },
+        { op: 'halt', src: 'r' },
+      ],
+    },
+  },
+};
+
+let n = 0;
+
+/** Runs the image against one server script; returns the outcome and the server's pid. */
+async function against(script: string, env: Record<string, string> = {}, toolTimeoutMs = 1000) {
+  const pidFile = join(dir, `pid-${++n}`);
+  const { result, ms, mvm } = await runOnce(
+    join(dir, 'store'),
+    {
+      mcpServers: {
+        fn: {
+          command: process.execPath,
+          args: [join(servers, script)],
+          env: { PID_FILE: pidFile, ...env },
+        },
+      },
+      rules: [{ allow: 'tool:fn/*' }],
+      toolTimeoutMs,
+    },
+    image,
+  );
+  mvm.close();
+  const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : undefined;
+  expect(pid).toBeGreaterThan(0);
+  // close() has returned: the server must be gone already, not merely on its way.
+  expect(gone(pid!)).toBe(true);
+  expect(rejections.seen).toEqual([]);
+  return { result, ms };
+}
+
+describe('a misbehaving mcp server', () => {
+  it('that crashes after initialize: the load fails as server_exited', async () => {
+    const { result, ms } = await against('crash-after-init.mjs');
+    expect(result.status).toBe('failed');
+    expect(result.error?.kind).toBe('provider');
+    expect(result.error?.code).toBe('server_exited');
+    expect(ms).toBeLessThan(10_000);
+  });
+
+  it('that crashes mid-call: the call fails at once as server_exited', async () => {
+    const { result, ms } = await against('crash-mid-call.mjs');
+    expect(result.error?.code).toBe('server_exited');
+    expect(result.error?.stderr).toContain('crashing mid-call');
+    expect(ms).toBeLessThan(5_000);
+  });
+
+  it('that never answers: the call times out at its deadline', async () => {
+    const { result, ms } = await against('never-answer.mjs', {}, 500);
+    expect(result.error?.code).toBe('timeout');
+    expect(ms).toBeGreaterThanOrEqual(500);
+    expect(ms).toBeLessThan(5_000);
+  });
+
+  it('that answers garbage on stdout: the call times out, typed', async () => {
+    const { result, ms } = await against('garbage.mjs', {}, 500);
+    expect(result.error?.kind).toBe('provider');
+    expect(result.error?.code).toMatch(/^(timeout|bad_response|transport_error)$/);
+    expect(ms).toBeLessThan(5_000);
+  });
+
+  it('that answers 5 MB: the result arrives whole', async () => {
+    const { result } = await against('big.mjs', {}, 10_000);
+    expect(result.status).toBe('done');
+    expect(((result.output as JsonObject).content as string).length).toBe(5 * 1024 * 1024);
+  });
+
+  it('that starts slowly: the run waits for it and goes on', async () => {
+    const { result } = await against('slow-start.mjs', { DELAY_MS: '1500' });
+    expect(result.status).toBe('done');
+    expect((result.output as JsonObject).content).toBe('ready at last');
+  });
+
+  it('that floods notifications: the answer still comes through', async () => {
+    const { result, ms } = await against('flood.mjs', {}, 10_000);
+    expect(result.status).toBe('done');
+    expect((result.output as JsonObject).content).toBe('after the flood');
+    expect(ms).toBeLessThan(15_000);
+  });
+
+  it('that ignores stdin closing and SIGTERM: it and its grandchild are gone after close', async () => {
+    const { result } = await against('stubborn.mjs');
+    expect(result.status).toBe('done');
+    const [pid, grandchild] = JSON.parse((result.output as JsonObject).content as string) as [
+      number,
+      number,
+    ];
+    expect(gone(pid)).toBe(true);
+    expect(gone(grandchild)).toBe(true);
+  });
+});

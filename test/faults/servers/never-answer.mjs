@@ -1,0 +1,4 @@
+// Takes every call and answers none.
+import { basic } from './rpc.mjs';
+
+basic(() => {});
