@@ -20,9 +20,11 @@ import { Mvm, type RunResult } from '../host/host.js';
 import { describeIssues, readImageFile, resolveTarget } from '../host/image-file.js';
 import type { MachineEvent } from '../interpreter/effects.js';
 import { type ConfirmRequest, type UserChannel, WAIT } from '../interpreter/people.js';
+import { writeReport } from '../server/report.js';
 import { MvmError, VerifyError } from '../spec/errors.js';
 import type { Image, Json, JsonSchema } from '../spec/types.js';
 import { verifyImage } from '../verifier/index.js';
+import { progressLine } from './progress.js';
 
 /** Where the CLI writes; the tests pass their own. */
 export interface Console {
@@ -176,18 +178,14 @@ function report(
 }
 
 function printShown(opts: { json?: boolean }, con: Console, shown: Json[]) {
-  // Model text as it streams, on a terminal only: piped output and --json stay clean.
+  // Progress and model text as it streams, on a terminal only: piped output and --json stay
+  // clean.
   const live = !opts.json && process.stderr.isTTY === true;
-  let streamed = false;
+  const progress = live
+    ? progressLine((t) => process.stderr.write(t), { columns: () => process.stderr.columns })
+    : undefined;
   return (e: MachineEvent) => {
-    if (e.type === 'model.text' && live) {
-      process.stderr.write(e.delta);
-      streamed = true;
-    }
-    if (e.type === 'model.reply' && streamed) {
-      process.stderr.write('\n');
-      streamed = false;
-    }
+    progress?.(e);
     if (e.type !== 'user.show') return;
     shown.push(e.value.data);
     if (!opts.json) con.out(show(e.value.data));
@@ -543,6 +541,24 @@ function program(con: Console, done: (code: number) => void): Command {
             return EXIT.failed;
           }
           con.out(JSON.stringify(manifest, null, 2));
+          return EXIT.done;
+        } finally {
+          mvm.close();
+        }
+      }),
+    );
+
+  cmd
+    .command('report')
+    .description('write a run as one self-contained HTML page')
+    .argument('<run>', 'run id, or a unique prefix')
+    .option('-o, --out <file>', "the file to write (default: report.html in the run's folder)")
+    .addOption(store)
+    .action((id: string, opts: { out?: string; store?: string }) =>
+      act(() => {
+        const mvm = openMvm(undefined, opts.store);
+        try {
+          con.out(writeReport(mvm.store, id, opts.out));
           return EXIT.done;
         } finally {
           mvm.close();
