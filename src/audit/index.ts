@@ -7,6 +7,17 @@ export {
   type JournalEntry,
   verifyChain,
 } from './chain.js';
+export {
+  type DecisionExplanation,
+  type DecisionFacts,
+  type ExplainNode,
+  explainDecisions,
+  explainEntry,
+  labelOf,
+  NoSuchEntry,
+  originsOf,
+  type RecordedLabel,
+} from './explain.js';
 export { exportRun, type RunExport, verifyExport } from './export.js';
 export { buildManifest, type Manifest, type ModelUse, type ToolUse } from './manifest.js';
 export {

@@ -24,6 +24,7 @@ import { writeReport } from '../server/report.js';
 import { MvmError, VerifyError } from '../spec/errors.js';
 import type { Image, Json, JsonSchema } from '../spec/types.js';
 import { verifyImage } from '../verifier/index.js';
+import { explainCommand } from './explain.js';
 import { progressLine } from './progress.js';
 
 /** Where the CLI writes; the tests pass their own. */
@@ -560,6 +561,24 @@ function program(con: Console, done: (code: number) => void): Command {
         try {
           con.out(writeReport(mvm.store, id, opts.out));
           return EXIT.done;
+        } finally {
+          mvm.close();
+        }
+      }),
+    );
+
+  cmd
+    .command('explain')
+    .description('why an entry carries its label, or which decisions untrusted data reached')
+    .argument('<run>', 'run id, or a unique prefix')
+    .argument('[seq]', "a journal entry's number")
+    .option('--json', 'print JSON')
+    .addOption(store)
+    .action((id: string, seq: string | undefined, opts: { json?: boolean; store?: string }) =>
+      act(() => {
+        const mvm = openMvm(undefined, opts.store);
+        try {
+          return explainCommand(mvm.store, id, seq, opts, con);
         } finally {
           mvm.close();
         }
