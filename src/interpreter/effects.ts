@@ -14,8 +14,9 @@ import {
   ProviderError,
   TrapError,
 } from '../spec/errors.js';
-import type { InstructionOf, Json, JsonObject, JsonSchema } from '../spec/types.js';
+import type { Image, InstructionOf, Json, JsonObject, JsonSchema } from '../spec/types.js';
 import type { ToolDefinition, ToolProvider } from '../tools/provider.js';
+import type { LinkedImage } from '../verifier/expand.js';
 import type { BudgetMeter } from './budget.js';
 import { type Frame, render, textOf } from './frame.js';
 import {
@@ -26,6 +27,7 @@ import {
   type UserChannel,
   WAIT,
 } from './people.js';
+import { checkPlan, type PlanContext, planMessages } from './plan.js';
 import { DivergenceError, type Tape } from './tape.js';
 import {
   type DecodedCall,
@@ -407,6 +409,76 @@ export class Effects {
     };
     this.tape.write('label.endorse', { label: labelJson(endorsed) }, ins.at);
     return value(parsed.value, endorsed);
+  }
+
+  /**
+   * Asks the privileged slot for a plan until one passes verification, within the bound the
+   * instruction declares. The planner is shown the request and the tools only, so the
+   * request must be trusted; a refused plan goes back with the issues found in it.
+   */
+  async plan(ins: InstructionOf<'model.plan'>, frame: Frame, parent: Image): Promise<LinkedImage> {
+    const request = render(ins.request, frame, ins.at);
+    const tools = this.toolSpecs(ins.tools, frame, ins.at);
+    const context = join(request.label, tools.label);
+    if (context.integrity === 'untrusted') {
+      const from = context.sources.join(', ');
+      throw new TrapError(
+        'plan_untrusted',
+        `model.plan: the request holds untrusted data (from ${from}); plans are written from trusted data only`,
+        ins.at,
+      );
+    }
+    const slots = Object.keys(parent.models ?? {});
+    const messages = planMessages(request.data as string, tools.specs, slots);
+    const planContext = {
+      parent,
+      offered: tools.specs.map((t) => t.name),
+      denied: (resource: string) => {
+        const d = this.monitor.decide({ resource });
+        return d.verdict === 'deny' ? d.reason : undefined;
+      },
+    };
+    let issues: string[] = [];
+    for (let attempt = 1; attempt <= ins.attempts; attempt++) {
+      const reply = await this.modelRequest(ins.slot, messages, [], undefined, context, ins.at);
+      const check = this.judgePlan(reply.text, planContext, attempt, ins.at);
+      issues = check.issues;
+      if (check.linked) return check.linked;
+      messages.push(
+        { role: 'assistant', content: reply.text },
+        {
+          role: 'user',
+          content: `The plan was refused:\n- ${issues.join('\n- ')}\nAnswer with a corrected plan, as JSON only.`,
+        },
+      );
+    }
+    throw new TrapError(
+      'plan_rejected',
+      `model.plan: no plan passed verification in ${ins.attempts} attempt(s); the last: ${issues[0] ?? ''}`,
+      ins.at,
+      { issues },
+    );
+  }
+
+  /**
+   * Checks a plan and journals the verdict. Re-executing, the verdict is the one reached
+   * then, under the rules then: the plan must be the recorded one, and its grants are not
+   * asked about again.
+   */
+  private judgePlan(text: string, context: PlanContext, attempt: number, at?: string) {
+    const recorded = this.tape.recall('plan', at);
+    if (!recorded) {
+      const check = checkPlan(text, context);
+      this.tape.write('plan', { attempt, plan: check.plan, issues: check.issues }, at);
+      return check;
+    }
+    const d = recorded.data as JsonObject;
+    const check = checkPlan(text, { ...context, denied: () => undefined });
+    if (canonicalJson(check.plan) !== canonicalJson(d.plan ?? null)) {
+      throw new DivergenceError(recorded.seq, 'the recorded plan', 'another plan', at);
+    }
+    const issues = (d.issues ?? []) as string[];
+    return issues.length === 0 ? check : { plan: check.plan, issues };
   }
 
   /** A sink for the flow rules: who learns what reaches `resource`, and whether it acts. */

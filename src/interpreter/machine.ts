@@ -4,7 +4,7 @@ import { type Value, value } from '../labels/value.js';
 import type { Monitor } from '../monitor/monitor.js';
 import { InternalError, MvmError, TrapError } from '../spec/errors.js';
 import type { Instruction, InstructionOf, Json, JsonObject } from '../spec/types.js';
-import type { LinkedImage, LinkedProcedure } from '../verifier/expand.js';
+import { type LinkedImage, type LinkedProcedure, walk } from '../verifier/expand.js';
 import type { BudgetMeter } from './budget.js';
 import { Effects, type MachineEvent, type MachineHost } from './effects.js';
 import { Frame, getPath, render, textOf } from './frame.js';
@@ -62,9 +62,12 @@ export class Machine {
   private pc: Label = PUBLIC_TRUSTED;
   /** Where the instruction being dispatched stands, for traps raised on writing its result. */
   private at: string | undefined;
+  /** The procedures calls resolve to: the image's, or while a plan runs, the plan's. */
+  private procedures: Map<string, LinkedProcedure>;
 
   constructor(options: MachineOptions) {
     this.linked = options.linked;
+    this.procedures = options.linked.procedures;
     this.meter = options.meter;
     this.tape = options.tape;
     this.emit = options.events ?? (() => {});
@@ -132,9 +135,30 @@ export class Machine {
   }
 
   private procedure(name: string): LinkedProcedure {
-    const p = this.linked.procedures.get(name);
+    const p = this.procedures.get(name);
     if (!p) throw new InternalError(`procedure '${name}' is not linked`);
     return p;
+  }
+
+  /**
+   * Runs a verified plan's main procedure in a frame of its own, on this machine: the same
+   * budgets, monitor and journal. Its instructions are located under the one that planned.
+   */
+  private async runPlan(plan: LinkedImage, at: string | undefined): Promise<Value> {
+    for (const proc of plan.procedures.values()) {
+      walk(proc.body, '', (ins) => {
+        ins.at = `${at ?? '?'}:plan:${ins.at ?? '?'}`;
+      });
+    }
+    const saved = this.procedures;
+    this.procedures = plan.procedures;
+    try {
+      const main = this.procedure(plan.entry);
+      const flow = await this.block(main.body, new Frame(`plan:${main.name}`));
+      return flow && (flow.kind === 'return' || flow.kind === 'halt') ? flow.value : NULL;
+    } finally {
+      this.procedures = saved;
+    }
   }
 
   private async block(body: Instruction[], frame: Frame): Promise<Flow | undefined> {
@@ -175,6 +199,11 @@ export class Machine {
       case 'model.extract':
         this.put(frame, ins.dst, await this.effects.extract(ins, frame));
         return;
+      case 'model.plan': {
+        const plan = await this.effects.plan(ins, frame, this.linked.image);
+        this.put(frame, ins.dst, await this.runPlan(plan, at));
+        return;
+      }
       case 'parse.text': {
         const src = frame.get(ins.src, at);
         this.put(frame, ins.dst, value(textOf(src.data), src.label));

@@ -120,6 +120,22 @@ export const OPCODES = {
     permission: 'model:<slot>',
     label: 'L(input) ⊔ L(instruction); trusted when the host endorses the schema as narrow',
   },
+  'model.plan': {
+    family: 'model',
+    means:
+      'dst ← the output of a plan that slot writes for ⟦request⟧ over the tools offered, ' +
+      'verified against the grants, then run; at most attempts tries, J',
+    operands: {
+      slot: { type: 'slot', doc: 'the privileged model slot that writes the plan' },
+      request: { type: 'template', doc: 'the request; it must be trusted' },
+      tools: { type: 'regs', doc: 'tool lists from tool.load the plan may call' },
+      attempts: { type: 'int', doc: 'how many plans may be asked for before the run fails' },
+      dst: dst("the value the plan's main procedure returns or halts with"),
+    },
+    effect: 'model',
+    permission: 'model:<slot>',
+    label: 'the label of what the plan returns',
+  },
   // parse ────────────────────────────────────────────────────────────────────────────────
   'parse.text': {
     family: 'parse',

@@ -272,6 +272,7 @@ class Checker {
       case 'model.load':
       case 'model.call':
       case 'model.extract':
+      case 'model.plan':
         this.need(`model:${ins.slot}`, at);
         return;
       case 'tool.load': {
