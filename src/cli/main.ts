@@ -26,6 +26,7 @@ import type { Image, Json, JsonSchema } from '../spec/types.js';
 import { verifyImage } from '../verifier/index.js';
 import { explainCommand } from './explain.js';
 import { progressLine } from './progress.js';
+import { type ServeFlags, serveCommand } from './serve.js';
 
 /** Where the CLI writes; the tests pass their own. */
 export interface Console {
@@ -566,6 +567,16 @@ function program(con: Console, done: (code: number) => void): Command {
         }
       }),
     );
+
+  cmd
+    .command('serve')
+    .description('serve the host API and a page on which people answer waiting runs')
+    .argument('[dir]', 'a folder with image.yaml and mvm.yaml', '.')
+    .option('--port <n>', 'the port to listen on (0: any free one)', '7411')
+    .option('--host <address>', 'the address to bind', '127.0.0.1')
+    .option('--token-file <file>', 'also write the token to this file (mode 0600)')
+    .addOption(store)
+    .action((dir: string, opts: ServeFlags) => act(() => serveCommand(dir, opts, con)));
 
   cmd
     .command('explain')

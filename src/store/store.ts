@@ -274,11 +274,12 @@ export class RunStore {
     return j;
   }
 
-  entries(runId: string): JournalEntry[] {
+  /** A run's journal entries in order; with `after`, only those past that sequence number. */
+  entries(runId: string, after = 0): JournalEntry[] {
     this.journals.get(runId)?.flush();
     const rows = this.db
-      .prepare('SELECT * FROM journal WHERE run_id = ? ORDER BY seq')
-      .all(runId) as EntryRow[];
+      .prepare('SELECT * FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq')
+      .all(runId, after) as EntryRow[];
     return rows.map((r) => {
       const e: JournalEntry = {
         seq: r.seq,
