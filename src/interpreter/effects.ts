@@ -689,6 +689,9 @@ export class Effects {
         e instanceof MvmError
           ? e
           : new ProviderError('call_failed', `tool '${call.name}': ${(e as Error).message}`, {}, e);
+      if (err instanceof ProviderError && err.code === 'timeout') {
+        return this.timedOut(call, err, performance.now() - started, resultLabel, at);
+      }
       this.tape.record(
         'tool.error',
         { callId: call.id, name: call.name, error: err.toJSON() as JsonObject },
@@ -713,6 +716,29 @@ export class Effects {
     );
     this.emit({ type: 'tool.result', at, result, ms });
     return value(result as unknown as Json, resultLabel);
+  }
+
+  /**
+   * A call past its deadline is answered to the model, which may try another way; the server
+   * may still have done it, so the answer says so, and it is the call's recorded outcome: a
+   * resumed run does not make the call again.
+   */
+  private timedOut(call: DecodedCall, err: ProviderError, ms: number, label: Label, at?: string) {
+    const result: ToolResultValue = {
+      callId: call.id,
+      name: call.name,
+      ok: false,
+      content: `the call did not finish in time (${err.message}); it may or may not have taken effect`,
+      isError: true,
+      timedOut: true,
+    };
+    this.tape.record(
+      'tool.result',
+      { ...(result as unknown as JsonObject), ms: round(ms), label: labelJson(label) },
+      at,
+    );
+    this.emit({ type: 'tool.result', at, result, ms });
+    return value(result as unknown as Json, label);
   }
 
   /**

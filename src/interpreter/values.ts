@@ -149,6 +149,8 @@ export interface ToolResultValue {
   content: string;
   isError: boolean;
   denied?: boolean;
+  /** The call passed its deadline; whether it took effect is not known. */
+  timedOut?: boolean;
   /** The content blocks as the server sent them, when it was called. */
   blocks?: Json[];
   structured?: Json;
