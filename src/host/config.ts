@@ -35,6 +35,11 @@ export type NamespaceBinding = McpServerSpec & {
    * annotations are hints and are not used: a read-only claim could widen a grant.
    */
   modes?: Record<string, 'read' | 'write' | 'execute'>;
+  /**
+   * Results that reach the model as handles rather than content: every tool's (`true`) or
+   * the named ones'. The namespace then offers `inspect_handle` to read one.
+   */
+  handles?: boolean | string[];
   /** The model slot that answers the server's sampling requests, once `sampling:NS` is allowed. */
   sampling?: { model: string };
 };
@@ -102,6 +107,7 @@ const server = {
       properties: { model: { type: 'string', minLength: 1 } },
     },
     recipients: readers,
+    handles: { anyOf: [{ type: 'boolean' }, { type: 'array', items: { type: 'string' } }] },
     label: {
       type: 'object',
       additionalProperties: false,

@@ -305,6 +305,7 @@ export class Mvm {
       resourceBase: _b,
       modes: _m,
       recipients: _rc,
+      handles: _h,
       sampling: _s,
       ...spec
     } = binding;
@@ -530,6 +531,8 @@ export class Mvm {
       provider: async (ns) => providerOf(ns),
       namespaceLabel: (ns) => this.namespaceLabel(ns),
       memory: { get: () => undefined, put: () => {} },
+      // What comes as a handle shapes what the model is given, so replay must know it too.
+      handles: (ns) => own(this.config.tools, ns)?.handles ?? false,
       user: answersOnly,
       toolTimeoutMs: this.config.toolTimeoutMs,
     };
@@ -597,6 +600,7 @@ export class Mvm {
       toolTimeout: (ns) => this.config.tools[ns]?.timeoutMs,
       modeOf: (ns, tool) => own(own(this.config.tools, ns)?.modes ?? {}, tool) ?? 'write',
       recipientsOf: (sink) => this.recipientsOf(sink),
+      handles: (ns) => own(this.config.tools, ns)?.handles ?? false,
       checkTools: (ns, defs) => {
         if (!this.config.path) return;
         const path = lockPath(this.config.path);

@@ -9,6 +9,7 @@ import {
   BudgetError,
   DriverError,
   errorFromJson,
+  InternalError,
   MvmError,
   PolicyError,
   ProviderError,
@@ -19,6 +20,7 @@ import type { ToolDefinition, ToolProvider } from '../tools/provider.js';
 import type { LinkedImage } from '../verifier/expand.js';
 import type { BudgetMeter } from './budget.js';
 import { type Frame, render, textOf } from './frame.js';
+import { Handles, INSPECT, INSPECT_DEFINITION } from './handles.js';
 import {
   type ConfirmAnswer,
   type ConfirmRequest,
@@ -67,6 +69,8 @@ export interface MachineHost {
    * it, the readers flow rule does not apply.
    */
   recipientsOf?(sink: string): Readers;
+  /** Which tools of a namespace give their results as handles: all, some, or none. */
+  handles?(ns: string): boolean | string[];
 }
 
 export type MachineEvent =
@@ -83,6 +87,8 @@ interface LoadedTool {
   ns: string;
   def: ToolDefinition;
   validate: ValidateFunction | undefined;
+  /** Served by the machine itself, not by the namespace's server. */
+  internal?: boolean;
 }
 
 export interface EffectsOptions {
@@ -115,6 +121,8 @@ export class Effects {
   private readonly tools = new Map<string, LoadedTool>();
   private modelSeq = 0;
   private toolSeq = 0;
+  private readonly handles = new Handles();
+  private handleSeq = 0;
   private requestSeq = 0;
 
   constructor(options: EffectsOptions) {
@@ -520,6 +528,19 @@ export class Effects {
       list.push({ name: qualified, description: def.description, inputSchema: def.inputSchema });
       pins.push({ name: def.name, digest: digest(def), definition: def as unknown as Json });
     }
+    if (this.host.handles?.(ns)) {
+      if (defs.some((d) => d.name === INSPECT)) {
+        throw new ProviderError(
+          'bad_tool_name',
+          `${ns}: the server offers a tool named '${INSPECT}', which the machine keeps for handles`,
+          { namespace: ns, tool: INSPECT },
+        );
+      }
+      const def = INSPECT_DEFINITION as ToolDefinition;
+      const validate = validatorFor(def.inputSchema);
+      this.tools.set(`${ns}/${INSPECT}`, { ns, def, validate, internal: true });
+      list.push({ ...INSPECT_DEFINITION, name: `${ns}/${INSPECT}` } as unknown as Json);
+    }
     // Re-executing, the definitions must be those recorded: a server that changed its tools
     // since the run began diverges here rather than being trusted silently. How the server
     // is started (its paths) may differ between processes and is not compared.
@@ -629,15 +650,26 @@ export class Effects {
       const known = [...this.tools.keys()].join(', ');
       return this.refused(call, `unknown tool '${call.name}'; the tools are: ${known}`, label, at);
     }
-    const args = call.args!;
+    // Handles passed as arguments are put in place first: the tool's schema is for content.
+    const resolved = this.handles.resolve(call.args!);
+    if (resolved.missing !== undefined) {
+      return this.refused(call, `there is no handle '${resolved.missing}'`, label, at);
+    }
+    const args = resolved.args;
     if (tool.validate && !tool.validate(args)) {
       return this.refused(call, `invalid arguments: ${schemaErrors(tool.validate)}`, label, at);
     }
+    const inspected = tool.internal ? this.handles.get(String(args.handle)) : undefined;
+    if (tool.internal && !inspected) {
+      return this.refused(call, `there is no handle '${String(args.handle)}'`, label, at);
+    }
 
-    const mode = this.host.modeOf?.(tool.ns, tool.def.name) ?? 'write';
+    const mode = tool.internal ? 'read' : (this.host.modeOf?.(tool.ns, tool.def.name) ?? 'write');
     const what = { kind: 'tool' as const, tool: call.name, callId: call.id, args };
     const resource = `tool:${call.name}`;
-    const sink = this.sink(resource, mode !== 'read');
+    // What a handle holds flows to the tool without steering the model: its readers count,
+    // its integrity does not.
+    const sink = { ...this.sink(resource, mode !== 'read'), data: resolved.label };
     const permit = await this.permitted(resource, at, label, args, what, mode, sink);
     if (!permit.ok) return this.refused(call, permit.reason, label, at, true);
     // Every resource the arguments name must pass too: a path outside what the rules allow
@@ -648,12 +680,17 @@ export class Effects {
     }
 
     this.meter.beforeToolCall(at);
-    const provider = this.namespaces.get(tool.ns)!;
+    const provider = inspected ? readHandle(inspected.content) : this.namespaces.get(tool.ns)!;
     const wasCatchingUp = this.tape.catchingUp;
-    this.tape.write('tool.intent', { callId: call.id, name: call.name, args }, at);
+    const intent: JsonObject = { callId: call.id, name: call.name, args };
+    if (resolved.used.length > 0) intent.handles = resolved.used;
+    this.tape.write('tool.intent', intent, at);
     // The result names the call it came from, so a label can be traced to its journal entry.
     const nsLabel = this.host.namespaceLabel(tool.ns);
-    const resultLabel = join(label, { ...nsLabel, sources: [`tool:${call.name}#${call.id}`] });
+    const resultLabel = inspected
+      ? join(label, inspected.label)
+      : join(label, { ...nsLabel, sources: [`tool:${call.name}#${call.id}`] });
+    const asHandle = !tool.internal && this.givesHandles(tool.ns, tool.def.name);
 
     // Each attempt has its own intent: an approval to repeat a call covers one attempt, and
     // a stop during the repeat is asked about again.
@@ -664,6 +701,7 @@ export class Effects {
         const d = recorded.data as JsonObject;
         if (recorded.type === 'tool.error') throw errorFromJson(d.error as JsonObject);
         const { ms: _ms, label: _label, ...result } = d;
+        if (asHandle) return this.held(result as unknown as ToolResultValue, label, resultLabel);
         return value(result as Json, resultLabel);
       }
       if (!catchingUp) break;
@@ -715,7 +753,33 @@ export class Effects {
       at,
     );
     this.emit({ type: 'tool.result', at, result, ms });
+    if (asHandle) return this.held(result, label, resultLabel);
     return value(result as unknown as Json, resultLabel);
+  }
+
+  private givesHandles(ns: string, tool: string): boolean {
+    const which = this.host.handles?.(ns) ?? false;
+    return Array.isArray(which) ? which.includes(tool) : which;
+  }
+
+  /**
+   * Keeps a result behind a handle: the machine holds the content with its label, and the
+   * model is given the reference, labelled as the call was, since it says nothing the tool
+   * returned. Handles are numbered in the order results arrive, so re-execution gives the
+   * same ones.
+   */
+  private held(result: ToolResultValue, callLabel: Label, contentLabel: Label): Value {
+    const id = `h${++this.handleSeq}`;
+    const text = this.handles.add(id, result.name, result.content, contentLabel);
+    const shown: ToolResultValue = {
+      callId: result.callId,
+      name: result.name,
+      ok: result.ok,
+      content: text,
+      isError: result.isError,
+      handle: id,
+    };
+    return value(shown as unknown as Json, callLabel);
   }
 
   /**
@@ -889,4 +953,22 @@ export class Effects {
     this.namespaces.clear();
     await Promise.allSettled(providers.map((p) => p.close()));
   }
+}
+
+/** The machine's own provider for one handle's content, read by `inspect_handle`. */
+function readHandle(content: string): ToolProvider {
+  const unused = () => {
+    throw new InternalError('the handle reader only reads');
+  };
+  return {
+    describe: unused,
+    connect: unused,
+    list: unused,
+    close: async () => {},
+    call: async () => ({
+      text: content,
+      isError: false,
+      content: [{ type: 'text', text: content }],
+    }),
+  } as unknown as ToolProvider;
 }

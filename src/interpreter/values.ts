@@ -151,6 +151,8 @@ export interface ToolResultValue {
   denied?: boolean;
   /** The call passed its deadline; whether it took effect is not known. */
   timedOut?: boolean;
+  /** The result is held by the machine; the model sees this reference instead. */
+  handle?: string;
   /** The content blocks as the server sent them, when it was called. */
   blocks?: Json[];
   structured?: Json;

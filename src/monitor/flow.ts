@@ -1,4 +1,4 @@
-import { type Label, type Readers, readableBy } from '../labels/label.js';
+import { join, type Label, type Readers, readableBy } from '../labels/label.js';
 import type { Verdict } from './monitor.js';
 
 /**
@@ -22,6 +22,8 @@ export interface Sink {
   recipients?: Readers;
   /** True for a call that writes or executes. */
   consequential: boolean;
+  /** What reaches the sink besides the context, such as a handle's content. */
+  data?: Label;
 }
 
 export interface FlowFinding {
@@ -60,15 +62,16 @@ export function checkFlow(
       reason: `'${resource}' acts on the world and its context holds untrusted data${origin(context)}`,
     });
   }
+  const flowing = sink.data ? join(context, sink.data) : context;
   if (
     sink.recipients !== undefined &&
-    !readableBy(context, sink.recipients) &&
+    !readableBy(flowing, sink.recipients) &&
     policy.readers !== 'allow'
   ) {
     found.push({
       verdict: policy.readers,
       rule: `flow.readers: ${policy.readers}`,
-      reason: `data readable by ${names(context.readers)} would reach '${resource}', whose recipients are ${names(sink.recipients)}${origin(context)}`,
+      reason: `data readable by ${names(flowing.readers)} would reach '${resource}', whose recipients are ${names(sink.recipients)}${origin(flowing)}`,
     });
   }
   return found.sort((a, b) => rank(b.verdict) - rank(a.verdict));
