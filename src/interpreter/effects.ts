@@ -98,6 +98,11 @@ export interface EffectsOptions {
   meter: BudgetMeter;
   events?: (event: MachineEvent) => void;
   signal?: AbortSignal;
+  /**
+   * The label of the branch conditions and loop lists the current instruction runs under.
+   * Whether an effect happens at all then depends on them, so every decision counts them.
+   */
+  pc?: () => Label;
 }
 
 const labelJson = (l: Label) => l as unknown as Json;
@@ -116,6 +121,7 @@ export class Effects {
   private readonly meter: BudgetMeter;
   private readonly events: (event: MachineEvent) => void;
   private readonly signal: AbortSignal | undefined;
+  private readonly pc: () => Label;
   private readonly models = new Map<string, ModelDriver>();
   private readonly namespaces = new Map<string, ToolProvider>();
   private readonly tools = new Map<string, LoadedTool>();
@@ -132,6 +138,7 @@ export class Effects {
     this.meter = options.meter;
     this.events = options.events ?? (() => {});
     this.signal = options.signal;
+    this.pc = options.pc ?? (() => PUBLIC_TRUSTED);
   }
 
   /** Events describe what happens now; re-executing the recorded part emits none. */
@@ -143,11 +150,12 @@ export class Effects {
   private decide(
     resource: string,
     at: string | undefined,
-    context: Label,
+    given: Label,
     args?: Json,
     mode?: Mode,
     sink?: Sink,
   ): Decision {
+    const context = join(given, this.pc());
     // Re-executing, a decision is the one taken then: rules may have expired since.
     const recorded = this.tape.recall('decision', at);
     if (recorded) {

@@ -173,6 +173,45 @@ describe('flow rules', () => {
     expect(denied.result.output).toMatchObject({ ok: false, denied: true });
   });
 
+  it('judge a call by the branch it runs in, and by the list a loop runs over', async () => {
+    const literal = { op: 'data.const', value: { body: 'hello' }, dst: 'mail_args' };
+    const send = { op: 'tool.call', tool: 'mail/send', args: 'mail_args', dst: 'out' };
+    const page = [
+      ...read('web', 'page', 'page'),
+      { op: 'data.compare', a: 'page', cmp: 'ne', value: '', dst: 'go' },
+    ];
+    const branch = await run({}, [
+      literal,
+      ...page,
+      { op: 'if', cond: 'go', then: [send] },
+      { op: 'halt' },
+    ]);
+    expect(branch.sent).toEqual([]);
+    expect(branch.decisions.at(-1)).toMatchObject({ rule: 'flow.untrusted: deny' });
+
+    const loop = await run({}, [
+      literal,
+      ...read('web', 'page', 'page'),
+      // A list of three whose label is the page's: the page decides how many sends.
+      { op: 'data.const', value: [1, 2, 3], dst: 'mine' },
+      { op: 'data.object', fields: { l: 'mine', t: 'page' }, dst: 'both' },
+      { op: 'data.get', src: 'both', path: 'l', dst: 'tainted' },
+      { op: 'foreach', src: 'tainted', as: 'i', body: [send] },
+      { op: 'halt' },
+    ]);
+    expect(loop.sent).toEqual([]);
+    expect(loop.decisions.filter((d) => d.resource === 'tool:mail/send')).toHaveLength(3);
+
+    // The same loop over a list of its own sends every time.
+    const own = await run({}, [
+      literal,
+      { op: 'data.const', value: [1, 2], dst: 'mine' },
+      { op: 'foreach', src: 'mine', as: 'i', body: [send] },
+      { op: 'halt' },
+    ]);
+    expect(own.sent).toHaveLength(2);
+  });
+
   it('keep data from a tool whose recipients may not read it', async () => {
     const leak = await run({}, [...read('vault', 'secret', 's'), ...sendMail('s')]);
     expect(leak.sent).toEqual([]);

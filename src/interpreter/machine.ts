@@ -71,7 +71,7 @@ export class Machine {
     this.meter = options.meter;
     this.tape = options.tape;
     this.emit = options.events ?? (() => {});
-    this.effects = new Effects(options);
+    this.effects = new Effects({ ...options, pc: () => this.pc });
   }
 
   async run(inputs: Record<string, Json>): Promise<RunOutcome> {
@@ -429,7 +429,8 @@ export class Machine {
     for (let i = 0; i < items.length; i++) {
       this.put(frame, ins.as, value(items[i]!, src.label));
       if (ins.index) this.put(frame, ins.index, value(i, src.label));
-      const flow = await this.block(ins.body, frame);
+      // How many times the body runs is the list's doing, so the body runs under its label.
+      const flow = await this.guarded(src.label, ins.body, frame);
       if (flow?.kind === 'break') return undefined;
       if (flow && flow.kind !== 'continue') return flow;
     }

@@ -355,7 +355,7 @@ export const OPCODES = {
     },
     effect: 'control',
     permission: null,
-    label: 'values written in a branch carry L(cond) as well',
+    label: 'values written and effects decided in a branch carry L(cond) as well',
   },
   loop: {
     family: 'control',
@@ -386,7 +386,7 @@ export const OPCODES = {
     },
     effect: 'control',
     permission: null,
-    label: 'as ← L(src)',
+    label: 'as ← L(src); values written and effects decided in the body carry L(src) too',
   },
   break: {
     family: 'control',
