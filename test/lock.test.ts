@@ -17,7 +17,11 @@ describe('mvm.lock', () => {
     const lock = JSON.parse(readFileSync(lockFile, 'utf8')) as LockFile;
     expect(Object.keys(lock.namespaces)).toEqual(['fs', 'memory']);
     expect(Object.keys(lock.namespaces.fs!.tools)).toContain('read_text_file');
-    expect((await mvm('run', notes, '--store', store)).code).toBe(0);
+    const first = await mvm('run', notes, '--store', store, '--json');
+    expect(first.code).toBe(0);
+    // The manifest names the lock the run was held to.
+    const manifest = JSON.parse(readFileSync(JSON.parse(first.out).manifest, 'utf8'));
+    expect(manifest.lock).toEqual({ path: lockFile, digest: expect.stringMatching(/^sha256:/) });
 
     // As if the server changed a description after the operator approved it, and dropped a tool.
     lock.namespaces.fs!.tools.read_text_file!.description = 'sha256:0';
@@ -37,6 +41,10 @@ describe('mvm.lock', () => {
 
     const updated = await mvm('lock', notes, '--update');
     expect(updated.code).toBe(0);
-    expect((await mvm('run', notes, '--store', store)).code).toBe(0);
+    const after = await mvm('run', notes, '--store', store, '--json');
+    expect(after.code).toBe(0);
+    const relocked = JSON.parse(readFileSync(JSON.parse(after.out).manifest, 'utf8'));
+    // The update pins what the servers offer again, the same as the first lock.
+    expect(relocked.lock.digest).toBe(manifest.lock.digest);
   }, 60_000);
 });

@@ -32,6 +32,8 @@ export interface Manifest {
   runId: string;
   image: { name: string; digest: string };
   config: { path: string | null; digest: string };
+  /** The tool lock the run was held to, when there was one. */
+  lock: { path: string; digest: string } | null;
   status: string;
   startedAt: string;
   endedAt: string | null;
@@ -177,6 +179,7 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
     runId,
     image: (sd.image ?? { name: '', digest: '' }) as Manifest['image'],
     config: (sd.config ?? { path: null, digest: '' }) as Manifest['config'],
+    lock: (sd.lock ?? null) as Manifest['lock'],
     status:
       end?.type === 'run.suspend' ? 'waiting' : ((ed.status as string | undefined) ?? 'running'),
     startedAt,

@@ -345,7 +345,15 @@ export class Mvm {
     };
   }
 
-  private monitorOptions() {
+  /** The tool lock the run is held to, by path and the digest of what it pins; or null. */
+  private lockIdentity(): Json {
+    if (!this.config.path) return null;
+    const path = lockPath(this.config.path);
+    const lock = readLock(path);
+    return lock ? { path, digest: digest(lock as unknown as Json) } : null;
+  }
+
+    private monitorOptions() {
     const { endorse, ...flow } = this.config.flow;
     return { flow, endorse };
   }
@@ -416,6 +424,7 @@ export class Mvm {
     journal.append('run.start', {
       image: { name: image.name, digest: file.digest, path: file.path },
       config: { path: this.config.path, digest: digest(this.config.raw) },
+      lock: this.lockIdentity(),
       inputs: bound.inputs,
       budgets: { ...new BudgetMeter(this.config.budgets).limits },
       source: file.data as Json,
