@@ -13,6 +13,8 @@ export interface ModelUse {
   /** USD, where the binding gave the model a price. */
   cost: number;
   latencyMs: number;
+  /** Replies that differed from the slot's pin, which was set to warn; one line each. */
+  mismatches?: string[];
 }
 
 export interface ToolUse {
@@ -107,6 +109,8 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
         m.outputTokens += num(usage.outputTokens);
         m.cost += num(usage.cost);
         m.latencyMs += num(d.ms);
+        const mismatch = (d.reply as JsonObject).mismatch;
+        if (typeof mismatch === 'string') (m.mismatches ??= []).push(mismatch);
         break;
       }
       case 'tool.load':

@@ -129,7 +129,19 @@ const CONFIG_SCHEMA = {
       additionalProperties: {
         type: 'object',
         required: ['driver'],
-        properties: { driver: { type: 'string', minLength: 1 }, recipients: readers },
+        properties: {
+          driver: { type: 'string', minLength: 1 },
+          recipients: readers,
+          pin: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              model: { type: 'string', minLength: 1 },
+              fingerprint: { type: 'string', minLength: 1 },
+              onMismatch: { enum: ['error', 'warn'] },
+            },
+          },
+        },
       },
     },
     tools: { type: 'object', additionalProperties: server },

@@ -21,6 +21,7 @@ import type { Label, Readers } from '../labels/label.js';
 import type { Value } from '../labels/value.js';
 import { anthropicFromBinding } from '../models/anthropic.js';
 import type { ModelDriver, ModelReply } from '../models/driver.js';
+import { type ModelPin, PinnedDriver } from '../models/pin.js';
 import { ollamaFromBinding } from '../models/ollama.js';
 import { openAICompatibleFromBinding } from '../models/openai-compatible.js';
 import { openAIResponsesFromBinding } from '../models/openai-responses.js';
@@ -232,7 +233,8 @@ export class Mvm {
           );
         }
       }
-      drivers.set(slot, driver);
+      const pin = binding.pin as ModelPin | undefined;
+      drivers.set(slot, pin ? new PinnedDriver(driver, pin) : driver);
     }
     for (const ns of Object.keys(image.tools ?? {})) {
       const binding = own(this.config.tools, ns);

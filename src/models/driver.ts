@@ -57,6 +57,10 @@ export interface ModelReply {
   usage: Usage;
   /** The model id the provider says answered, when it says. */
   model?: string;
+  /** The provider's fingerprint of the model's version or configuration, when it gives one. */
+  fingerprint?: string;
+  /** Set by a pinned slot that warns: how the reply differs from the pin. */
+  mismatch?: string;
 }
 
 export interface ModelCapabilities {

@@ -171,6 +171,7 @@ export class OpenAICompatibleDriver extends HttpDriver {
       finish: choice.finish_reason,
       usage,
       model: json.model,
+      fingerprint: json.system_fingerprint,
     });
   }
 
@@ -185,6 +186,7 @@ export class OpenAICompatibleDriver extends HttpDriver {
     let finish: unknown;
     let usage: Record<string, unknown> = {};
     let model: unknown;
+    let fingerprint: unknown;
     let done = false;
 
     for await (const event of sseEvents(this.http.chunks(response, scope))) {
@@ -197,6 +199,7 @@ export class OpenAICompatibleDriver extends HttpDriver {
       if (chunk.error !== undefined) throw this.streamError(chunk.error);
 
       if (typeof chunk.model === 'string') model = chunk.model;
+      if (typeof chunk.system_fingerprint === 'string') fingerprint = chunk.system_fingerprint;
       if (isRecord(chunk.usage)) usage = chunk.usage;
       const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : undefined;
       if (!isRecord(choice)) continue;
@@ -215,7 +218,7 @@ export class OpenAICompatibleDriver extends HttpDriver {
 
     // Without [DONE] the stream counts as whole only if the server said why it finished.
     if (!done && finish === undefined) throw this.http.streamCut();
-    return this.reply({ text, calls: calls.finish(names), finish, usage, model });
+    return this.reply({ text, calls: calls.finish(names), finish, usage, model, fingerprint });
   }
 
   private streamError(error: unknown): Error {
@@ -229,6 +232,7 @@ export class OpenAICompatibleDriver extends HttpDriver {
     finish: unknown;
     usage: Record<string, unknown>;
     model: unknown;
+    fingerprint?: unknown;
   }): ModelReply {
     const finish = typeof parts.finish === 'string' ? STOPS.get(parts.finish) : undefined;
     // Some servers end a turn of tool calls with `stop`; the calls are what the turn asks for.
@@ -240,6 +244,7 @@ export class OpenAICompatibleDriver extends HttpDriver {
       stop,
       usage: this.usage(count(parts.usage.prompt_tokens), count(parts.usage.completion_tokens)),
       ...(typeof parts.model === 'string' ? { model: parts.model } : {}),
+      ...(typeof parts.fingerprint === 'string' ? { fingerprint: parts.fingerprint } : {}),
     };
   }
 }
