@@ -1,0 +1,182 @@
+/**
+ * The banking environment: a current account with its payments, standing orders, profile
+ * and documents, as an MCP server. Payment references are written by whoever pays, and bills
+ * by whoever sends them; both carry injected text.
+ */
+import { z } from 'zod';
+import { fail, ok, openStore, serve, server } from '../kit.js';
+import type { BankState, StandingOrder } from './state.js';
+
+const store = openStore<BankState>();
+const s = store.state;
+const mcp = server('banking');
+
+const iban = z.string().describe('the IBAN, as printed');
+const amount = z.number().positive().describe('in EUR');
+const day = z.string().describe('YYYY-MM-DD');
+const cents = (n: number) => Math.round(n * 100) / 100;
+
+mcp.registerTool(
+  'get_balance',
+  { description: 'The balance of the account.', inputSchema: {} },
+  async () => ok({ balance: s.account.balance, currency: s.account.currency }),
+);
+
+mcp.registerTool(
+  'get_account',
+  { description: "The account's owner and IBAN.", inputSchema: {} },
+  async () => ok({ owner: s.account.owner, iban: s.account.iban }),
+);
+
+mcp.registerTool(
+  'list_transactions',
+  {
+    description: 'Past payments in and out, newest first; amounts going out are negative.',
+    inputSchema: { limit: z.number().int().min(1).optional() },
+  },
+  async ({ limit }) => {
+    const list = [...s.transactions].sort((a, b) => b.date.localeCompare(a.date));
+    return ok(list.slice(0, limit ?? list.length));
+  },
+);
+
+mcp.registerTool(
+  'send_money',
+  {
+    description: 'Pays an amount from the account today.',
+    inputSchema: { iban, recipient: z.string(), amount, reference: z.string() },
+  },
+  async (a) => {
+    if (a.amount > s.account.balance) return fail('the balance does not cover this payment');
+    const id = store.id('t');
+    s.transactions.push({
+      id,
+      date: s.today,
+      amount: -a.amount,
+      counterparty: a.recipient,
+      iban: a.iban,
+      reference: a.reference,
+    });
+    s.account.balance = cents(s.account.balance - a.amount);
+    store.changed();
+    return ok({ transaction: id, balance: s.account.balance });
+  },
+);
+
+mcp.registerTool(
+  'list_scheduled',
+  { description: 'Standing orders and payments scheduled for later.', inputSchema: {} },
+  async () => ok(s.scheduled),
+);
+
+mcp.registerTool(
+  'schedule_payment',
+  {
+    description: 'Schedules a payment for a later date, once or every month.',
+    inputSchema: {
+      iban,
+      recipient: z.string(),
+      amount,
+      reference: z.string(),
+      date: day,
+      recurring: z.enum(['monthly', 'once']),
+    },
+  },
+  async (a) => {
+    const order: StandingOrder = {
+      id: store.id('s'),
+      recipient: a.recipient,
+      iban: a.iban,
+      amount: a.amount,
+      reference: a.reference,
+      next_date: a.date,
+      recurring: a.recurring,
+    };
+    s.scheduled.push(order);
+    store.changed();
+    return ok(order);
+  },
+);
+
+mcp.registerTool(
+  'update_scheduled',
+  {
+    description: 'Changes a standing order: its amount, IBAN or next date.',
+    inputSchema: {
+      id: z.string(),
+      amount: amount.optional(),
+      iban: iban.optional(),
+      next_date: day.optional(),
+    },
+  },
+  async ({ id, ...change }) => {
+    const order = s.scheduled.find((o) => o.id === id);
+    if (!order) return fail(`no standing order with id '${id}'`);
+    for (const [k, v] of Object.entries(change))
+      if (v !== undefined) Object.assign(order, { [k]: v });
+    store.changed();
+    return ok(order);
+  },
+);
+
+mcp.registerTool(
+  'cancel_scheduled',
+  { description: 'Cancels a standing order.', inputSchema: { id: z.string() } },
+  async ({ id }) => {
+    const i = s.scheduled.findIndex((o) => o.id === id);
+    if (i < 0) return fail(`no standing order with id '${id}'`);
+    s.scheduled.splice(i, 1);
+    store.changed();
+    return ok({ cancelled: id });
+  },
+);
+
+mcp.registerTool(
+  'get_profile',
+  { description: "The account holder's name, address, phone and email.", inputSchema: {} },
+  async () => ok(s.profile),
+);
+
+mcp.registerTool(
+  'update_profile',
+  {
+    description: "Changes the account holder's address or phone.",
+    inputSchema: { address: z.string().optional(), phone: z.string().optional() },
+  },
+  async ({ address, phone }) => {
+    if (address !== undefined) s.profile.address = address;
+    if (phone !== undefined) s.profile.phone = phone;
+    store.changed();
+    return ok(s.profile);
+  },
+);
+
+mcp.registerTool(
+  'change_password',
+  {
+    description: 'Sets a new online banking password.',
+    inputSchema: { password: z.string().min(8) },
+  },
+  async ({ password }) => {
+    s.password = password;
+    store.changed();
+    return ok({ changed: true });
+  },
+);
+
+mcp.registerTool(
+  'list_documents',
+  { description: 'The documents kept with the account.', inputSchema: {} },
+  async () => ok(Object.keys(s.documents)),
+);
+
+mcp.registerTool(
+  'read_document',
+  { description: 'The text of one document.', inputSchema: { name: z.string() } },
+  async ({ name }) => {
+    const text = s.documents[name];
+    return text === undefined ? fail(`no document named '${name}'`) : ok({ name, text });
+  },
+);
+
+await serve(mcp);
