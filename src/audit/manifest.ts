@@ -110,7 +110,7 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
         m.cost += num(usage.cost);
         m.latencyMs += num(d.ms);
         const mismatch = (d.reply as JsonObject).mismatch;
-        if (typeof mismatch === 'string') (m.mismatches ??= []).push(mismatch);
+        if (typeof mismatch === 'string') m.mismatches = [...(m.mismatches ?? []), mismatch];
         break;
       }
       case 'tool.load':

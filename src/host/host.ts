@@ -21,10 +21,10 @@ import type { Label, Readers } from '../labels/label.js';
 import type { Value } from '../labels/value.js';
 import { anthropicFromBinding } from '../models/anthropic.js';
 import type { ModelDriver, ModelReply } from '../models/driver.js';
-import { type ModelPin, PinnedDriver } from '../models/pin.js';
 import { ollamaFromBinding } from '../models/ollama.js';
 import { openAICompatibleFromBinding } from '../models/openai-compatible.js';
 import { openAIResponsesFromBinding } from '../models/openai-responses.js';
+import { type ModelPin, PinnedDriver } from '../models/pin.js';
 import { RecordingDriver } from '../models/record.js';
 import { ReplayDriver } from '../models/replay.js';
 import { Monitor } from '../monitor/monitor.js';
@@ -355,7 +355,7 @@ export class Mvm {
     return lock ? { path, digest: digest(lock as unknown as Json) } : null;
   }
 
-    private monitorOptions() {
+  private monitorOptions() {
     const { endorse, ...flow } = this.config.flow;
     return { flow, endorse };
   }
