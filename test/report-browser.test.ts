@@ -4,10 +4,11 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostileRun } from '../src/server/test-helpers/hostile.js';
 import { RunStore } from '../src/store/store.js';
+import { launchChromium } from './browser.js';
 import { mvm, root } from './cli.js';
 
 const artifacts = join(root, 'test-artifacts');
@@ -22,19 +23,7 @@ let browser: Browser;
 
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'mvm-report-browser-'));
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

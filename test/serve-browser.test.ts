@@ -4,9 +4,10 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mailerServer } from '../src/server/test-helpers/mailer.js';
+import { launchChromium } from './browser.js';
 import { root } from './cli.js';
 
 const artifacts = join(root, 'test-artifacts');
@@ -16,19 +17,7 @@ let browser: Browser;
 
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'mvm-serve-browser-'));
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
