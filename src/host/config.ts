@@ -10,8 +10,9 @@ import type { ModelBinding } from '../models/driver.js';
 import { DEFAULT_FLOW, type FlowPolicy } from '../monitor/flow.js';
 import type { Rule } from '../monitor/monitor.js';
 import { ConfigError } from '../spec/errors.js';
+import { schemaProblem } from '../spec/json-schema.js';
 import { readSource } from '../spec/source.js';
-import type { Json, JsonObject } from '../spec/types.js';
+import type { Json, JsonObject, JsonSchema } from '../spec/types.js';
 import type { Durability } from '../store/store.js';
 import type { McpServerSpec } from '../tools/mcp.js';
 import { pointerToPath } from '../verifier/schema-check.js';
@@ -158,6 +159,7 @@ const CONFIG_SCHEMA = {
           reason: { type: 'string' },
           until: { type: 'string', format: 'date-time' },
           mode: { enum: ['read', 'write', 'execute'] },
+          args: { type: ['object', 'boolean'] },
         },
         oneOf: [{ required: ['allow'] }, { required: ['deny'] }, { required: ['confirm'] }],
       },
@@ -291,6 +293,15 @@ export function parseConfig(
   }
 
   ((raw.rules ?? []) as JsonObject[]).forEach((rule, i) => {
+    const problem = rule.args === undefined ? undefined : schemaProblem(rule.args as JsonSchema);
+    if (problem !== undefined) {
+      const pos = options.locate?.(`rules[${i}].args`);
+      throw new ConfigError(
+        'invalid_config',
+        `${where}${pos ? `:${pos}` : ''}: rules[${i}].args: not a schema the validator reads: ${problem}`,
+        { file: options.path, at: `rules[${i}].args` },
+      );
+    }
     if (typeof rule.until === 'string' && Number.isNaN(Date.parse(rule.until))) {
       const pos = options.locate?.(`rules[${i}].until`);
       throw new ConfigError(

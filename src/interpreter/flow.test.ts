@@ -212,6 +212,39 @@ describe('flow rules', () => {
     expect(own.sent).toHaveLength(2);
   });
 
+  it('hold a call to the argument constraints of the rule that allows it', async () => {
+    const rules = [
+      { allow: 'model:main' },
+      { allow: 'tool:web/*' },
+      { allow: 'tool:vault/*' },
+      { allow: 'user' },
+      { allow: 'mem:**' },
+      { allow: 'tool:mail/send', args: { properties: { body: { const: 'hello' } } } },
+    ];
+    const ok = await run({ config: { rules } }, [
+      { op: 'data.const', value: 'hello', dst: 'text' },
+      ...sendMail('text'),
+    ]);
+    expect(ok.sent).toEqual([{ body: 'hello' }]);
+
+    const other = await run({ config: { rules } }, [
+      { op: 'data.const', value: 'goodbye', dst: 'text' },
+      ...sendMail('text'),
+    ]);
+    expect(other.sent).toEqual([]);
+    expect(other.result.output).toMatchObject({ denied: true });
+    expect(other.decisions.at(-1)).toMatchObject({ resource: 'tool:mail/send', rule: null });
+  });
+
+  it('refuse a configuration whose argument constraint is not a schema', () => {
+    expect(() =>
+      parseConfig(
+        { rules: [{ allow: 'tool:mail/send', args: { type: 'nonsense' } }] },
+        { path: null, dir: process.cwd() },
+      ),
+    ).toThrow(/rules\[0\]\.args: not a schema the validator reads/);
+  });
+
   it('keep data from a tool whose recipients may not read it', async () => {
     const leak = await run({}, [...read('vault', 'secret', 's'), ...sendMail('s')]);
     expect(leak.sent).toEqual([]);

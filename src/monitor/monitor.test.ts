@@ -202,3 +202,47 @@ describe('flow rules in the monitor', () => {
     });
   });
 });
+
+describe('argument constraints', () => {
+  const to = (address: string) => ({ to: address, body: 'hi' });
+  const ours = {
+    type: 'object',
+    properties: { to: { type: 'string', pattern: '@example\\.test$' } },
+  };
+
+  it('apply an allow to the calls whose arguments meet its schema only', () => {
+    const m = new Monitor([{ allow: 'tool:mail/send', args: ours }]);
+    const request = { resource: 'tool:mail/send' };
+    expect(m.decide({ ...request, args: to('ann@example.test') })).toMatchObject({
+      verdict: 'allow',
+      rule: 'rules[0]: allow tool:mail/send (with these arguments)',
+    });
+    expect(m.decide({ ...request, args: to('eve@evil.test') })).toMatchObject({
+      verdict: 'deny',
+      rule: null,
+    });
+    expect(m.decide(request).verdict).toBe('deny');
+  });
+
+  it('aim a deny at some arguments, leaving the others to the allow', () => {
+    const m = new Monitor([
+      { allow: 'tool:web/fetch' },
+      {
+        deny: 'tool:web/fetch',
+        args: { properties: { url: { type: 'string', pattern: '^https?://(127\\.|localhost)' } } },
+        reason: 'no loopback fetches',
+      },
+    ]);
+    const fetch = (url: string) => m.decide({ resource: 'tool:web/fetch', args: { url } });
+    expect(fetch('https://docs.example.test/a').verdict).toBe('allow');
+    expect(fetch('http://127.0.0.1:8080/admin')).toMatchObject({
+      verdict: 'deny',
+      reason: 'no loopback fetches',
+    });
+  });
+
+  it('still grant their resource at load, since some arguments may pass', () => {
+    const m = new Monitor([{ allow: 'tool:mail/send', args: ours }]);
+    expect(m.grants('tool:mail/*')).toBe(true);
+  });
+});

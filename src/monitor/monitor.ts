@@ -1,5 +1,6 @@
 import { type EndorseKind, endorsable } from '../labels/endorse.js';
 import type { Label } from '../labels/label.js';
+import { validatorFor } from '../spec/json-schema.js';
 import { resourceMatches } from '../spec/resources.js';
 import type { Json, JsonSchema } from '../spec/types.js';
 import { checkFlow, DEFAULT_FLOW, type FlowPolicy, rank, type Sink } from './flow.js';
@@ -12,6 +13,11 @@ interface RuleOptions {
   mode?: Mode;
   /** An ISO 8601 time after which the rule no longer applies. */
   until?: string;
+  /**
+   * A JSON Schema the call's arguments must meet for the rule to apply: an allow that holds
+   * for some arguments only, or a deny aimed at some. A request without arguments meets none.
+   */
+  args?: JsonSchema;
 }
 
 /** One rule of the host configuration: allow, deny, or ask a person first. */
@@ -121,6 +127,20 @@ export class Monitor {
     });
   }
 
+  private readonly argChecks = new Map<number, (args: unknown) => boolean>();
+
+  /** Whether a call's arguments meet rule `index`'s constraint; the check is compiled once. */
+  private argsMeet(index: number, schema: JsonSchema, args: Json | undefined): boolean {
+    if (args === undefined) return false;
+    let check = this.argChecks.get(index);
+    if (!check) {
+      const v = validatorFor(schema);
+      check = (a) => v(a) as boolean;
+      this.argChecks.set(index, check);
+    }
+    return check(args);
+  }
+
   /** Allows `resource` for the rest of the run where a rule would ask for confirmation. */
   grantForRun(resource: string): void {
     this.granted.add(resource);
@@ -155,6 +175,7 @@ export class Monitor {
       const { verdict, pattern } = kindOf(rule);
       if (!this.live(rule) || !resourceMatches(pattern, resource)) continue;
       if (rule.mode !== undefined && rule.mode !== request.mode) continue;
+      if (rule.args !== undefined && !this.argsMeet(index, rule.args, request.args)) continue;
       if (!best || rank(verdict) > rank(best.verdict)) best = { index, rule, verdict, pattern };
       if (verdict === 'deny') break;
     }
@@ -167,7 +188,8 @@ export class Monitor {
         reason: `no rule allows '${resource}' (nothing is allowed by default)`,
       };
     }
-    const rule = `rules[${best.index}]: ${best.verdict} ${best.pattern}`;
+    const where = best.rule.args === undefined ? '' : ' (with these arguments)';
+    const rule = `rules[${best.index}]: ${best.verdict} ${best.pattern}${where}`;
     if (best.verdict === 'confirm' && this.granted.has(resource)) {
       return {
         verdict: 'allow',
