@@ -213,7 +213,7 @@ describe('flow rules', () => {
   });
 
   it('hold a call to the argument constraints of the rule that allows it', async () => {
-    const rules = [
+    const rules: JsonObject[] = [
       { allow: 'model:main' },
       { allow: 'tool:web/*' },
       { allow: 'tool:vault/*' },
