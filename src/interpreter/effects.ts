@@ -511,6 +511,19 @@ export class Effects {
     this.namespaces.set(ns, provider);
     const defs = await provider.list();
     this.host.checkTools?.(ns, defs);
+    const { list, pins } = this.register(ns, defs);
+    // Re-executing, the definitions must be those recorded: a server that changed its tools
+    // since the run began diverges here rather than being trusted silently. How the server
+    // is started (its paths) may differ between processes and is not compared.
+    const { serverName, serverVersion, ...identity } = provider.describe();
+    void serverName;
+    void serverVersion;
+    this.tape.write('tool.load', { ns, server: identity as unknown as Json, tools: pins }, at);
+    return value(list, PUBLIC_TRUSTED);
+  }
+
+  /** Makes `defs` the namespace's tools, as the model is offered them and as pinned. */
+  private register(ns: string, defs: ToolDefinition[]): { list: Json[]; pins: Json[] } {
     for (const [name, t] of this.tools) if (t.ns === ns) this.tools.delete(name);
     const list: Json[] = [];
     const pins: Json[] = [];
@@ -549,14 +562,44 @@ export class Effects {
       this.tools.set(`${ns}/${INSPECT}`, { ns, def, validate, internal: true });
       list.push({ ...INSPECT_DEFINITION, name: `${ns}/${INSPECT}` } as unknown as Json);
     }
-    // Re-executing, the definitions must be those recorded: a server that changed its tools
-    // since the run began diverges here rather than being trusted silently. How the server
-    // is started (its paths) may differ between processes and is not compared.
-    const { serverName, serverVersion, ...identity } = provider.describe();
-    void serverName;
-    void serverVersion;
-    this.tape.write('tool.load', { ns, server: identity as unknown as Json, tools: pins }, at);
-    return value(list, PUBLIC_TRUSTED);
+    return { list, pins };
+  }
+
+  /**
+   * A server that said its tools changed is listed again before its next call, and the new
+   * definitions are held to the lock like the first ones: a description rewritten mid-run
+   * stops the run. The change is journaled; re-executing, the recorded definitions are
+   * taken again, whatever the server now says.
+   */
+  private async relist(ns: string, at?: string): Promise<void> {
+    if (this.tape.catchingUp) {
+      const rec = this.tape.take('tool.relist', at);
+      if (rec) {
+        const pins = ((rec.data as JsonObject).tools ?? []) as JsonObject[];
+        this.register(
+          ns,
+          pins.map((p) => p.definition as unknown as ToolDefinition),
+        );
+      }
+      return;
+    }
+    const provider = this.namespaces.get(ns);
+    if (!provider?.toolsChanged) return;
+    const before = new Map(
+      [...this.tools.values()]
+        .filter((t) => t.ns === ns && !t.internal)
+        .map((t) => [t.def.name, digest(t.def)]),
+    );
+    const defs = await provider.list();
+    this.host.checkTools?.(ns, defs);
+    const { pins } = this.register(ns, defs);
+    const after = new Map(defs.map((d) => [d.name, digest(d)]));
+    const changes = [
+      ...[...after.keys()].filter((n) => !before.has(n)).map((n) => `+ ${n}`),
+      ...[...before.keys()].filter((n) => !after.has(n)).map((n) => `- ${n}`),
+      ...[...after].filter(([n, d]) => before.has(n) && before.get(n) !== d).map(([n]) => `~ ${n}`),
+    ];
+    this.tape.write('tool.relist', { ns, changes, tools: pins }, at);
   }
 
   async unloadTools(ns: string, at?: string): Promise<void> {
@@ -642,6 +685,8 @@ export class Effects {
   async callTool(ins: InstructionOf<'tool.call'>, frame: Frame): Promise<Value> {
     const at = ins.at;
     const { call, label } = this.callOf(ins, frame);
+    const ns = call.name.slice(0, Math.max(0, call.name.indexOf('/')));
+    if (this.namespaces.has(ns)) await this.relist(ns, at);
     const tool = this.tools.get(call.name);
 
     if (call.error !== null) return this.refused(call, call.error, label, at);

@@ -32,6 +32,11 @@ export interface CallOptions {
   timeoutMs: number;
   /** However often it reports progress, the call ends by then; default ten deadlines. */
   maxTotalMs?: number;
+  /**
+   * The W3C trace context of the span the call runs in (`traceparent`, `tracestate`,
+   * `baggage`); an MCP provider passes it on in the request's `_meta`.
+   */
+  traceContext?: Record<string, string>;
 }
 
 export interface ProviderDescription {
@@ -62,6 +67,8 @@ export interface ToolProvider {
    */
   call(name: string, args: JsonObject, options: CallOptions): Promise<ToolResult>;
   describe(): ProviderDescription;
+  /** True when the server said its tools changed since they were last listed. */
+  readonly toolsChanged?: boolean;
   /** Ends the connection and any process it started, children included. */
   close(): Promise<void>;
 }
