@@ -106,6 +106,9 @@ export interface EffectsOptions {
 }
 
 const labelJson = (l: Label) => l as unknown as Json;
+
+/** How often a model without native schema support is asked again for a conforming answer. */
+const SCHEMA_RETRIES = 2;
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
 /**
@@ -370,12 +373,49 @@ export class Effects {
     return reply;
   }
 
+  /**
+   * A model request whose answer must meet a schema. A model with native support is trusted
+   * to meet it; one without is held to it here: an answer off the schema goes back with
+   * what is wrong, at most SCHEMA_RETRIES times, each a model call of its own.
+   */
+  private async schemaRequest(
+    slot: string,
+    messages: Message[],
+    tools: ToolSpec[],
+    schema: JsonSchema | undefined,
+    context: Label,
+    at: string | undefined,
+  ): Promise<ModelReply> {
+    let reply = await this.modelRequest(slot, messages, tools, schema, context, at);
+    if (schema === undefined) return reply;
+    const driver = await this.loadModel(slot, at);
+    if (driver.describe().capabilities.jsonSchema) return reply;
+    let asked = messages;
+    for (let retry = 1; retry <= SCHEMA_RETRIES; retry++) {
+      if (reply.toolCalls.length > 0) return reply;
+      const parsed = parseJsonText(reply.text, schema);
+      if (parsed.ok) return reply;
+      asked = [
+        ...asked,
+        { role: 'assistant', content: reply.text },
+        {
+          role: 'user',
+          content:
+            `That answer does not meet the schema (${parsed.error}). Answer again, with ` +
+            `JSON only, meeting: ${canonicalJson(schema)}`,
+        },
+      ];
+      reply = await this.modelRequest(slot, asked, tools, schema, context, at);
+    }
+    return reply;
+  }
+
   async callModel(ins: InstructionOf<'model.call'>, frame: Frame): Promise<Value> {
     const history = frame.get(ins.history, ins.at);
     const tools = this.toolSpecs(ins.tools, frame, ins.at);
     const context = join(history.label, tools.label);
     const messages = historyOf(history.data, ins.at);
-    const reply = await this.modelRequest(
+    const reply = await this.schemaRequest(
       ins.slot,
       messages,
       tools.specs,
@@ -408,7 +448,7 @@ export class Effects {
       },
       { role: 'user', content: `${instruction.data as string}\n\nData:\n${textOf(input.data)}` },
     ];
-    const reply = await this.modelRequest(ins.slot, messages, [], ins.schema, context, ins.at);
+    const reply = await this.schemaRequest(ins.slot, messages, [], ins.schema, context, ins.at);
     const parsed = parseJsonText(reply.text, ins.schema);
     if (!parsed.ok) {
       throw new TrapError('extract_failed', `model.extract: ${parsed.error}`, ins.at, {
