@@ -41,6 +41,8 @@ export type NamespaceBinding = McpServerSpec & {
    * the named ones'. The namespace then offers `inspect_handle` to read one.
    */
   handles?: boolean | string[];
+  /** Folders the server is told are its roots; none when not named. */
+  roots?: string[];
   /** The model slot that answers the server's sampling requests, once `sampling:NS` is allowed. */
   sampling?: { model: string };
 };
@@ -109,6 +111,7 @@ const server = {
     },
     recipients: readers,
     handles: { anyOf: [{ type: 'boolean' }, { type: 'array', items: { type: 'string' } }] },
+    roots: { type: 'array', items: { type: 'string', minLength: 1 } },
     label: {
       type: 'object',
       additionalProperties: false,

@@ -308,6 +308,7 @@ export class Mvm {
       modes: _m,
       recipients: _rc,
       handles: _h,
+      roots: _ro,
       sampling: _s,
       ...spec
     } = binding;

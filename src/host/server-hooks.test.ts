@@ -117,23 +117,12 @@ describe('mvm lock', () => {
   });
 });
 
-describe('roots from the fs grants', () => {
-  it('cuts each pattern back to a folder, and leaves out denials and expired rules', () => {
-    const roots = rootsOf(
-      [
-        { allow: 'fs:/srv/data/**' },
-        { confirm: 'fs:/home/ann/notes/*.md' },
-        { allow: 'fs:/etc/hosts' },
-        { deny: 'fs:/srv/secret/**' },
-        { allow: 'fs:/old/**', until: '2000-01-01T00:00:00Z' },
-        { allow: 'tool:fs/*' },
-      ],
-      Date.parse('2026-01-01T00:00:00Z'),
-    );
-    expect(roots.map((r) => r.uri)).toEqual([
-      'file:///srv/data',
-      'file:///home/ann/notes',
-      'file:///etc/hosts',
+describe('roots', () => {
+  it("are a namespace's own folders, resolved, and none when it names none", () => {
+    expect(rootsOf(['data', '/srv/shared'], '/home/ann/agent').map((r) => r.uri)).toEqual([
+      'file:///home/ann/agent/data',
+      'file:///srv/shared',
     ]);
+    expect(rootsOf([], '/home/ann/agent')).toEqual([]);
   });
 });

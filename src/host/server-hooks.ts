@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
   type CreateMessageRequest,
@@ -10,7 +11,7 @@ import {
 import { type UserChannel, WAIT } from '../interpreter/people.js';
 import { PUBLIC_TRUSTED } from '../labels/label.js';
 import type { Message, ModelDriver, StopReason } from '../models/driver.js';
-import type { Monitor, Rule } from '../monitor/monitor.js';
+import type { Monitor } from '../monitor/monitor.js';
 import type { JsonObject } from '../spec/types.js';
 import type { McpClientHooks, McpEvent } from '../tools/mcp-hooks.js';
 import type { HostConfig } from './config.js';
@@ -31,7 +32,10 @@ const REJECTED = -1;
 /**
  * The hooks a namespace's server gets. Elicitation and sampling are resources like any
  * other, `elicitation:NS` and `sampling:NS`, so nothing is allowed unless a rule says so.
- * Roots are the folders the `fs:` grants name.
+ * Roots are the folders the namespace's own `roots` names, and none when it names none: a
+ * server such as the reference filesystem server takes the roots it is given in place of
+ * the folders it was started with, so roots shared between namespaces would point one
+ * server at another's files while the monitor resolves paths against its own.
  *
  * These decisions are taken by the run's monitor but not yet journaled, and a sampling
  * call's tokens are not counted against the budgets: the machine sees only the tool result
@@ -42,7 +46,7 @@ export function serverHooks(ns: string, ctx: ServerHookContext): McpClientHooks 
     elicit: (params) => elicit(ns, params, ctx),
     sample: (params) => sample(ns, params, ctx),
   };
-  const roots = rootsOf(ctx.config.rules);
+  const roots = rootsOf(ctx.config.tools[ns]?.roots ?? [], ctx.config.dir);
   // A server given no roots keeps the folders it was started with.
   if (roots.length > 0) hooks.roots = roots;
   if (ctx.events) hooks.events = ctx.events;
@@ -118,20 +122,10 @@ const STOP: Record<StopReason, string> = {
   other: 'other',
 };
 
-/**
- * The folders the `fs:` allow and confirm rules name: each pattern cut before its first
- * wildcard, back to a whole folder. Expired rules are left out.
- */
-export function rootsOf(rules: readonly Rule[], now = Date.now()): Root[] {
-  const paths = new Set<string>();
-  for (const rule of rules) {
-    const pattern = 'allow' in rule ? rule.allow : 'confirm' in rule ? rule.confirm : undefined;
-    if (!pattern?.startsWith('fs:/')) continue;
-    if (rule.until !== undefined && Date.parse(rule.until) <= now) continue;
-    const path = pattern.slice(3);
-    const star = path.indexOf('*');
-    const folder = star < 0 ? path : path.slice(0, path.lastIndexOf('/', star) + 1);
-    paths.add(folder.length > 1 ? folder.replace(/\/+$/, '') : '/');
-  }
-  return [...paths].map((path) => ({ uri: pathToFileURL(path).href, name: path }));
+/** A namespace's roots: its folders, resolved against the configuration's folder. */
+export function rootsOf(folders: readonly string[], dir: string): Root[] {
+  return folders.map((f) => {
+    const path = resolve(dir, f);
+    return { uri: pathToFileURL(path).href, name: path };
+  });
 }
