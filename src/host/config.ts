@@ -16,6 +16,7 @@ import type { Json, JsonObject, JsonSchema } from '../spec/types.js';
 import type { Durability } from '../store/store.js';
 import type { McpServerSpec } from '../tools/mcp.js';
 import { pointerToPath } from '../verifier/schema-check.js';
+import type { TelemetryConfig } from './telemetry.js';
 
 /** A tool namespace: an MCP server as `mcpServers` entries are written, and how to treat it. */
 export type NamespaceBinding = McpServerSpec & {
@@ -79,6 +80,8 @@ export interface HostConfig {
   flow: FlowPolicy & { endorse?: EndorseKind[] };
   /** Who the run acts for: the user, and the recipient of what is shown or asked. */
   principal: string;
+  /** OpenTelemetry spans: whether they carry messages, arguments and results. Default: no. */
+  telemetry?: TelemetryConfig;
   /** The configuration as written, for its digest. */
   raw: JsonObject;
 }
@@ -207,6 +210,11 @@ const CONFIG_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       properties: { signingKey: { type: 'string' } },
+    },
+    telemetry: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { captureContent: { type: 'boolean' } },
     },
   },
 };
@@ -368,6 +376,9 @@ export function parseConfig(
       ...((expanded.flow ?? {}) as Partial<FlowPolicy & { endorse: EndorseKind[] }>),
     },
     principal: (expanded.principal as string | undefined) ?? 'user',
+    telemetry: {
+      captureContent: (expanded.telemetry as JsonObject | undefined)?.captureContent === true,
+    },
     raw,
   };
 }

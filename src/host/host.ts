@@ -43,6 +43,7 @@ import { checkLock, lockDiff, lockPath, readLock, writeLock } from './lock.js';
 import { recordedDriver, recordedProviders } from './recorded.js';
 import { resourceRules, resourcesOf } from './resources.js';
 import { type ServerHookContext, serverHooks } from './server-hooks.js';
+import { RunTelemetry } from './telemetry.js';
 
 export type ResumeOptions = Omit<RunOptions, 'inputs'>;
 
@@ -590,13 +591,18 @@ export class Mvm {
     const scope = linked.image.name;
     const user: UserChannel = { ...nobody, ...options.user };
     const lend = this.lendToServers(user, options.serverEvents);
+    // Spans only when the host application registered an SDK that records the run's.
+    const telemetry = RunTelemetry.start(
+      { runId: run.id, image: scope, imageDigest: run.imageDigest, resumed: tape.catchingUp },
+      this.config.telemetry,
+    );
     const host: MachineHost = {
       model: async (slot) => bound.drivers.get(slot)!,
       provider: async (ns) => {
         const p = this.provider(ns, run.dir, serverHooks(ns, lend));
         providers.push(p);
         await p.connect();
-        return p;
+        return telemetry ? telemetry.provider(p) : p;
       },
       namespaceLabel: (ns) => this.namespaceLabel(ns),
       memory: {
@@ -633,6 +639,11 @@ export class Mvm {
         bound.drivers.set(slot, r);
       }
     }
+    if (telemetry) {
+      for (const [slot, d] of bound.drivers) {
+        bound.drivers.set(slot, telemetry.driver(slot, d, this.config.models[slot]));
+      }
+    }
 
     const machine = new Machine({
       linked,
@@ -644,16 +655,21 @@ export class Mvm {
       ),
       tape,
       meter: new BudgetMeter(this.config.budgets),
-      events: options.events,
+      events: telemetry ? telemetry.listen(options.events) : options.events,
       signal: options.signal,
     });
     let outcome: Awaited<ReturnType<Machine['run']>>;
     try {
-      outcome = await machine.run(bound.inputs);
+      const running = () => machine.run(bound.inputs);
+      outcome = await (telemetry ? telemetry.within(running) : running());
+    } catch (e) {
+      telemetry?.end('failed', e);
+      throw e;
     } finally {
       await Promise.allSettled(providers.map((p) => p.close()));
       for (const [slot, r] of recorders) r.save(recordPath(options.record!, slot, recorders.size));
     }
+    telemetry?.end(outcome.status, outcome.error ?? undefined, outcome.pending.length);
     const error = outcome.error ? (outcome.error.toJSON() as JsonObject) : null;
     if (outcome.status === 'waiting') this.store.setStatus(run.id, 'waiting');
     else this.store.finishRun(run.id, outcome.status, outcome.output?.data ?? null, error);

@@ -15,3 +15,4 @@ export {
   resolveTarget,
   verifyFile,
 } from './image-file.js';
+export type { TelemetryConfig } from './telemetry.js';

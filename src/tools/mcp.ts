@@ -176,10 +176,12 @@ export class McpProvider implements ToolProvider {
 
     const events = this.options.hooks?.events;
     const namespace = this.namespace;
+    // Trace context rides in `_meta` (SEP-414), beside the progress token the SDK adds there.
+    const meta = options.traceContext ? { _meta: { ...options.traceContext } } : {};
     try {
       const result = await this.authorized(
         () =>
-          client.callTool({ name, arguments: args }, undefined, {
+          client.callTool({ name, arguments: args, ...meta }, undefined, {
             timeout: timeoutMs,
             signal,
             // A server that reports progress is still working: each report restarts the
