@@ -79,6 +79,17 @@ describe('signed manifests and exported runs', () => {
     expect(foreign.code).toBe(1);
     expect(foreign.out).toContain('[manifest_signature]');
 
+    // A signature stripped off: the chain alone still verifies, but nobody vouches for it.
+    const stripped = JSON.parse(readFileSync(file, 'utf8')) as {
+      manifest: { signature?: unknown };
+    };
+    delete stripped.manifest.signature;
+    const bare = join(dir, 'bare.json');
+    writeFileSync(bare, JSON.stringify(stripped));
+    const unsigned = await mvm('audit', 'verify', '--file', bare, '--pub', join(dir, 'host.pub'));
+    expect(unsigned.code).toBe(1);
+    expect(unsigned.out).toContain('not signed, and a public key was given');
+
     const exported = JSON.parse(readFileSync(file, 'utf8')) as {
       entries: Array<{ data: unknown }>;
     };

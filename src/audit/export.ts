@@ -43,6 +43,15 @@ export function verifyExport(
     x.entries,
     m ? { head: m.journal.head, count: m.journal.entries } : undefined,
   );
+  if (!m?.signature && keys.length > 0) {
+    // Anyone can build a chain that verifies; only a signature says who vouches for it.
+    report.ok = false;
+    report.problems.push({
+      seq: x.entries.length,
+      code: 'manifest_signature',
+      message: 'manifest: not signed, and a public key was given to check its signature',
+    });
+  }
   if (m?.signature) {
     const { signature, ...unsigned } = m;
     try {

@@ -723,6 +723,15 @@ export class Mvm {
         });
       }
     }
+    if (!manifest?.signature && publicKeys.length > 0) {
+      // Asked to check a signature, an unsigned manifest fails: anyone can build a chain.
+      report.ok = false;
+      report.problems.push({
+        seq: entries.length,
+        code: 'manifest_signature',
+        message: 'manifest: not signed, and a public key was given to check its signature',
+      });
+    }
     if (signedBy) Object.assign(report, { signedBy });
     // A run still under way (or stopped mid-way) may have gone on since its last manifest,
     // from a suspension; the journal must then extend what that manifest saw.
