@@ -167,8 +167,9 @@ describe('a host configuration, fuzzed', () => {
         ),
         params(300),
       );
-      // Configurations that never parse would leave binding untested.
-      expect(parsed).toBeGreaterThan(total / 10);
+      // Configurations that never parse would leave binding untested. About one in ten
+      // parses; the bound leaves room for the spread of a few hundred random cases.
+      expect(parsed).toBeGreaterThan(total / 25);
     },
     timeout(40_000),
   );
