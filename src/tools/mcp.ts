@@ -461,9 +461,11 @@ export class McpProvider implements ToolProvider {
         : error instanceof Error
           ? error.message
           : String(error);
+    // What the server said last is most often why it stopped; the rest is in the data.
+    const said = this.stderrTail.filter((l) => l.trim() !== '').at(-1);
     return new ProviderError(
       'start_failed',
-      `${ns}: cannot start mcp server "${target}": ${reason}`,
+      `${ns}: cannot start mcp server "${target}": ${reason}${said ? ` (it said: ${said.trim()})` : ''}`,
       { namespace: ns, target, stderr: [...this.stderrTail] },
       error,
     );
