@@ -223,6 +223,22 @@ const ajv = new Ajv({ allErrors: true, strict: false, logger: false });
 addFormats.default(ajv);
 const validate = ajv.compile(CONFIG_SCHEMA);
 
+/** The kinds of resource a rule may name, as the monitor's requests name them. */
+const SCHEMES = ['tool:', 'fs:', 'net:', 'mem:', 'model:', 'elicitation:', 'sampling:'];
+
+/** Why a rule's pattern can never match what the machine asks about, if it cannot. */
+function patternProblem(pattern: string): string | undefined {
+  if (pattern === 'user' || pattern.startsWith('*')) return undefined;
+  const scheme = SCHEMES.find((k) => pattern.startsWith(k));
+  if (!scheme) {
+    return `'${pattern}' names no kind of resource (${[...SCHEMES, 'user'].join(', ')})`;
+  }
+  if (scheme === 'fs:' && !pattern.startsWith('fs:/') && !pattern.startsWith('fs:*')) {
+    return `'${pattern}': a file pattern is an absolute path, as fs:/abs/path or fs:\${configDir}/...`;
+  }
+  return undefined;
+}
+
 /** Fills `${configDir}`, `${env:NAME}` and `${package:NAME}` in a string. */
 export function expandString(s: string, dir: string, env: NodeJS.ProcessEnv): string {
   return s.replace(/\$\{([^}]+)\}/g, (whole, ref: string) => {
@@ -327,6 +343,20 @@ export function parseConfig(
   });
   const env = options.env ?? process.env;
   const expanded = expandDeep(raw, options.dir, env) as JsonObject;
+  ((expanded.rules ?? []) as JsonObject[]).forEach((rule, i) => {
+    const pattern = (rule.allow ?? rule.deny ?? rule.confirm) as string;
+    const problem = patternProblem(pattern);
+    if (problem === undefined) return;
+    const pos = options.locate?.(`rules[${i}]`);
+    throw new ConfigError(
+      'invalid_config',
+      `${where}${pos ? `:${pos}` : ''}: rules[${i}]: ${problem}`,
+      {
+        file: options.path,
+        at: `rules[${i}]`,
+      },
+    );
+  });
   const tools: Record<string, NamespaceBinding> = {};
   for (const block of ['mcpServers', 'tools'] as const) {
     const servers = (expanded[block] ?? {}) as Record<

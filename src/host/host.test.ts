@@ -85,3 +85,21 @@ describe('the configuration', () => {
     ).toThrow(/rules\[0\]\.until/);
   });
 });
+
+describe('rule patterns', () => {
+  it.each([
+    ['tol:fs/read_text_file', /names no kind of resource/],
+    ['fs:data/**', /a file pattern is an absolute path/],
+  ])("refuses '%s', which could never match", (pattern, message) => {
+    const parse = () => parseConfig({ rules: [{ allow: pattern }] }, { path: null, dir: '/' });
+    expect(parse).toThrow(ConfigError);
+    expect(parse).toThrow(message);
+  });
+
+  it('takes every kind of resource the monitor asks about', () => {
+    const rules = ['tool:fs/*', 'fs:/srv/**', 'net:example.test/**', 'mem:notes', 'model:main']
+      .concat(['user', 'elicitation:fs', 'sampling:fs', '**'])
+      .map((allow) => ({ allow }));
+    expect(parseConfig({ rules }, { path: null, dir: '/' }).rules).toHaveLength(9);
+  });
+});
