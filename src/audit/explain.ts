@@ -187,10 +187,12 @@ class Tracer {
   }
 
   /**
-   * The call a decision on `tool:NAME` was about: the journal names it only in the intent or
-   * refusal that follows, before the machine moves on to another model call.
+   * The call a decision on `tool:NAME` was about: named in the decision itself, or, in a
+   * journal written before decisions named their call, in the intent or refusal that
+   * follows, before the machine moves on to another model call.
    */
   private callOfDecision(entry: JournalEntry, name: string): string | undefined {
+    if (isObject(entry.data) && typeof entry.data.callId === 'string') return entry.data.callId;
     let e = this.index.bySeq.get(entry.seq + 1);
     while (e && e.type !== 'model.intent' && e.type !== 'model.reply') {
       if ((e.type === 'tool.intent' || e.type === 'tool.refused') && isObject(e.data)) {

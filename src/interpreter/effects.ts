@@ -157,6 +157,7 @@ export class Effects {
     args?: Json,
     mode?: Mode,
     sink?: Sink,
+    callId?: string,
   ): Decision {
     const context = join(given, this.pc());
     // Re-executing, a decision is the one taken then: rules may have expired since.
@@ -187,6 +188,8 @@ export class Effects {
         rule: decision.rule,
         reason: decision.reason,
         context: labelJson(context),
+        // Which call it was about, so a decision can be traced without guessing.
+        ...(callId === undefined ? {} : { callId }),
       },
       at,
     );
@@ -230,7 +233,7 @@ export class Effects {
     mode?: Mode,
     sink?: Sink,
   ): Promise<{ ok: boolean; reason: string }> {
-    const decision = this.decide(resource, at, context, args, mode, sink);
+    const decision = this.decide(resource, at, context, args, mode, sink, what.callId);
     if (decision.verdict === 'allow') return { ok: true, reason: decision.reason };
     if (decision.verdict === 'deny')
       return { ok: false, reason: `denied by policy: ${decision.reason}` };

@@ -121,6 +121,7 @@ describe('flow rules', () => {
       resource: 'tool:mail/send',
       verdict: 'deny',
       rule: 'flow.untrusted: deny',
+      callId: 'call_2',
     });
   });
 
