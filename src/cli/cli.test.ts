@@ -522,3 +522,19 @@ describe('usage', () => {
     expect(nowhere.err).toContain('[not_found]');
   });
 });
+
+describe('an image file named directly', () => {
+  it('finds the mvm.yaml beside it, as its folder would', async () => {
+    const dir = fresh('beside');
+    cpSync(example, dir, { recursive: true });
+    const store = fresh('beside-store');
+    const run = await mvm('run', join(dir, 'image.yaml'), '--store', store, '--json');
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.out)).toMatchObject({ status: 'done' });
+
+    writeFileSync(join(dir, 'mvm.yaml'), 'models: [not, a, map]\n');
+    const check = await mvm('check', join(dir, 'image.yaml'));
+    expect(check.code).toBe(2);
+    expect(check.err).toContain('mvm.yaml');
+  });
+});

@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { digest } from '../audit/canonical.js';
 import { ConfigError, VerifyError, type VerifyIssue } from '../spec/errors.js';
 import { readSource } from '../spec/source.js';
@@ -22,8 +22,8 @@ function firstIn(dir: string, names: string[]): string | undefined {
 }
 
 /**
- * Resolves what a user names: an image file, or a folder holding `image.yaml` and, beside
- * it, a host configuration `mvm.yaml`.
+ * Resolves what a user names: an image file, or a folder holding `image.yaml`; either way
+ * with the host configuration `mvm.yaml` beside the image, when there is one.
  */
 export function resolveTarget(target: string): { image: string; config: string | undefined } {
   const abs = resolve(target);
@@ -43,7 +43,8 @@ export function resolveTarget(target: string): { image: string; config: string |
     }
     return { image, config: firstIn(abs, CONFIG_NAMES) };
   }
-  return { image: abs, config: undefined };
+  // An image file finds its configuration where a folder would: beside it.
+  return { image: abs, config: firstIn(dirname(abs), CONFIG_NAMES) };
 }
 
 export function readImageFile(path: string): ImageFile {
