@@ -150,6 +150,8 @@ export class RunStore {
   readonly dir: string;
   private readonly db: Database.Database;
   private readonly journals = new Map<string, Journal>();
+  /** Each statement is prepared once: preparing costs more than running most of them. */
+  private readonly statements = new Map<string, Database.Statement>();
 
   private constructor(
     dir: string,
@@ -182,21 +184,38 @@ export class RunStore {
   }
 
   createRun(meta: { imageName: string; imageDigest: string; configPath: string | null }) {
-    const id = newRunId();
     const createdAt = new Date().toISOString();
-    this.db
-      .prepare(
-        `INSERT INTO runs (id, image_name, image_digest, config_path, status, created_at, head,
+    const insert = this.sql(
+      `INSERT INTO runs (id, image_name, image_digest, config_path, status, created_at, head,
          count, owner) VALUES (?, ?, ?, ?, 'running', ?, ?, 0, ?)`,
-      )
-      .run(id, meta.imageName, meta.imageDigest, meta.configPath, createdAt, GENESIS, OWNER);
-    mkdirSync(this.runDir(id), { recursive: true });
-    return this.getRun(id)!;
+    );
+    // An id has 24 random bits per second, so runs made a few hundred a second can draw one
+    // that is taken (about one in twenty over 10,000 such runs): that one is drawn again.
+    for (let attempt = 1; ; attempt++) {
+      const id = newRunId();
+      try {
+        insert.run(
+          id,
+          meta.imageName,
+          meta.imageDigest,
+          meta.configPath,
+          createdAt,
+          GENESIS,
+          OWNER,
+        );
+      } catch (e) {
+        const taken = (e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+        if (taken && attempt < 5) continue;
+        throw e;
+      }
+      mkdirSync(this.runDir(id), { recursive: true });
+      return this.getRun(id)!;
+    }
   }
 
   getRun(id: string): RunRecord | undefined {
     this.journals.get(id)?.flush();
-    const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
+    const row = this.sql('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
     return row ? this.toRecord(row) : undefined;
   }
 
@@ -208,9 +227,10 @@ export class RunStore {
     const rows =
       idOrPrefix.trim() === ''
         ? []
-        : (this.db
-            .prepare('SELECT * FROM runs WHERE substr(id, 1, ?) = ? ORDER BY rowid LIMIT 2')
-            .all(idOrPrefix.length, idOrPrefix) as RunRow[]);
+        : (this.sql('SELECT * FROM runs WHERE substr(id, 1, ?) = ? ORDER BY rowid LIMIT 2').all(
+            idOrPrefix.length,
+            idOrPrefix,
+          ) as RunRow[]);
     if (rows.length === 1) return this.toRecord(rows[0]!);
     const why = rows.length === 0 ? 'no run' : 'more than one run';
     throw new StoreError('run_not_found', `${why} matches '${idOrPrefix}' in ${this.dir}`, {
@@ -219,30 +239,26 @@ export class RunStore {
   }
 
   listRuns(limit = 50): RunRecord[] {
-    const rows = this.db
-      .prepare('SELECT * FROM runs ORDER BY rowid DESC LIMIT ?')
-      .all(limit) as RunRow[];
+    const rows = this.sql('SELECT * FROM runs ORDER BY rowid DESC LIMIT ?').all(limit) as RunRow[];
     return rows.map((r) => this.toRecord(r));
   }
 
   finishRun(id: string, status: RunStatus, output: Json | null, error: Json | null): void {
-    this.db
-      .prepare(
-        'UPDATE runs SET status = ?, ended_at = ?, output = ?, error = ?, owner = NULL WHERE id = ?',
-      )
-      .run(
-        status,
-        new Date().toISOString(),
-        output === null ? null : JSON.stringify(output),
-        error === null ? null : JSON.stringify(error),
-        id,
-      );
+    this.sql(
+      'UPDATE runs SET status = ?, ended_at = ?, output = ?, error = ?, owner = NULL WHERE id = ?',
+    ).run(
+      status,
+      new Date().toISOString(),
+      output === null ? null : JSON.stringify(output),
+      error === null ? null : JSON.stringify(error),
+      id,
+    );
   }
 
   /** Marks a run waiting, or running again, without ending it. */
   setStatus(id: string, status: RunStatus): void {
     const owner = status === 'running' ? OWNER : null;
-    this.db.prepare('UPDATE runs SET status = ?, owner = ? WHERE id = ?').run(status, owner, id);
+    this.sql('UPDATE runs SET status = ?, owner = ? WHERE id = ?').run(status, owner, id);
   }
 
   /**
@@ -250,7 +266,7 @@ export class RunStore {
    * refused: two processes must never carry on the same run.
    */
   claim(id: string): void {
-    const row = this.db.prepare('SELECT owner FROM runs WHERE id = ?').get(id) as
+    const row = this.sql('SELECT owner FROM runs WHERE id = ?').get(id) as
       | { owner: string | null }
       | undefined;
     const owner = row?.owner ?? null;
@@ -260,7 +276,7 @@ export class RunStore {
         owner,
       });
     }
-    this.db.prepare('UPDATE runs SET owner = ? WHERE id = ?').run(OWNER, id);
+    this.sql('UPDATE runs SET owner = ? WHERE id = ?').run(OWNER, id);
   }
 
   journal(runId: string): Journal {
@@ -277,9 +293,10 @@ export class RunStore {
   /** A run's journal entries in order; with `after`, only those past that sequence number. */
   entries(runId: string, after = 0): JournalEntry[] {
     this.journals.get(runId)?.flush();
-    const rows = this.db
-      .prepare('SELECT * FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq')
-      .all(runId, after) as EntryRow[];
+    const rows = this.sql('SELECT * FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq').all(
+      runId,
+      after,
+    ) as EntryRow[];
     return rows.map((r) => {
       const e: JournalEntry = {
         seq: r.seq,
@@ -295,40 +312,33 @@ export class RunStore {
   }
 
   saveManifest(runId: string, manifest: Json): void {
-    this.db
-      .prepare('INSERT OR REPLACE INTO manifests (run_id, manifest) VALUES (?, ?)')
-      .run(runId, JSON.stringify(manifest));
+    this.sql('INSERT OR REPLACE INTO manifests (run_id, manifest) VALUES (?, ?)').run(
+      runId,
+      JSON.stringify(manifest),
+    );
   }
 
   getManifest(runId: string): Json | undefined {
-    const row = this.db.prepare('SELECT manifest FROM manifests WHERE run_id = ?').get(runId) as
+    const row = this.sql('SELECT manifest FROM manifests WHERE run_id = ?').get(runId) as
       | { manifest: string }
       | undefined;
     return row ? parseStored(row.manifest) : undefined;
   }
 
   memoryGet(scope: string, key: string): { data: Json; label: Json } | undefined {
-    const row = this.db
-      .prepare('SELECT data, label FROM memory WHERE scope = ? AND key = ?')
-      .get(scope, key) as { data: string; label: string } | undefined;
+    const row = this.sql('SELECT data, label FROM memory WHERE scope = ? AND key = ?').get(
+      scope,
+      key,
+    ) as { data: string; label: string } | undefined;
     if (!row) return undefined;
     return { data: JSON.parse(row.data) as Json, label: JSON.parse(row.label) as Json };
   }
 
   memoryPut(scope: string, key: string, data: Json, label: Json, runId: string): void {
-    this.db
-      .prepare(
-        `INSERT OR REPLACE INTO memory (scope, key, data, label, run_id, updated_at)
+    this.sql(
+      `INSERT OR REPLACE INTO memory (scope, key, data, label, run_id, updated_at)
          VALUES (?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        scope,
-        key,
-        JSON.stringify(data),
-        JSON.stringify(label),
-        runId,
-        new Date().toISOString(),
-      );
+    ).run(scope, key, JSON.stringify(data), JSON.stringify(label), runId, new Date().toISOString());
   }
 
   /** Direct access for tests and tools that inspect or tamper with the file. */
@@ -343,6 +353,15 @@ export class RunStore {
     } finally {
       this.db.close();
     }
+  }
+
+  private sql(text: string): Database.Statement {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
   }
 
   private toRecord(row: RunRow): RunRecord {
