@@ -591,6 +591,7 @@ export class Mvm {
     const scope = linked.image.name;
     const user: UserChannel = { ...nobody, ...options.user };
     const lend = this.lendToServers(user, options.serverEvents);
+    lend.record = (type, data) => tape.mark(type, data);
     // Spans only when the host application registered an SDK that records the run's.
     const telemetry = RunTelemetry.start(
       { runId: run.id, image: scope, imageDigest: run.imageDigest, resumed: tape.catchingUp },

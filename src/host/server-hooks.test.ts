@@ -77,6 +77,28 @@ describe("what a run lends its servers' requests", () => {
     expect(text).toContain('the sampler says hi');
   });
 
+  it(
+    'journals what the server asked and what was decided, and replays without it',
+    SLOW,
+    async () => {
+      const mvm = host([{ allow: 'sampling:ev' }, { allow: 'model:sampler' }]);
+      try {
+        const result = await mvm.run(calling('trigger-sampling-request', prompt));
+        const entries = mvm.store.entries(result.runId);
+        const of = (type: string) => entries.filter((e) => e.type === type).map((e) => e.data);
+        expect(of('server.decision')).toMatchObject([
+          { resource: 'sampling:ev', verdict: 'allow' },
+          { resource: 'model:sampler', verdict: 'allow' },
+        ]);
+        expect(of('server.sample')).toMatchObject([{ ns: 'ev', slot: 'sampler' }]);
+        expect(mvm.auditRun(result.runId).report.ok).toBe(true);
+        expect((await mvm.replay(result.runId)).ok).toBe(true);
+      } finally {
+        mvm.close();
+      }
+    },
+  );
+
   it('still needs the slot itself allowed', SLOW, async () => {
     const text = await contentOf(host([{ allow: 'sampling:ev' }]), 'trigger-sampling-request', {
       prompt: 'hello',

@@ -12,7 +12,7 @@ import { type UserChannel, WAIT } from '../interpreter/people.js';
 import { PUBLIC_TRUSTED } from '../labels/label.js';
 import type { Message, ModelDriver, StopReason } from '../models/driver.js';
 import type { Monitor } from '../monitor/monitor.js';
-import type { JsonObject } from '../spec/types.js';
+import type { Json, JsonObject } from '../spec/types.js';
 import type { McpClientHooks, McpEvent } from '../tools/mcp-hooks.js';
 import type { HostConfig } from './config.js';
 
@@ -24,6 +24,8 @@ export interface ServerHookContext {
   /** The driver for a model slot of the configuration, made on first use. */
   driver(slot: string): ModelDriver;
   events?: (event: McpEvent) => void;
+  /** Journals what a server asked and what was decided; marks, not steps of the image. */
+  record?: (type: string, data: Json) => void;
 }
 
 /** The code MCP gives a request the user (here, the policy) rejected. */
@@ -37,9 +39,8 @@ const REJECTED = -1;
  * the folders it was started with, so roots shared between namespaces would point one
  * server at another's files while the monitor resolves paths against its own.
  *
- * These decisions are taken by the run's monitor but not yet journaled, and a sampling
- * call's tokens are not counted against the budgets: the machine sees only the tool result
- * the server returns, which is journaled as usual.
+ * The decisions, and each sampling call, are journaled as marks through `record`; a
+ * sampling call's tokens are not charged to the run's budgets.
  */
 export function serverHooks(ns: string, ctx: ServerHookContext): McpClientHooks {
   const hooks: McpClientHooks = {
@@ -54,8 +55,20 @@ export function serverHooks(ns: string, ctx: ServerHookContext): McpClientHooks 
 }
 
 function allowed(ctx: ServerHookContext, resource: string): { ok: boolean; reason: string } {
-  const d = ctx.monitor.decide({ resource, context: PUBLIC_TRUSTED });
+  const d = decided(ctx, resource);
   return { ok: d.verdict === 'allow', reason: d.reason };
+}
+
+/** The monitor's decision on a server's request, journaled. */
+function decided(ctx: ServerHookContext, resource: string) {
+  const d = ctx.monitor.decide({ resource, context: PUBLIC_TRUSTED });
+  ctx.record?.('server.decision', {
+    resource,
+    verdict: d.verdict,
+    rule: d.rule,
+    reason: d.reason,
+  });
+  return d;
 }
 
 /**
@@ -67,7 +80,7 @@ async function elicit(
   params: ElicitRequestFormParams,
   ctx: ServerHookContext,
 ): Promise<ElicitResult> {
-  const d = ctx.monitor.decide({ resource: `elicitation:${ns}`, context: PUBLIC_TRUSTED });
+  const d = decided(ctx, `elicitation:${ns}`);
   if (d.verdict === 'deny') return { action: 'decline' };
 
   const schema = params.requestedSchema as unknown as JsonObject;
@@ -106,6 +119,12 @@ async function sample(
   }
   const driver = ctx.driver(slot);
   const reply = await driver.call({ slot, messages, tools: [] });
+  ctx.record?.('server.sample', {
+    ns,
+    slot,
+    model: reply.model ?? driver.describe().model,
+    usage: { inputTokens: reply.usage.inputTokens, outputTokens: reply.usage.outputTokens },
+  });
   return {
     role: 'assistant',
     content: { type: 'text', text: reply.text },

@@ -22,6 +22,10 @@ const MARKERS = new Set([
   'run.resume',
   'confirm.answer',
   'user.answer',
+  // What a server asked of the host during a tool call: re-executed, the call's recorded
+  // result is served and the server asks nothing.
+  'server.decision',
+  'server.sample',
 ]);
 
 /** Fields of a produced entry that depend on the clock, left out of the comparison. */
