@@ -114,6 +114,7 @@ function terminalUser(con: Console, approveFile?: string): Partial<UserChannel> 
       if (given !== WAIT) return given;
       con.err(`\nconfirm ${request.tool} (${request.resource})`);
       con.err(`  arguments: ${JSON.stringify(request.args)}`);
+      if (request.touches?.length) con.err(`  touches: ${request.touches.join(', ')}`);
       con.err(`  asked by: ${request.rule ?? 'the machine'}: ${request.reason}`);
       for (;;) {
         const typed = await prompt('allow? [y]es, [n]o, [a]lways for this run, [w]ait: ');

@@ -590,6 +590,14 @@ export class Mvm {
     const providers: ToolProvider[] = [];
     const scope = linked.image.name;
     const user: UserChannel = { ...nobody, ...options.user };
+    // A person asked to confirm a tool call sees what it would touch, too.
+    const ask = user.confirm.bind(user);
+    user.confirm = (request) => {
+      const [ns] = request.tool.split('/');
+      const binding = ns === undefined ? undefined : own(this.config.tools, ns);
+      const rules = resourceRules(binding && expandRunDir(binding, run.dir));
+      return ask({ ...request, touches: resourcesOf(request.args, rules) });
+    };
     const lend = this.lendToServers(user, options.serverEvents);
     lend.record = (type, data) => tape.mark(type, data);
     // Spans only when the host application registered an SDK that records the run's.

@@ -307,3 +307,72 @@ describe('confirmation and resume', () => {
     });
   });
 });
+
+describe('a confirmation put to a person', () => {
+  it('shows the files and URLs the call would touch', async () => {
+    const seen: unknown[] = [];
+    const write: HostFunction = { description: 'writes a file', run: () => 'written' };
+    const mvm = new Mvm({
+      config: parseConfig(
+        {
+          models: {
+            main: {
+              driver: 'replay',
+              replies: [
+                { toolCalls: [{ id: 'w', name: 'files/write', arguments: '{"path":"a.md"}' }] },
+                { text: 'done' },
+              ],
+            },
+          },
+          tools: {
+            files: {
+              label: { integrity: 'trusted' },
+              resources: { path: 'fs' },
+              resourceBase: '/srv/notes',
+            },
+          },
+          rules: [
+            { allow: 'model:main' },
+            { confirm: 'tool:files/write' },
+            { allow: 'fs:/srv/notes/**' },
+          ],
+        },
+        { path: null, dir: process.cwd() },
+      ),
+      storeDir: mkdtempSync(join(tmpdir(), 'mvm-touches-')),
+      functions: { files: { write } },
+    });
+    const written = imageFromObject({
+      ...image,
+      tools: { files: {} },
+      permissions: ['model:main', 'tool:files/*', 'fs:/srv/**'],
+      procedures: {
+        main: {
+          body: [
+            { op: 'tool.load', ns: 'files', dst: 'tools' },
+            { op: 'history.new', system: 'write a.md', dst: 'h' },
+            {
+              op: 'call',
+              proc: 'std.chat',
+              static: { slot: 'main', max_turns: 3 },
+              args: { history: 'h', tools: 'tools' },
+              dst: 'answer',
+            },
+            { op: 'halt', src: 'answer' },
+          ],
+        },
+      },
+    });
+    const result = await mvm.run(written, {
+      user: {
+        confirm: async (request) => {
+          seen.push(request);
+          return { verdict: 'approve' };
+        },
+      },
+    });
+    mvm.close();
+    expect(result.status).toBe('done');
+    expect(seen).toMatchObject([{ tool: 'files/write', touches: ['fs:/srv/notes/a.md'] }]);
+  });
+});

@@ -18,6 +18,11 @@ export interface ConfirmRequest {
   args: JsonObject;
   /** The rule that asked, or null. */
   rule: string | null;
+  /**
+   * The files and URLs the call's arguments name, for the person's eyes; filled by the host
+   * when it asks, not journaled with the request (the call's own entry records them).
+   */
+  touches?: string[];
   reason: string;
   at: string | undefined;
 }
