@@ -1,7 +1,7 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { Budgets } from '../interpreter/budget.js';
 import type { EndorseKind } from '../labels/endorse.js';
@@ -221,7 +221,12 @@ const CONFIG_SCHEMA = {
 
 const ajv = new Ajv({ allErrors: true, strict: false, logger: false });
 addFormats.default(ajv);
-const validate = ajv.compile(CONFIG_SCHEMA);
+let compiled: ValidateFunction | undefined;
+/** The configuration's validator, compiled on first use: a command that reads none pays nothing. */
+function configValidator(): ValidateFunction {
+  compiled ??= ajv.compile(CONFIG_SCHEMA);
+  return compiled;
+}
 
 /** The kinds of resource a rule may name, as the monitor's requests name them. */
 const SCHEMES = ['tool:', 'fs:', 'net:', 'mem:', 'model:', 'elicitation:', 'sampling:'];
@@ -293,6 +298,7 @@ export function parseConfig(
 ): HostConfig {
   const where = options.path ?? 'configuration';
   const raw = (data ?? {}) as JsonObject;
+  const validate = configValidator();
   if (!validate(raw)) {
     const problems = (validate.errors ?? []).filter(
       (e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf',
