@@ -107,6 +107,14 @@ export interface EffectsOptions {
 
 const labelJson = (l: Label) => l as unknown as Json;
 
+/** What a decision is about beyond its resource: the call's arguments and id, its mode, the sink. */
+interface How {
+  args?: Json;
+  mode?: Mode;
+  sink?: Sink;
+  callId?: string;
+}
+
 /** How often a model without native schema support is asked again for a conforming answer. */
 const SCHEMA_RETRIES = 2;
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
@@ -150,15 +158,8 @@ export class Effects {
   }
 
   /** Asks the monitor and journals the decision; the one gate in front of every effect. */
-  private decide(
-    resource: string,
-    at: string | undefined,
-    given: Label,
-    args?: Json,
-    mode?: Mode,
-    sink?: Sink,
-    callId?: string,
-  ): Decision {
+  private decide(resource: string, at: string | undefined, given: Label, how: How = {}): Decision {
+    const { args, mode, sink, callId } = how;
     const context = join(given, this.pc());
     // Re-executing, a decision is the one taken then: rules may have expired since.
     const recorded = this.tape.recall('decision', at);
@@ -228,12 +229,14 @@ export class Effects {
     resource: string,
     at: string | undefined,
     context: Label,
-    args: Json | undefined,
     what: Omit<ConfirmRequest, 'id' | 'resource' | 'rule' | 'reason' | 'at'>,
-    mode?: Mode,
-    sink?: Sink,
+    how: Pick<How, 'mode' | 'sink'>,
   ): Promise<{ ok: boolean; reason: string }> {
-    const decision = this.decide(resource, at, context, args, mode, sink, what.callId);
+    const decision = this.decide(resource, at, context, {
+      ...how,
+      args: what.args,
+      callId: what.callId,
+    });
     if (decision.verdict === 'allow') return { ok: true, reason: decision.reason };
     if (decision.verdict === 'deny')
       return { ok: false, reason: `denied by policy: ${decision.reason}` };
@@ -305,7 +308,7 @@ export class Effects {
   ): Promise<ModelReply> {
     this.meter.beforeModelCall(at);
     const sink = this.sink(`model:${slot}`, false);
-    const decision = this.decide(`model:${slot}`, at, context, undefined, undefined, sink);
+    const decision = this.decide(`model:${slot}`, at, context, { sink });
     if (decision.verdict !== 'allow') {
       throw new PolicyError('model_denied', `model slot '${slot}' is denied: ${decision.reason}`, {
         slot,
@@ -766,12 +769,12 @@ export class Effects {
     // What a handle holds flows to the tool without steering the model: its readers count,
     // its integrity does not.
     const sink = { ...this.sink(resource, mode !== 'read'), data: resolved.label };
-    const permit = await this.permitted(resource, at, label, args, what, mode, sink);
+    const permit = await this.permitted(resource, at, label, what, { mode, sink });
     if (!permit.ok) return this.refused(call, permit.reason, label, at, true);
     // Every resource the arguments name must pass too: a path outside what the rules allow
     // is refused however the tool itself is allowed.
     for (const derived of this.resourcesOf(call, tool.ns, args, at)) {
-      const p = await this.permitted(derived, at, label, args, what, mode);
+      const p = await this.permitted(derived, at, label, what, { mode });
       if (!p.ok) return this.refused(call, p.reason, label, at, true);
     }
 
@@ -972,14 +975,7 @@ export class Effects {
   // user ─────────────────────────────────────────────────────────────────────────────────
 
   async show(v: Value, at?: string): Promise<void> {
-    const decision = this.decide(
-      'user',
-      at,
-      v.label,
-      undefined,
-      undefined,
-      this.sink('user', false),
-    );
+    const decision = this.decide('user', at, v.label, { sink: this.sink('user', false) });
     if (decision.verdict !== 'allow') {
       throw new PolicyError('user_denied', `showing to the user is denied: ${decision.reason}`, {
         at,
@@ -996,7 +992,7 @@ export class Effects {
   async ask(ins: InstructionOf<'user.ask'>, frame: Frame): Promise<Value> {
     const prompt = render(ins.prompt, frame, ins.at);
     const sink = this.sink('user', false);
-    const decision = this.decide('user', ins.at, prompt.label, undefined, undefined, sink);
+    const decision = this.decide('user', ins.at, prompt.label, { sink });
     if (decision.verdict !== 'allow') {
       throw new PolicyError('user_denied', `asking the user is denied: ${decision.reason}`, {
         at: ins.at,
