@@ -328,8 +328,8 @@ export class Mvm {
     const monitor = new Monitor(this.config.rules, undefined, this.monitorOptions());
     const drivers = new Map<string, ModelDriver>();
     const driver = (slot: string) => {
-      const binding = this.config.models[slot];
-      const factory = binding && this.drivers[binding.driver];
+      const binding = own(this.config.models, slot);
+      const factory = binding && own(this.drivers, binding.driver);
       if (!binding || !factory) {
         throw new ConfigError('unbound_slot', `sampling: no model slot '${slot}'`, { slot });
       }
@@ -340,8 +340,18 @@ export class Mvm {
     return { config: this.config, monitor, user, driver, ...(events ? { events } : {}) };
   }
 
+  /** The files and URLs a call to namespace `ns` with these arguments names. */
+  private touched(ns: string, args: JsonObject, runDir: string): string[] {
+    const binding = own(this.config.tools, ns);
+    return resourcesOf(args, resourceRules(binding && expandRunDir(binding, runDir)));
+  }
+
+  private handlesOf(ns: string): boolean | string[] {
+    return own(this.config.tools, ns)?.handles ?? false;
+  }
+
   private namespaceLabel(ns: string): Label {
-    const l = this.config.tools[ns]?.label;
+    const l = own(this.config.tools, ns)?.label;
     return {
       readers: l?.readers ?? 'public',
       integrity: l?.integrity ?? 'untrusted',
@@ -367,11 +377,11 @@ export class Mvm {
     const principal = [this.config.principal];
     if (sink === 'user') return principal;
     if (sink.startsWith('model:')) {
-      const r = this.config.models[sink.slice(6)]?.recipients;
+      const r = own(this.config.models, sink.slice(6))?.recipients;
       return (r as Readers | undefined) ?? principal;
     }
     const ns = sink.slice(5, sink.indexOf('/'));
-    return this.config.tools[ns]?.recipients ?? 'public';
+    return own(this.config.tools, ns)?.recipients ?? 'public';
   }
 
   /**
@@ -545,7 +555,7 @@ export class Mvm {
       namespaceLabel: (ns) => this.namespaceLabel(ns),
       memory: { get: () => undefined, put: () => {} },
       // What comes as a handle shapes what the model is given, so replay must know it too.
-      handles: (ns) => own(this.config.tools, ns)?.handles ?? false,
+      handles: (ns) => this.handlesOf(ns),
       user: answersOnly,
       toolTimeoutMs: this.config.toolTimeoutMs,
     };
@@ -593,11 +603,10 @@ export class Mvm {
     // A person asked to confirm a tool call sees what it would touch, too.
     const ask = user.confirm.bind(user);
     user.confirm = (request) => {
-      const [ns] = request.tool.split('/');
-      const binding = ns === undefined ? undefined : own(this.config.tools, ns);
-      const rules = resourceRules(binding && expandRunDir(binding, run.dir));
-      return ask({ ...request, touches: resourcesOf(request.args, rules) });
+      const ns = request.tool.slice(0, Math.max(0, request.tool.indexOf('/')));
+      return ask({ ...request, touches: this.touched(ns, request.args, run.dir) });
     };
+    let lock: { path: string; file: ReturnType<typeof readLock> } | undefined;
     const lend = this.lendToServers(user, options.serverEvents);
     lend.record = (type, data) => tape.mark(type, data);
     // Spans only when the host application registered an SDK that records the run's.
@@ -627,17 +636,14 @@ export class Mvm {
       toolTimeout: (ns) => this.config.tools[ns]?.timeoutMs,
       modeOf: (ns, tool) => own(own(this.config.tools, ns)?.modes ?? {}, tool) ?? 'write',
       recipientsOf: (sink) => this.recipientsOf(sink),
-      handles: (ns) => own(this.config.tools, ns)?.handles ?? false,
+      handles: (ns) => this.handlesOf(ns),
       checkTools: (ns, defs) => {
         if (!this.config.path) return;
-        const path = lockPath(this.config.path);
-        const lock = readLock(path);
-        if (lock) checkLock(lock, ns, defs, path);
+        // Read once: the run is held to the lock as it stood when the run first needed it.
+        lock ??= { path: lockPath(this.config.path), file: readLock(lockPath(this.config.path)) };
+        if (lock.file) checkLock(lock.file, ns, defs, lock.path);
       },
-      resourcesOf: (ns, args) => {
-        const binding = this.config.tools[ns];
-        return resourcesOf(args, resourceRules(binding && expandRunDir(binding, run.dir)));
-      },
+      resourcesOf: (ns, args) => this.touched(ns, args, run.dir),
     };
 
     const recorders = new Map<string, RecordingDriver>();
