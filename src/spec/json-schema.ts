@@ -53,7 +53,13 @@ const ajv = new Ajv({
   code: { regExp: boundedRegExp as never },
 });
 addFormats.default(ajv);
-const compiled = new WeakMap<object, ValidateFunction>();
+/**
+ * Compiled validators by the schema's text: every run lists its tools afresh, and the same
+ * definitions should not be compiled again each time. Bounded, so that a server handing out
+ * new schemas cannot grow it (or ajv's own cache, which holds each schema compiled) forever.
+ */
+const compiled = new Map<string, { v: ValidateFunction; schema: JsonSchema }>();
+const COMPILED_MAX = 1000;
 
 function bounded(inner: ValidateFunction): ValidateFunction {
   const outer = ((data: unknown) => {
@@ -82,20 +88,24 @@ function bounded(inner: ValidateFunction): ValidateFunction {
 }
 
 /**
- * A validator for a JSON Schema, compiled once per schema object. Throws when the schema does
- * not compile (see `schemaProblem`).
+ * A validator for a JSON Schema, compiled once per distinct schema. Throws when the schema
+ * does not compile (see `schemaProblem`).
  *
  * ```ts
  * const v = validatorFor({ type: 'string' }); v('x') // true
  * ```
  */
 export function validatorFor(schema: JsonSchema): ValidateFunction {
-  const key = typeof schema === 'object' ? schema : { const: schema };
-  let v = compiled.get(key);
-  if (!v) {
-    v = bounded(ajv.compile(schema));
-    compiled.set(key, v);
+  const key = JSON.stringify(schema);
+  const hit = compiled.get(key);
+  if (hit) return hit.v;
+  const v = bounded(ajv.compile(schema));
+  if (compiled.size >= COMPILED_MAX) {
+    const [oldest, entry] = compiled.entries().next().value!;
+    compiled.delete(oldest);
+    if (typeof entry.schema === 'object') ajv.removeSchema(entry.schema);
   }
+  compiled.set(key, { v, schema });
   return v;
 }
 
