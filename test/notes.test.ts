@@ -1,4 +1,12 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -171,6 +179,20 @@ describe('the notes example against the real MCP servers', () => {
     expect(result.runDir).toBe(join(scratch, 'store', 'runs', result.runId));
     expect(summary).toMatchObject({ entityType: 'summary', observations: sent.observations });
     expect((summary!.observations as string[]).join(' ')).toContain('library card');
+  });
+
+  it('checks the memory server’s graph file against the rules, as the run folder names it', () => {
+    const touched = ofType(entries, 'tool.resources').find(
+      (e) => dataOf(e).callId === 'call_remember',
+    );
+    const file = `fs:${realpathSync(result.runDir)}/memory.jsonl`;
+    const decision = ofType(entries, 'decision').find((e) => dataOf(e).resource === file);
+
+    expect(dataOf(touched!).resources).toEqual([file]);
+    expect(dataOf(decision!)).toMatchObject({
+      verdict: 'allow',
+      rule: expect.stringContaining('memory.jsonl'),
+    });
   });
 
   it('keeps a manifest whose counts match the journal', () => {

@@ -33,7 +33,8 @@ export type NamespaceBinding = McpServerSpec & {
   /** The folder relative paths in arguments resolve against. */
   resourceBase?: string;
   /**
-   * How each tool uses what it touches; a tool not named is taken to write. The server's own
+   * How each tool uses what it touches; a tool not named is taken to write, except the
+   * reference filesystem and memory servers' read tools, known by name. The server's own
    * annotations are hints and are not used: a read-only claim could widen a grant.
    */
   modes?: Record<string, 'read' | 'write' | 'execute'>;
@@ -228,6 +229,9 @@ function configValidator(): ValidateFunction {
   return compiled;
 }
 
+/** Filled when a run starts with the run's own folder, in server settings and rules alike. */
+export const RUN_DIR = ['$', '{runDir}'].join('');
+
 /** The kinds of resource a rule may name, as the monitor's requests name them. */
 const SCHEMES = ['tool:', 'fs:', 'net:', 'mem:', 'model:', 'elicitation:', 'sampling:'];
 
@@ -238,8 +242,9 @@ function patternProblem(pattern: string): string | undefined {
   if (!scheme) {
     return `'${pattern}' names no kind of resource (${[...SCHEMES, 'user'].join(', ')})`;
   }
-  if (scheme === 'fs:' && !pattern.startsWith('fs:/') && !pattern.startsWith('fs:*')) {
-    return `'${pattern}': a file pattern is an absolute path, as fs:/abs/path or fs:\${configDir}/...`;
+  const absolute = ['fs:/', 'fs:*', `fs:${RUN_DIR}`].some((p) => pattern.startsWith(p));
+  if (scheme === 'fs:' && !absolute) {
+    return `'${pattern}': a file pattern is an absolute path, as fs:/abs/path, fs:\${configDir}/... or fs:\${runDir}/...`;
   }
   return undefined;
 }

@@ -37,11 +37,11 @@ import type { McpAuth, McpClientHooks, McpEvent } from '../tools/mcp-hooks.js';
 import type { ToolDefinition, ToolProvider } from '../tools/provider.js';
 import type { LinkedImage } from '../verifier/expand.js';
 import { type Answer, checkAnswers, pendingOf } from './answers.js';
-import type { HostConfig, NamespaceBinding } from './config.js';
+import { type HostConfig, type NamespaceBinding, RUN_DIR } from './config.js';
 import { type ImageFile, imageFromObject, verifyFile } from './image-file.js';
 import { checkLock, lockDiff, lockPath, readLock, writeLock } from './lock.js';
 import { recordedDriver, recordedProviders } from './recorded.js';
-import { resourceRules, resourcesOf } from './resources.js';
+import { modeOf, resourceRules, resourcesOf } from './resources.js';
 import { type ServerHookContext, serverHooks } from './server-hooks.js';
 import { RunTelemetry } from './telemetry.js';
 
@@ -143,7 +143,6 @@ const nobody: UserChannel = {
 };
 
 /** The placeholder for a run's own folder, filled when the run starts. */
-const RUN_DIR = ['$', '{runDir}'].join('');
 
 function expandRunDir<T>(node: T, runDir: string): T {
   if (typeof node === 'string') return node.replaceAll(RUN_DIR, runDir) as T;
@@ -322,10 +321,15 @@ export class Mvm {
    * run's user, and drivers of their own, so that a sampling call does not take a recorded
    * reply meant for the image.
    */
-  private lendToServers(user: UserChannel, events?: (event: McpEvent) => void): ServerHookContext {
+  private lendToServers(
+    user: UserChannel,
+    runDir: string,
+    events?: (event: McpEvent) => void,
+  ): ServerHookContext {
     // The rules alone: a server's request is not the image's doing, so its permissions do
     // not bound it, and the image cannot lend a server what the operator has not granted.
-    const monitor = new Monitor(this.config.rules, undefined, this.monitorOptions());
+    const rules = expandRunDir(this.config.rules, runDir);
+    const monitor = new Monitor(rules, undefined, this.monitorOptions());
     const drivers = new Map<string, ModelDriver>();
     const driver = (slot: string) => {
       const binding = own(this.config.models, slot);
@@ -607,7 +611,7 @@ export class Mvm {
       return ask({ ...request, touches: this.touched(ns, request.args, run.dir) });
     };
     let lock: { path: string; file: ReturnType<typeof readLock> } | undefined;
-    const lend = this.lendToServers(user, options.serverEvents);
+    const lend = this.lendToServers(user, run.dir, options.serverEvents);
     lend.record = (type, data) => tape.mark(type, data);
     // Spans only when the host application registered an SDK that records the run's.
     const telemetry = RunTelemetry.start(
@@ -634,7 +638,7 @@ export class Mvm {
       user,
       toolTimeoutMs: this.config.toolTimeoutMs,
       toolTimeout: (ns) => this.config.tools[ns]?.timeoutMs,
-      modeOf: (ns, tool) => own(own(this.config.tools, ns)?.modes ?? {}, tool) ?? 'write',
+      modeOf: (ns, tool) => modeOf(own(this.config.tools, ns), tool),
       recipientsOf: (sink) => this.recipientsOf(sink),
       handles: (ns) => this.handlesOf(ns),
       checkTools: (ns, defs) => {
@@ -664,7 +668,7 @@ export class Mvm {
       linked,
       host,
       monitor: new Monitor(
-        this.config.rules,
+        expandRunDir(this.config.rules, run.dir),
         linked.image.permissions ?? [],
         this.monitorOptions(),
       ),
@@ -778,7 +782,7 @@ export class Mvm {
     try {
       for (const ns of Object.keys(this.config.tools)) {
         // The same capabilities as a run declares: some servers offer tools by them.
-        const p = this.provider(ns, scratch, serverHooks(ns, this.lendToServers(nobody)));
+        const p = this.provider(ns, scratch, serverHooks(ns, this.lendToServers(nobody, scratch)));
         try {
           await p.connect();
           listed[ns] = await p.list();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Monitor } from '../monitor/monitor.js';
-import { realPath, resourceRules, resourcesOf } from './resources.js';
+import { modeOf, realPath, resourceRules, resourcesOf } from './resources.js';
 
 describe('resources named by arguments', () => {
   const root = realpathSync(mkdtempSync(join(tmpdir(), 'mvm-res-')));
@@ -56,5 +56,33 @@ describe('resources named by arguments', () => {
       'net:example.org/a/b',
     ]);
     expect(resourceRules({ command: 'node', args: ['other-server.js'] })).toBeUndefined();
+  });
+
+  it('has every call to the memory server touch its graph file, wherever it is kept', () => {
+    const entry = join(root, 'server-memory', 'dist', 'index.js');
+    const kept = (env?: Record<string, string>) =>
+      resourcesOf({ entities: [] }, resourceRules({ command: 'node', args: [entry], env }));
+
+    expect(kept({ MEMORY_FILE_PATH: join(data, 'graph.jsonl') })).toEqual([
+      `fs:${data}/graph.jsonl`,
+    ]);
+    expect(kept()).toEqual([`fs:${root}/server-memory/dist/memory.jsonl`]);
+    expect(kept({ MEMORY_FILE_PATH: '../g.jsonl' })).toEqual([`fs:${root}/server-memory/g.jsonl`]);
+    expect(monitor.decide({ resource: kept()[0]! }).verdict).toBe('deny');
+  });
+
+  it('knows the reference servers’ read tools; the configuration overrides, others write', () => {
+    const fsServer = { command: 'node', args: ['/x/server-filesystem/dist/index.js', data] };
+    const memory = { command: 'node', args: ['/x/server-memory/dist/index.js'] };
+
+    expect(modeOf(fsServer, 'read_text_file')).toBe('read');
+    expect(modeOf(fsServer, 'write_file')).toBe('write');
+    expect(modeOf({ ...fsServer, modes: { read_text_file: 'execute' } }, 'read_text_file')).toBe(
+      'execute',
+    );
+    expect(modeOf(memory, 'read_graph')).toBe('read');
+    expect(modeOf(memory, 'delete_entities')).toBe('write');
+    expect(modeOf({ command: 'node', args: ['other.js'] }, 'read_graph')).toBe('write');
+    expect(modeOf(undefined, 'read_file')).toBe('write');
   });
 });

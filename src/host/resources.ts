@@ -1,5 +1,6 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import type { Mode } from '../monitor/monitor.js';
 import type { Json, JsonObject } from '../spec/types.js';
 import type { NamespaceBinding } from './config.js';
 
@@ -10,20 +11,72 @@ export type ResourceMap = Record<string, 'fs' | 'net'>;
 const FILESYSTEM: ResourceMap = { path: 'fs', paths: 'fs', source: 'fs', destination: 'fs' };
 
 /**
+ * The read-only tools of the reference filesystem and memory servers, known by name: the
+ * operator chose the package, so this is the configuration speaking, not the server.
+ */
+const READS: Record<string, readonly string[]> = {
+  'server-filesystem': [
+    'read_file',
+    'read_text_file',
+    'read_media_file',
+    'read_multiple_files',
+    'list_directory',
+    'list_directory_with_sizes',
+    'directory_tree',
+    'search_files',
+    'get_file_info',
+    'list_allowed_directories',
+  ],
+  'server-memory': ['read_graph', 'search_nodes', 'open_nodes'],
+};
+
+/** How a tool uses what it touches: the namespace's `modes`, else a reference server's, else write. */
+export function modeOf(binding: NamespaceBinding | undefined, tool: string): Mode {
+  const given =
+    binding?.modes && Object.hasOwn(binding.modes, tool) ? binding.modes[tool] : undefined;
+  if (given) return given;
+  const args = binding && 'args' in binding ? (binding.args ?? []) : [];
+  for (const [server, reads] of Object.entries(READS)) {
+    if (args.some((a) => a.includes(server)) && reads.includes(tool)) return 'read';
+  }
+  return 'write';
+}
+
+/** What the calls of a namespace touch: resources named by arguments, and files every call does. */
+export interface ResourceRules {
+  map: ResourceMap;
+  base: string;
+  /** Files every call touches whatever its arguments, as the memory server's graph. */
+  always: string[];
+}
+
+/**
  * The resource map of a namespace: its own `resources`, else the reference filesystem
  * server's when the namespace runs it; paths resolve against `resourceBase`, else the
- * server's first allowed folder.
+ * server's first allowed folder. Every call to the reference memory server touches its
+ * graph file, `MEMORY_FILE_PATH` (relative to the server's folder, as the server reads it).
  */
-export function resourceRules(binding: NamespaceBinding | undefined) {
+export function resourceRules(binding: NamespaceBinding | undefined): ResourceRules | undefined {
   if (!binding) return undefined;
   const b = binding as NamespaceBinding & { resources?: ResourceMap; resourceBase?: string };
   const args = 'args' in b ? (b.args ?? []) : [];
-  const isFilesystem = args.some((a) => a.includes('server-filesystem'));
-  const map = b.resources ?? (isFilesystem ? FILESYSTEM : undefined);
-  if (!map) return undefined;
-  const folder = args.slice(args.findIndex((a) => a.includes('server-filesystem')) + 1)[0];
-  const base = b.resourceBase ?? (isFilesystem && folder ? folder : process.cwd());
-  return { map, base };
+  const entry = (name: string) => args.findIndex((a) => a.includes(name));
+  const fsAt = entry('server-filesystem');
+  const memoryAt = entry('server-memory');
+  const always = memoryAt >= 0 ? [memoryFile(args[memoryAt]!, b)] : [];
+  const map = b.resources ?? (fsAt >= 0 ? FILESYSTEM : undefined);
+  if (!map && always.length === 0) return undefined;
+  const folder = fsAt >= 0 ? args[fsAt + 1] : undefined;
+  const base = b.resourceBase ?? folder ?? process.cwd();
+  return { map: map ?? {}, base, always };
+}
+
+/** The memory server's graph file: its environment's `MEMORY_FILE_PATH`, else its default. */
+function memoryFile(entry: string, binding: NamespaceBinding): string {
+  const env = 'env' in binding ? binding.env : undefined;
+  const named = env?.MEMORY_FILE_PATH;
+  const serverDir = dirname(resolve(entry));
+  return `fs:${realPath(named || 'memory.jsonl', serverDir)}`;
 }
 
 /**
@@ -49,9 +102,9 @@ export function realPath(path: string, base: string): string {
 }
 
 /** The resources a call's arguments name, as `fs:/abs/path` and `net:host/path`. */
-export function resourcesOf(args: JsonObject, rules: ReturnType<typeof resourceRules>): string[] {
+export function resourcesOf(args: JsonObject, rules: ResourceRules | undefined): string[] {
   if (!rules) return [];
-  const out: string[] = [];
+  const out: string[] = [...rules.always];
   for (const [arg, kind] of Object.entries(rules.map)) {
     const v: Json | undefined = args[arg];
     const values = Array.isArray(v) ? v : v === undefined ? [] : [v];
