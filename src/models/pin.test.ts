@@ -94,6 +94,27 @@ describe('model pins', () => {
     });
   });
 
+  it('hold a recorded fingerprint on replay, as the live run held it', async () => {
+    const config = parseConfig(
+      {
+        models: {
+          main: {
+            driver: 'replay',
+            replies: [{ text: 'hi', model: 'm1', fingerprint: 'fp_b' }],
+            pin: { fingerprint: 'fp_a' },
+          },
+        },
+        rules: [{ allow: 'model:main' }],
+      },
+      { path: null, dir: process.cwd() },
+    );
+    const mvm = new Mvm({ config, storeDir: mkdtempSync(join(tmpdir(), 'mvm-pin-')) });
+    open.push(mvm);
+    const result = await mvm.run(image);
+
+    expect(result.error).toMatchObject({ code: 'model_mismatch' });
+  });
+
   it('refuse a pin the configuration cannot read', () => {
     expect(() =>
       parseConfig(

@@ -88,5 +88,6 @@ function recordOf(request: ModelRequest, reply: ModelReply): RecordedReply {
       ...(usage.cost === undefined ? {} : { cost: usage.cost }),
     },
     ...(reply.model === undefined ? {} : { model: reply.model }),
+    ...(reply.fingerprint === undefined ? {} : { fingerprint: reply.fingerprint }),
   };
 }

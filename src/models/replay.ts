@@ -25,6 +25,8 @@ export interface RecordedReply {
   stop?: StopReason;
   usage?: { inputTokens?: number; outputTokens?: number; cost?: number };
   model?: string;
+  /** The provider's fingerprint of the model, as the live reply gave it. */
+  fingerprint?: string;
 }
 
 export interface ReplayFile {
@@ -171,6 +173,7 @@ export class ReplayDriver implements ModelDriver {
     };
     const model = recorded.model ?? this.file.model;
     if (model !== undefined) reply.model = model;
+    if (typeof recorded.fingerprint === 'string') reply.fingerprint = recorded.fingerprint;
     return reply;
   }
 }

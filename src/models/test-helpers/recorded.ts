@@ -31,6 +31,9 @@ interface Reply {
   stop: NonNullable<RecordedReply['stop']>;
   input: number;
   output: number;
+  /** The model the provider says answered, and the fingerprint where its format has one. */
+  model: string;
+  fingerprint?: string;
 }
 
 type Body = Record<string, unknown>;
@@ -74,6 +77,8 @@ function prepare(recorded: RecordedReply, index: number, names: Set<string>): Re
     stop: recorded.stop ?? (calls.length > 0 ? 'tool_calls' : 'end'),
     input: recorded.usage?.inputTokens ?? 0,
     output: recorded.usage?.outputTokens ?? 0,
+    model: recorded.model ?? MODEL,
+    ...(recorded.fingerprint === undefined ? {} : { fingerprint: recorded.fingerprint }),
   };
 }
 
@@ -100,7 +105,13 @@ function stopOf(stops: Record<string, string>, stop: Reply['stop']): string {
 const openAICompatible: Writer = (res, reply, stream) => {
   const finish = stopOf(OPENAI_STOPS, reply.stop);
   const usage = { prompt_tokens: reply.input, completion_tokens: reply.output };
-  const base = { id: 'chatcmpl-1', object: 'chat.completion', created: 1, model: MODEL };
+  const base: Body = {
+    id: 'chatcmpl-1',
+    object: 'chat.completion',
+    created: 1,
+    model: reply.model,
+  };
+  if (reply.fingerprint !== undefined) base.system_fingerprint = reply.fingerprint;
   if (!stream) {
     const message: Body = { role: 'assistant', content: reply.text === '' ? null : reply.text };
     if (reply.calls.length > 0) {
@@ -161,7 +172,7 @@ const openAIResponses: Writer = (res, reply, stream) => {
   const response = {
     id: 'resp_1',
     object: 'response',
-    model: MODEL,
+    model: reply.model,
     status: incomplete ? 'incomplete' : 'completed',
     incomplete_details: incomplete ? { reason } : null,
     output: items,
@@ -205,7 +216,7 @@ const openAIResponses: Writer = (res, reply, stream) => {
 
 const anthropic: Writer = (res, reply, stream) => {
   const stop = stopOf(ANTHROPIC_STOPS, reply.stop);
-  const message = { id: 'msg_1', type: 'message', role: 'assistant', model: MODEL };
+  const message = { id: 'msg_1', type: 'message', role: 'assistant', model: reply.model };
   if (!stream) {
     const content: Body[] = [];
     if (reply.text !== '') content.push({ type: 'text', text: reply.text });
@@ -264,7 +275,7 @@ const ollama: Writer = (res, reply, stream) => {
     prompt_eval_count: reply.input,
     eval_count: reply.output,
   };
-  const at = { model: MODEL, created_at: '2026-01-01T00:00:00Z' };
+  const at = { model: reply.model, created_at: '2026-01-01T00:00:00Z' };
   if (!stream) {
     const message: Body = { role: 'assistant', content: reply.text };
     if (calls.length > 0) message.tool_calls = calls;
