@@ -144,6 +144,7 @@ const CONFIG_SCHEMA = {
             type: 'object',
             additionalProperties: false,
             properties: {
+              provider: { type: 'string', minLength: 1 },
               model: { type: 'string', minLength: 1 },
               fingerprint: { type: 'string', minLength: 1 },
               onMismatch: { enum: ['error', 'warn'] },

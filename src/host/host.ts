@@ -234,6 +234,14 @@ export class Mvm {
         }
       }
       const pin = binding.pin as ModelPin | undefined;
+      const provider = driver.describe().provider;
+      if (pin?.provider !== undefined && pin.provider !== provider) {
+        throw new ConfigError(
+          'model_mismatch',
+          `${where}: models.${slot}: the pin is provider '${pin.provider}', the binding's driver is provider '${provider}'`,
+          { file: this.config.path, slot, provider },
+        );
+      }
       drivers.set(slot, pin ? new PinnedDriver(driver, pin) : driver);
     }
     for (const ns of Object.keys(image.tools ?? {})) {

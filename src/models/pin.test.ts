@@ -115,6 +115,33 @@ describe('model pins', () => {
     expect(result.error).toMatchObject({ code: 'model_mismatch' });
   });
 
+  it('refuse to bind a slot whose driver is not the pinned provider, before anything runs', async () => {
+    const config = (provider: string) =>
+      parseConfig(
+        {
+          models: { main: { driver: 'replay', replies: [{ text: 'hi' }], pin: { provider } } },
+          rules: [{ allow: 'model:main' }],
+        },
+        { path: null, dir: process.cwd() },
+      );
+    const mvm = new Mvm({
+      config: config('anthropic'),
+      storeDir: mkdtempSync(join(tmpdir(), 'p-')),
+    });
+    open.push(mvm);
+    const same = new Mvm({ config: config('replay'), storeDir: mkdtempSync(join(tmpdir(), 'p-')) });
+    open.push(same);
+
+    await expect(mvm.run(image)).rejects.toMatchObject({
+      code: 'model_mismatch',
+      message: expect.stringContaining(
+        "models.main: the pin is provider 'anthropic', the binding's driver is provider 'replay'",
+      ),
+    });
+    expect(mvm.store.listRuns()).toEqual([]);
+    expect((await same.run(image)).status).toBe('done');
+  });
+
   it('refuse a pin the configuration cannot read', () => {
     expect(() =>
       parseConfig(

@@ -13,6 +13,8 @@ import type { ModelDescription, ModelDriver, ModelReply, ModelRequest } from './
  * ```
  */
 export interface ModelPin {
+  /** Checked when the image is bound: the provider the binding's driver names. */
+  provider?: string;
   model?: string;
   fingerprint?: string;
   onMismatch?: 'error' | 'warn';
