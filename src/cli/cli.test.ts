@@ -196,6 +196,18 @@ describe('run, manifest, audit verify and runs on the example', () => {
     expect(manifest.code).toBe(2);
     expect(manifest.err).toContain('[run_not_found]');
   });
+
+  it('says an error as JSON on stdout when asked for JSON, and as text only otherwise', async () => {
+    const json = await mvm('audit', 'verify', 'nope', '--store', store, '--json');
+    const text = await mvm('audit', 'verify', 'nope', '--store', store);
+
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.out)).toMatchObject({
+      error: { kind: 'store', code: 'run_not_found', message: expect.stringContaining('nope') },
+    });
+    expect(json.err).toContain('[run_not_found]');
+    expect(text.out).toBe('');
+  });
 });
 
 describe('check', () => {

@@ -660,6 +660,14 @@ function program(con: Console, done: (code: number) => void): Command {
  * ```
  */
 export async function main(argv: string[], con: Console = stdio): Promise<number> {
+  // A command asked for JSON says its error in JSON on stdout too, so a reader of stdout
+  // never gets nothing; the text on stderr stays for people.
+  const options = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
+  const json = options.includes('--json');
+  const fail = (code: number, error: Record<string, unknown>) => {
+    if (json) con.out(JSON.stringify({ error }));
+    return code;
+  };
   let code: number | undefined;
   const cmd = program(con, (c) => {
     code = c;
@@ -679,17 +687,18 @@ export async function main(argv: string[], con: Console = stdio): Promise<number
     }
     if (e instanceof VerifyError) {
       for (const line of (e.data.lines as string[] | undefined) ?? [e.message]) con.err(line);
-      return EXIT.usage;
+      const { lines: _l, ...error } = e.toJSON();
+      return fail(EXIT.usage, error);
     }
     if (e instanceof MvmError) {
       con.err(`mvm: ${e.message} [${e.code}]`);
-      return e.kind === 'config' ||
+      const usage =
+        e.kind === 'config' ||
         e.kind === 'verify' ||
-        (e.kind === 'store' && ['run_not_found', 'run_in_progress'].includes(e.code))
-        ? EXIT.usage
-        : EXIT.failed;
+        (e.kind === 'store' && ['run_not_found', 'run_in_progress'].includes(e.code));
+      return fail(usage ? EXIT.usage : EXIT.failed, e.toJSON());
     }
     con.err(`mvm: internal error: ${(e as Error).stack ?? String(e)}`);
-    return EXIT.failed;
+    return fail(EXIT.failed, { kind: 'internal', code: 'internal', message: String(e) });
   }
 }
