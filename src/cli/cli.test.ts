@@ -440,6 +440,12 @@ describe('run refuses malformed input before writing anything', () => {
       says: "missing 'driver'",
     },
     {
+      name: 'an environment variable that is not set',
+      text: `models:\n  main: { driver: replay, replies: [], model: "$\{env:MVM_TEST_UNSET_VAR}" }\n`,
+      code: 'unset_env',
+      says: "models.main.model: environment variable 'MVM_TEST_UNSET_VAR' is not set",
+    },
+    {
       name: 'no binding for a model slot the image needs',
       text: 'models:\n  other: { driver: replay, replies: [] }\n',
       code: 'unbound_slot',

@@ -250,11 +250,24 @@ function patternProblem(pattern: string): string | undefined {
   return undefined;
 }
 
-/** Fills `${configDir}`, `${env:NAME}` and `${package:NAME}` in a string. */
+/**
+ * Fills `${configDir}`, `${env:NAME}` and `${package:NAME}` in a string. A variable that is
+ * not set is an error, unless the reference gives a default: `${env:NAME:-fallback}`.
+ */
 export function expandString(s: string, dir: string, env: NodeJS.ProcessEnv): string {
   return s.replace(/\$\{([^}]+)\}/g, (whole, ref: string) => {
     if (ref === 'configDir') return dir;
-    if (ref.startsWith('env:')) return env[ref.slice(4)] ?? '';
+    if (ref.startsWith('env:')) {
+      const [name = '', ...fallback] = ref.slice(4).split(':-');
+      const value = env[name];
+      if (value !== undefined) return value;
+      if (fallback.length > 0) return fallback.join(':-');
+      throw new ConfigError(
+        'unset_env',
+        `environment variable '${name}' is not set (write \${env:${name}:-} for an empty default)`,
+        { variable: name },
+      );
+    }
     if (ref.startsWith('package:')) return packageDir(ref.slice(8), dir);
     // Left alone: `${runDir}` is filled when a run starts.
     return whole;
@@ -283,11 +296,23 @@ export function packageDir(name: string, from: string): string {
   );
 }
 
-function expandDeep(node: unknown, dir: string, env: NodeJS.ProcessEnv): unknown {
-  if (typeof node === 'string') return expandString(node, dir, env);
-  if (Array.isArray(node)) return node.map((n) => expandDeep(n, dir, env));
+/** Expands every string in `node`; an error names the key it was found at, as `at`. */
+function expandDeep(node: unknown, dir: string, env: NodeJS.ProcessEnv, at = ''): unknown {
+  if (typeof node === 'string') {
+    try {
+      return expandString(node, dir, env);
+    } catch (e) {
+      if (e instanceof ConfigError) e.data.at = at;
+      throw e;
+    }
+  }
+  const key = (k: string | number) =>
+    typeof k === 'number' ? `${at}[${k}]` : at ? `${at}.${k}` : k;
+  if (Array.isArray(node)) return node.map((n, i) => expandDeep(n, dir, env, key(i)));
   if (node !== null && typeof node === 'object') {
-    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, expandDeep(v, dir, env)]));
+    return Object.fromEntries(
+      Object.entries(node).map(([k, v]) => [k, expandDeep(v, dir, env, key(k))]),
+    );
   }
   return node;
 }
@@ -354,7 +379,19 @@ export function parseConfig(
     }
   });
   const env = options.env ?? process.env;
-  const expanded = expandDeep(raw, options.dir, env) as JsonObject;
+  let expanded: JsonObject;
+  try {
+    expanded = expandDeep(raw, options.dir, env) as JsonObject;
+  } catch (e) {
+    if (!(e instanceof ConfigError) || e.code !== 'unset_env') throw e;
+    const at = String(e.data.at);
+    const pos = options.locate?.(at);
+    throw new ConfigError('unset_env', `${where}${pos ? `:${pos}` : ''}: ${at}: ${e.message}`, {
+      file: options.path,
+      at,
+      variable: e.data.variable as string,
+    });
+  }
   ((expanded.rules ?? []) as JsonObject[]).forEach((rule, i) => {
     const pattern = (rule.allow ?? rule.deny ?? rule.confirm) as string;
     const problem = patternProblem(pattern);

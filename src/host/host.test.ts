@@ -84,6 +84,34 @@ describe('the configuration', () => {
       ),
     ).toThrow(/rules\[0\]\.until/);
   });
+
+  /** A reference to an environment variable, as a configuration writes it. */
+  const ref = (name: string) => ['$', `{env:${name}}`].join('');
+
+  it('fills environment variables, refuses an unset one, and takes a default when given', () => {
+    const model = (value: string, env: NodeJS.ProcessEnv) =>
+      parseConfig(
+        { models: { main: { driver: 'replay', replies: [], model: value } } },
+        { path: 'h.yaml', dir: '.', env },
+      ).models.main!.model;
+    const unset = () => model(ref('M'), {});
+
+    expect(model(ref('M'), { M: 'm1' })).toBe('m1');
+    expect(model(ref('M:-m0'), {})).toBe('m0');
+    expect(model(`x${ref('M:-')}`, {})).toBe('x');
+    expect(model(ref('M:-m0'), { M: '' })).toBe('');
+    expect(unset).toThrow(ConfigError);
+    expect(unset).toThrow("h.yaml: models.main.model: environment variable 'M' is not set");
+  });
+
+  it('says where an unset variable is in a rule', () => {
+    const parse = () =>
+      parseConfig(
+        { rules: [{ allow: `fs:${ref('ROOT')}/**` }] },
+        { path: 'h.yaml', dir: '.', env: {} },
+      );
+    expect(parse).toThrow(/rules\[0\]\.allow: environment variable 'ROOT'/);
+  });
 });
 
 describe('rule patterns', () => {
