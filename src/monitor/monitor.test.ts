@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Label } from '../labels/label.js';
-import { resourceMatches } from '../spec/resources.js';
+import { patternsOverlap, resourceMatches } from '../spec/resources.js';
 import { Monitor, type Rule } from './monitor.js';
 
 describe('resource patterns', () => {
@@ -12,6 +12,27 @@ describe('resource patterns', () => {
     expect(resourceMatches('mem:notes/**', 'mem:notes/a/b')).toBe(true);
     expect(resourceMatches('model:main', 'model:main2')).toBe(false);
     expect(resourceMatches('tool:fs/a.b', 'tool:fs/aXb')).toBe(false);
+  });
+
+  it('overlap when some resource matches both, wildcards on either side', () => {
+    const both: Array<[string, string, boolean]> = [
+      ['tool:*/send', 'tool:mail/*', true],
+      ['tool:*/send', 'tool:mail/read_*', false],
+      ['tool:mail/send', 'tool:mail/send', true],
+      ['tool:mail/send', 'tool:mail/sent', false],
+      ['tool:*', 'tool:fs/read_file', false],
+      ['tool:*', 'tool:**', true],
+      ['fs:/srv/**/a.md', 'fs:/srv/x/*', true],
+      ['fs:/srv/*/a.md', 'fs:/srv/x/y/*', false],
+      ['net:*.example.test/**', 'net:api.*/v1', true],
+      ['**', 'user', true],
+      ['tool:a*', 'tool:*b', true],
+      ['model:main', 'model:*2', false],
+    ];
+    for (const [a, b, want] of both) {
+      expect([a, b, patternsOverlap(a, b)]).toEqual([a, b, want]);
+      expect([b, a, patternsOverlap(b, a)]).toEqual([b, a, want]);
+    }
   });
 });
 
@@ -239,6 +260,13 @@ describe('argument constraints', () => {
       verdict: 'deny',
       reason: 'no loopback fetches',
     });
+  });
+
+  it('grant at load a request whose pattern shares a resource with a rule’s', () => {
+    const m = new Monitor([{ allow: 'tool:*/send' }, { deny: 'tool:web/*' }]);
+    expect(m.grants('tool:mail/*')).toBe(true);
+    expect(m.grants('tool:mail/read_*')).toBe(false);
+    expect(m.grants('tool:web/fetch')).toBe(false);
   });
 
   it('still grant their resource at load, since some arguments may pass', () => {

@@ -1,7 +1,7 @@
 import { type EndorseKind, endorsable } from '../labels/endorse.js';
 import type { Label } from '../labels/label.js';
 import { validatorFor } from '../spec/json-schema.js';
-import { resourceMatches } from '../spec/resources.js';
+import { patternsOverlap, resourceMatches } from '../spec/resources.js';
 import type { Json, JsonSchema } from '../spec/types.js';
 import { checkFlow, DEFAULT_FLOW, type FlowPolicy, rank, type Sink } from './flow.js';
 
@@ -116,14 +116,14 @@ export class Monitor {
 
   /**
    * True when some allow or confirm rule in force grants part of what the request names:
-   * one pattern covers the other. The run gets the intersection; deny rules inside it
+   * some resource matches both patterns (`tool:*` + `/send` grants part of `tool:mail/*`). The run gets the intersection; deny rules inside it
    * still apply when it asks.
    */
   grants(request: string): boolean {
     return this.rules.some((rule) => {
       const { verdict, pattern } = kindOf(rule);
       if (verdict === 'deny' || !this.live(rule)) return false;
-      return resourceMatches(pattern, request) || resourceMatches(request, pattern);
+      return patternsOverlap(pattern, request);
     });
   }
 

@@ -33,6 +33,58 @@ export function resourceMatches(pattern: string, resource: string): boolean {
   return compile(pattern).test(resource);
 }
 
+type Token = string | '*' | '**';
+
+function tokens(pattern: string): Token[] {
+  const out: Token[] = [];
+  for (let i = 0; i < pattern.length; i++) {
+    if (pattern[i] === '*' && pattern[i + 1] === '*') {
+      out.push('**');
+      i++;
+    } else out.push(pattern[i]!);
+  }
+  return out;
+}
+
+/** Whether wildcard token `t` (or literal) takes character `c`. */
+const takes = (t: Token, c: string) => (t === '**' ? true : t === '*' ? c !== '/' : t === c);
+const wild = (t: Token | undefined) => t === '*' || t === '**';
+
+/**
+ * Whether some resource matches both patterns: a search over pairs of positions, where a
+ * wildcard may match nothing (move past it) or take the other side's next character.
+ *
+ * ```ts
+ * patternsOverlap('tool:*' + '/send', 'tool:mail/*') // true: tool:mail/send
+ * ```
+ */
+export function patternsOverlap(a: string, b: string): boolean {
+  const x = tokens(a);
+  const y = tokens(b);
+  const seen = new Set<number>();
+  const stack: Array<[number, number]> = [[0, 0]];
+  while (stack.length > 0) {
+    const [i, j] = stack.pop()!;
+    const key = i * (y.length + 1) + j;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (i === x.length && j === y.length) return true;
+    const s = x[i];
+    const t = y[j];
+    if (wild(s)) stack.push([i + 1, j]);
+    if (wild(t)) stack.push([i, j + 1]);
+    if (s === undefined || t === undefined) continue;
+    if (!wild(s) && !wild(t)) {
+      if (s === t) stack.push([i + 1, j + 1]);
+    } else if (!wild(s)) {
+      if (takes(t, s)) stack.push([i + 1, j]);
+    } else if (!wild(t)) {
+      if (takes(s, t)) stack.push([i, j + 1]);
+    }
+  }
+  return false;
+}
+
 export const toolResource = (qualifiedName: string) => `tool:${qualifiedName}`;
 export const modelResource = (slot: string) => `model:${slot}`;
 export const memResource = (key: string) => `mem:${key}`;
