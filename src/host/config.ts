@@ -43,6 +43,12 @@ export type NamespaceBinding = McpServerSpec & {
    * the named ones'. The namespace then offers `inspect_handle` to read one.
    */
   handles?: boolean | string[];
+  /**
+   * Tools whose calls may simply be made again (every tool's, `true`, or the named ones'):
+   * when a run stopped mid-call, such a call is repeated on resume, journaled as such;
+   * any other asks a person first.
+   */
+  idempotent?: boolean | string[];
   /** Folders the server is told are its roots; none when not named. */
   roots?: string[];
   /** The model slot that answers the server's sampling requests, once `sampling:NS` is allowed. */
@@ -115,6 +121,7 @@ const server = {
     },
     recipients: readers,
     handles: { anyOf: [{ type: 'boolean' }, { type: 'array', items: { type: 'string' } }] },
+    idempotent: { anyOf: [{ type: 'boolean' }, { type: 'array', items: { type: 'string' } }] },
     roots: { type: 'array', items: { type: 'string', minLength: 1 } },
     label: {
       type: 'object',

@@ -316,6 +316,7 @@ export class Mvm {
       modes: _m,
       recipients: _rc,
       handles: _h,
+      idempotent: _i,
       roots: _ro,
       sampling: _s,
       ...spec
@@ -649,6 +650,10 @@ export class Mvm {
       modeOf: (ns, tool) => modeOf(own(this.config.tools, ns), tool),
       recipientsOf: (sink) => this.recipientsOf(sink),
       handles: (ns) => this.handlesOf(ns),
+      idempotent: (ns, tool) => {
+        const which = own(this.config.tools, ns)?.idempotent ?? false;
+        return Array.isArray(which) ? which.includes(tool) : which;
+      },
       checkTools: (ns, defs) => {
         if (!this.config.path) return;
         // Read once: the run is held to the lock as it stood when the run first needed it.

@@ -82,6 +82,19 @@ async function inProcess<T>(open: () => Mvm, f: (m: Mvm) => Promise<T>): Promise
   }
 }
 
+/** Cuts the journal after the first call's intent, as a process killed during it leaves it. */
+function killedDuringCall(m: Mvm, runId: string): void {
+  const intent = m.store.entries(runId).find((e) => e.type === 'tool.intent')!;
+  m.store.database
+    .prepare('DELETE FROM journal WHERE run_id = ? AND seq > ?')
+    .run(runId, intent.seq);
+  m.store.database
+    .prepare("UPDATE runs SET status = 'running', head = ?, count = ? WHERE id = ?")
+    .run(intent.hash, intent.seq, runId);
+  // A process killed mid-run never wrote a manifest.
+  m.store.database.prepare('DELETE FROM manifests WHERE run_id = ?').run(runId);
+}
+
 describe('confirmation and resume', () => {
   it('suspends at a confirmation, and an approved call runs exactly once in another process', async () => {
     const { calls, functions } = counter();
@@ -274,19 +287,7 @@ describe('confirmation and resume', () => {
     const done = await inProcess(open, (m) => m.run(imageFromObject(image)));
     expect(calls).toHaveLength(1);
 
-    // Cut the journal after the call's intent, as a process killed during the call leaves it.
-    await inProcess(open, async (m) => {
-      const entries = m.store.entries(done.runId);
-      const intent = entries.find((e) => e.type === 'tool.intent')!;
-      m.store.database
-        .prepare('DELETE FROM journal WHERE run_id = ? AND seq > ?')
-        .run(done.runId, intent.seq);
-      m.store.database
-        .prepare("UPDATE runs SET status = 'running', head = ?, count = ? WHERE id = ?")
-        .run(intent.hash, intent.seq, done.runId);
-      // A process killed mid-run never wrote a manifest.
-      m.store.database.prepare('DELETE FROM manifests WHERE run_id = ?').run(done.runId);
-    });
+    await inProcess(open, async (m) => killedDuringCall(m, done.runId));
 
     const stopped = await inProcess(open, (m) => m.resume(done.runId, []));
     expect(stopped.status).toBe('waiting');
@@ -304,6 +305,30 @@ describe('confirmation and resume', () => {
       const types = m.store.entries(done.runId).map((e) => e.type);
       expect(types).toContain('tool.unknown');
       expect(m.auditRun(done.runId).report.ok).toBe(true);
+    });
+  });
+
+  it('repeats a call of unknown outcome without asking when the tool is idempotent', async () => {
+    const { calls, functions } = counter();
+    const raw = config([{ toolCalls: [send('a', 'ann')] }, { text: 'sent' }], []);
+    (raw.tools as JsonObject).mail = { label: { integrity: 'trusted' }, idempotent: ['send'] };
+    const open = processes(raw, functions);
+    const done = await inProcess(open, (m) => m.run(imageFromObject(image)));
+    await inProcess(open, async (m) => killedDuringCall(m, done.runId));
+
+    const resumed = await inProcess(open, (m) => m.resume(done.runId, []));
+
+    expect(resumed).toMatchObject({ status: 'done', output: 'sent' });
+    expect(calls).toHaveLength(2);
+    await inProcess(open, async (m) => {
+      const entries = m.store.entries(done.runId);
+      expect(entries.find((e) => e.type === 'tool.unknown')!.data).toEqual({
+        callId: 'a',
+        name: 'mail/send',
+        retry: 'idempotent',
+      });
+      expect(entries.map((e) => e.type)).not.toContain('confirm.request');
+      expect(await m.replay(done.runId)).toMatchObject({ ok: true, status: 'done' });
     });
   });
 });

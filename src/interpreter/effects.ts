@@ -71,6 +71,8 @@ export interface MachineHost {
   recipientsOf?(sink: string): Readers;
   /** Which tools of a namespace give their results as handles: all, some, or none. */
   handles?(ns: string): boolean | string[];
+  /** Whether a call of this tool may be made again when whether it happened is unknown. */
+  idempotent?(ns: string, tool: string): boolean;
 }
 
 export type MachineEvent =
@@ -804,7 +806,7 @@ export class Effects {
         return value(result as Json, resultLabel);
       }
       if (!catchingUp) break;
-      await this.unknownOutcome(call, args, at);
+      await this.unknownOutcome(call, tool, args, at);
       catchingUp = this.tape.catchingUp;
       this.tape.write(
         'tool.intent',
@@ -909,8 +911,22 @@ export class Effects {
    * was under way, and nobody knows whether it happened. It is marked, and made again only
    * when a person says so.
    */
-  private async unknownOutcome(call: DecodedCall, args: JsonObject, at?: string): Promise<void> {
-    this.tape.write('tool.unknown', { callId: call.id, name: call.name }, at);
+  private async unknownOutcome(
+    call: DecodedCall,
+    tool: LoadedTool,
+    args: JsonObject,
+    at?: string,
+  ): Promise<void> {
+    // What was decided the first time holds on every later re-execution, whatever the
+    // configuration says by then.
+    const recalled = this.tape.recall('tool.unknown', at);
+    const repeat = recalled
+      ? (recalled.data as JsonObject).retry === 'idempotent'
+      : (this.host.idempotent?.(tool.ns, tool.def.name) ?? false);
+    const entry: JsonObject = { callId: call.id, name: call.name };
+    if (repeat) entry.retry = 'idempotent';
+    if (!recalled) this.tape.write('tool.unknown', entry, at);
+    if (repeat) return;
     const answer = await this.confirm({
       id: `c${++this.requestSeq}`,
       kind: 'unknown_outcome',
