@@ -231,7 +231,17 @@ export class McpProvider implements ToolProvider {
         await this.start(transport);
         break;
       } catch (error) {
+        // Answered initialize, then went: the server started and exited, as it might later.
+        const answered = this.client?.getServerVersion() !== undefined;
         await this.teardown();
+        if (answered && error instanceof McpError && error.code === ErrorCode.ConnectionClosed) {
+          throw new ProviderError(
+            'server_exited',
+            `${this.namespace}: mcp server exited right after initialize`,
+            { namespace: this.namespace, stderr: [...this.stderrTail] },
+            error,
+          );
+        }
         if (!this.mayAuthorize(error, attempt)) throw this.startFailed(error);
         // The closed transport still knows where the server sent us, and trades the code.
         await this.authorize(transport).catch((e: unknown) => {
@@ -262,9 +272,17 @@ export class McpProvider implements ToolProvider {
         hooks.events?.(event);
       },
     });
+    // A server that exits during the handshake ends it at once: a message sent to it after
+    // it has gone would otherwise wait for a drain that never comes, until the deadline.
+    let exited = () => {};
+    const gone = new Promise<never>((_, reject) => {
+      exited = () => reject(new McpError(ErrorCode.ConnectionClosed, 'the server exited'));
+    });
+    gone.catch(() => {});
     client.onclose = () => {
       this.pid = undefined;
       if (this.connected && !this.closing) this.lost = true;
+      exited();
     };
     // Transport hiccups also reach the pending request they break; nothing to add here.
     client.onerror = () => {};
@@ -281,7 +299,11 @@ export class McpProvider implements ToolProvider {
     try {
       // Our own deadline too: the SDK's timeout covers initialize but not the HTTP request
       // that carries notifications/initialized.
-      await Promise.race([client.connect(transport, { timeout: this.connectTimeoutMs }), deadline]);
+      await Promise.race([
+        client.connect(transport, { timeout: this.connectTimeoutMs }),
+        deadline,
+        gone,
+      ]);
       this.connected = true;
     } finally {
       clearTimeout(timer);

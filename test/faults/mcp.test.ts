@@ -71,6 +71,12 @@ describe('a misbehaving mcp server', () => {
     expect(ms).toBeLessThan(10_000);
   });
 
+  it('that exits as it answers initialize: server_exited at once, not at the deadline', async () => {
+    const { result, ms } = await against('exit-on-initialize.mjs');
+    expect(result.error).toMatchObject({ kind: 'provider', code: 'server_exited' });
+    expect(ms).toBeLessThan(10_000);
+  });
+
   it('that crashes mid-call: the call fails at once as server_exited', async () => {
     const { result, ms } = await against('crash-mid-call.mjs');
     expect(result.error?.code).toBe('server_exited');
