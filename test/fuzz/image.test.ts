@@ -147,8 +147,9 @@ describe('every image the verifier accepts', () => {
         ),
         params(150),
       );
-      // A generator whose images never verify would make the property hold vacuously.
-      expect(accepted).toBeGreaterThan(total / 10);
+      // A generator whose images never verify would make the property hold vacuously. About
+      // one in seven is accepted; the bound sits well below, so that a seed does not fail it.
+      expect(accepted).toBeGreaterThan(total / 20);
     },
     timeout(60_000),
   );
