@@ -80,7 +80,7 @@ export interface HostConfig {
   flow: FlowPolicy & { endorse?: EndorseKind[] };
   /** Who the run acts for: the user, and the recipient of what is shown or asked. */
   principal: string;
-  /** OpenTelemetry spans: whether they carry messages, arguments and results. Default: no. */
+  /** OpenTelemetry spans: whether they carry content, and whether instructions get spans. */
   telemetry?: TelemetryConfig;
   /** The configuration as written, for its digest. */
   raw: JsonObject;
@@ -214,7 +214,7 @@ const CONFIG_SCHEMA = {
     telemetry: {
       type: 'object',
       additionalProperties: false,
-      properties: { captureContent: { type: 'boolean' } },
+      properties: { captureContent: { type: 'boolean' }, instructions: { type: 'boolean' } },
     },
   },
 };
@@ -414,6 +414,7 @@ export function parseConfig(
     principal: (expanded.principal as string | undefined) ?? 'user',
     telemetry: {
       captureContent: (expanded.telemetry as JsonObject | undefined)?.captureContent === true,
+      instructions: (expanded.telemetry as JsonObject | undefined)?.instructions !== false,
     },
     raw,
   };
