@@ -66,6 +66,11 @@ export interface HostConfig {
   /** Relative paths in the configuration resolve against this folder. */
   dir: string;
   models: Record<string, ModelBinding>;
+  /**
+   * Model bindings by name, bound to no slot: what `mvm eval --models NAME` puts in an
+   * image's slots for a run, to compare models on the same tasks.
+   */
+  catalogue: Record<string, ModelBinding>;
   tools: Record<string, NamespaceBinding>;
   rules: Rule[];
   budgets: Partial<Budgets>;
@@ -127,30 +132,31 @@ const server = {
   },
 };
 
+/** A model binding: a driver and its options, which each driver checks for itself. */
+export const MODEL_BINDING_SCHEMA = {
+  type: 'object',
+  required: ['driver'],
+  properties: {
+    driver: { type: 'string', minLength: 1 },
+    recipients: readers,
+    pin: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        model: { type: 'string', minLength: 1 },
+        fingerprint: { type: 'string', minLength: 1 },
+        onMismatch: { enum: ['error', 'warn'] },
+      },
+    },
+  },
+};
+
 const CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    models: {
-      type: 'object',
-      additionalProperties: {
-        type: 'object',
-        required: ['driver'],
-        properties: {
-          driver: { type: 'string', minLength: 1 },
-          recipients: readers,
-          pin: {
-            type: 'object',
-            additionalProperties: false,
-            properties: {
-              model: { type: 'string', minLength: 1 },
-              fingerprint: { type: 'string', minLength: 1 },
-              onMismatch: { enum: ['error', 'warn'] },
-            },
-          },
-        },
-      },
-    },
+    models: { type: 'object', additionalProperties: MODEL_BINDING_SCHEMA },
+    catalogue: { type: 'object', additionalProperties: MODEL_BINDING_SCHEMA },
     tools: { type: 'object', additionalProperties: server },
     mcpServers: { type: 'object', additionalProperties: server },
     rules: {
@@ -391,6 +397,7 @@ export function parseConfig(
     path: options.path,
     dir: options.dir,
     models: (expanded.models ?? {}) as Record<string, ModelBinding>,
+    catalogue: (expanded.catalogue ?? {}) as Record<string, ModelBinding>,
     tools,
     rules: (expanded.rules ?? []) as unknown as Rule[],
     budgets: (expanded.budgets ?? {}) as Partial<Budgets>,
