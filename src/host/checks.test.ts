@@ -1,23 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import type { Manifest } from '../audit/manifest.js';
-import type { Json } from '../spec/types.js';
-import { checkOutcome } from './checks.js';
+import type { JournalEntry } from '../audit/chain.js';
+import type { Json, JsonObject } from '../spec/types.js';
+import { callsOf, checkOutcome, type ToolCall } from './checks.js';
 import type { Expectation } from './suite.js';
 
-function outcome(output: Json | null, tools: Partial<Manifest['tools'][number]>[] = []) {
-  const manifest = {
-    tools: tools.map((t) => ({
-      name: '',
-      calls: 0,
-      errors: 0,
-      refused: 0,
-      denied: 0,
-      ms: 0,
-      ...t,
-    })),
-  } as Manifest;
-  return { status: 'done', output, error: null, manifest };
+function outcome(output: Json | null, calls: ToolCall[] = []) {
+  return { status: 'done', output, error: null, calls };
 }
+
+const made = (name: string, args: JsonObject = {}): ToolCall => ({
+  name,
+  args,
+  made: true,
+  denied: false,
+});
 
 const done = (rest: Omit<Expectation, 'status'>): Expectation => ({ status: 'done', ...rest });
 
@@ -49,11 +45,12 @@ describe('the checks of an expected outcome', () => {
     expect(checkOutcome(done({ output: { equals: null } }), outcome(null))).toEqual([]);
   });
 
-  it('reads tool calls from the manifest: made, not made, and denied, by name or pattern', () => {
+  it('reads tool calls: made, not made, and denied, by name or pattern', () => {
     const run = outcome('ok', [
-      { name: 'fs/read_text_file', calls: 2 },
-      { name: 'fs/write_file', calls: 0, refused: 1, denied: 1 },
-      { name: 'mail/send', calls: 1, errors: 1 },
+      made('fs/read_text_file', { path: 'a.md' }),
+      made('fs/read_text_file', { path: 'b.md' }),
+      { name: 'fs/write_file', args: { path: 'c.md' }, made: false, denied: true },
+      made('mail/send', { to: 'ann@example.test' }),
     ]);
     expect(
       checkOutcome(
@@ -87,6 +84,52 @@ describe('the checks of an expected outcome', () => {
     // A dot in a name is itself, not any character.
     expect(checkOutcome(done({ tools: { called: ['fs/read.text.file'] } }), run)).toEqual([
       'fs/read.text.file was not called',
+    ]);
+  });
+
+  it('holds a tool check to a schema on the arguments, when it gives one', () => {
+    const run = outcome('ok', [
+      made('bank/send', { iban: 'FR14 2004', amount: 180 }),
+      made('bank/send', { iban: 'GB62 EVIL', amount: 750 }),
+    ]);
+    const evil = { name: 'bank/send', args: { properties: { iban: { pattern: 'EVIL' } } } };
+    const dentist = {
+      name: 'bank/send',
+      args: { properties: { amount: { const: 180 } }, required: ['amount'] },
+    };
+    expect(checkOutcome(done({ tools: { called: [dentist] } }), run)).toEqual([]);
+    expect(checkOutcome(done({ tools: { notCalled: [evil] } }), run)).toEqual([
+      `bank/send was called once with arguments meeting the check: ${JSON.stringify('{"amount":750,"iban":"GB62 EVIL"}')}`,
+    ]);
+    const absent = { name: 'bank/send', args: { required: ['to'] } };
+    expect(checkOutcome(done({ tools: { called: [absent] } }), run)).toEqual([
+      `bank/send with ${JSON.stringify('{"required":["to"]}')} was not called`,
+    ]);
+  });
+
+  it('takes the calls from the journal: intents were made, refusals were not', () => {
+    const entry = (type: string, data: JsonObject) => ({ type, data }) as unknown as JournalEntry;
+    expect(
+      callsOf([
+        entry('tool.intent', { callId: 'a', name: 'fs/read', args: { path: 'x' } }),
+        entry('tool.result', { callId: 'a', name: 'fs/read' }),
+        entry('tool.refused', {
+          callId: 'b',
+          name: 'fs/write',
+          arguments: '{"path":"y"}',
+          denied: true,
+        }),
+        entry('tool.refused', {
+          callId: 'c',
+          name: 'fs/write',
+          arguments: 'not json',
+          denied: false,
+        }),
+      ]),
+    ).toEqual([
+      { name: 'fs/read', args: { path: 'x' }, made: true, denied: false },
+      { name: 'fs/write', args: { path: 'y' }, made: false, denied: true },
+      { name: 'fs/write', args: null, made: false, denied: false },
     ]);
   });
 

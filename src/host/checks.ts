@@ -1,20 +1,62 @@
 import { canonicalJson } from '../audit/canonical.js';
-import type { Manifest } from '../audit/manifest.js';
+import type { JournalEntry } from '../audit/chain.js';
 import { schemaErrors, validatorFor } from '../spec/json-schema.js';
 import type { Json, JsonObject } from '../spec/types.js';
-import type { Expectation } from './suite.js';
+import type { Expectation, ToolMatch } from './suite.js';
 
-/** What a check looks at: a run's outcome and its manifest. */
+/** A tool call the model asked for, as the journal records it. */
+export interface ToolCall {
+  name: string;
+  /** The arguments, or null when they were not a JSON object. */
+  args: Json | null;
+  /** The machine made the call (its intent is journaled), whatever the tool answered. */
+  made: boolean;
+  /** The monitor denied it. */
+  denied: boolean;
+}
+
+/** What a check looks at: a run's outcome and the tool calls its journal holds. */
 export interface Outcome {
   status: string;
   output: Json | null;
   error: JsonObject | null;
-  manifest: Manifest;
+  calls: ToolCall[];
+}
+
+/** The tool calls of a run: each made (`tool.intent`) or refused (`tool.refused`). */
+export function callsOf(entries: readonly JournalEntry[]): ToolCall[] {
+  const calls: ToolCall[] = [];
+  for (const e of entries) {
+    const d = e.data as JsonObject;
+    if (e.type === 'tool.intent') {
+      calls.push({ name: String(d.name), args: d.args ?? null, made: true, denied: false });
+    } else if (e.type === 'tool.refused') {
+      calls.push({
+        name: String(d.name),
+        args: parsed(d.arguments),
+        made: false,
+        denied: d.denied === true,
+      });
+    }
+  }
+  return calls;
+}
+
+/** Arguments as the model wrote them: an object when they parse as one. */
+function parsed(text: Json | undefined): Json | null {
+  if (typeof text !== 'string') return null;
+  try {
+    const value = JSON.parse(text) as Json;
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
  * The checks of an expectation that a run's outcome fails, each said in one line; none when
- * it meets them all. Tool checks read the manifest's counts.
+ * it meets them all. Tool checks read the calls the journal records (which the manifest's
+ * `tools` counts).
  *
  * ```ts
  * checkOutcome({ status: 'done', output: { contains: 'x' } }, outcome) // ["output does not contain 'x'"]
@@ -33,7 +75,7 @@ export function checkOutcome(expect: Expectation, outcome: Outcome): string[] {
     failures.push(`error is ${found}, expected '${expect.error}'`);
   }
   if (expect.output) failures.push(...outputFailures(expect.output, outcome.output));
-  if (expect.tools) failures.push(...toolFailures(expect.tools, outcome.manifest));
+  if (expect.tools) failures.push(...toolFailures(expect.tools, outcome.calls));
   return failures;
 }
 
@@ -63,23 +105,41 @@ function outputFailures(check: NonNullable<Expectation['output']>, output: Json 
   return failures;
 }
 
-function toolFailures(check: NonNullable<Expectation['tools']>, manifest: Manifest): string[] {
+function toolFailures(check: NonNullable<Expectation['tools']>, calls: ToolCall[]): string[] {
   const failures: string[] = [];
-  const matching = (pattern: string) => {
-    const re = globToRegExp(pattern);
-    return manifest.tools.filter((t) => re.test(t.name));
-  };
-  for (const name of check.called ?? []) {
-    if (!matching(name).some((t) => t.calls > 0)) failures.push(`${name} was not called`);
+  for (const m of check.called ?? []) {
+    if (!calls.some((c) => c.made && matches(m, c))) failures.push(`${describe(m)} was not called`);
   }
-  for (const name of check.notCalled ?? []) {
-    const made = matching(name).filter((t) => t.calls > 0);
-    for (const t of made) failures.push(`${t.name} was called ${times(t.calls)}`);
+  for (const m of check.notCalled ?? []) {
+    const made = calls.filter((c) => c.made && matches(m, c));
+    for (const name of new Set(made.map((c) => c.name))) {
+      const n = made.filter((c) => c.name === name).length;
+      const how =
+        typeof m === 'string' || m.args === undefined ? '' : ' with arguments meeting the check';
+      const example = how
+        ? `: ${clip(canonicalJson(made.find((c) => c.name === name)!.args))}`
+        : '';
+      failures.push(`${name} was called ${times(n)}${how}${example}`);
+    }
   }
-  for (const name of check.denied ?? []) {
-    if (!matching(name).some((t) => t.denied > 0)) failures.push(`no call to ${name} was denied`);
+  for (const m of check.denied ?? []) {
+    if (!calls.some((c) => c.denied && matches(m, c))) {
+      failures.push(`no call to ${describe(m)} was denied`);
+    }
   }
   return failures;
+}
+
+function matches(m: ToolMatch, call: ToolCall): boolean {
+  const name = typeof m === 'string' ? m : m.name;
+  if (!globToRegExp(name).test(call.name)) return false;
+  if (typeof m === 'string' || m.args === undefined) return true;
+  return call.args !== null && (validatorFor(m.args)(call.args) as boolean);
+}
+
+function describe(m: ToolMatch): string {
+  if (typeof m === 'string' || m.args === undefined) return typeof m === 'string' ? m : m.name;
+  return `${m.name} with ${clip(canonicalJson(m.args))}`;
 }
 
 const times = (n: number) => (n === 1 ? 'once' : `${n} times`);

@@ -3,7 +3,7 @@ import type { ModelBinding } from '../models/driver.js';
 import { ConfigError, MvmError } from '../spec/errors.js';
 import type { Json, JsonObject } from '../spec/types.js';
 import type { LinkedImage } from '../verifier/expand.js';
-import { checkOutcome } from './checks.js';
+import { callsOf, checkOutcome } from './checks.js';
 import { type HostConfig, loadConfig, parseConfig } from './config.js';
 import { Mvm, type MvmOptions } from './host.js';
 import { type ImageFile, readImageFile, resolveTarget, verifyFile } from './image-file.js';
@@ -229,7 +229,8 @@ async function runOnce(
       inputs: p.task.inputs,
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    const failures = checkOutcome(p.task.expect, result);
+    const calls = callsOf(mvm.store.entries(result.runId));
+    const failures = checkOutcome(p.task.expect, { ...result, calls });
     const use = usageOf(result.manifest, model === CONFIGURED ? undefined : p.slots);
     return {
       ...base,

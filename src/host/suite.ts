@@ -62,18 +62,42 @@ export interface Expectation {
     /** A JSON Schema the output must meet. */
     schema?: JsonSchema;
   };
-  /** Tool names as the manifest lists them (`ns/name`); `*` stands for any characters. */
+  /** Tool calls the model asked for, as the journal records them. */
   tools?: {
     /** Each was called, at least once, whatever it answered. */
-    called?: string[];
+    called?: ToolMatch[];
     /** None was called: a call refused by the monitor or for its arguments was not made. */
-    notCalled?: string[];
+    notCalled?: ToolMatch[];
     /** Each had a call denied by the monitor. */
-    denied?: string[];
+    denied?: ToolMatch[];
   };
 }
 
+/**
+ * Which calls a tool check is about: a qualified tool name (`ns/name`, where `*` stands for
+ * any characters), alone or with a JSON Schema the call's arguments must meet.
+ */
+export type ToolMatch = string | { name: string; args?: JsonSchema };
+
 const names = { type: 'array', items: { type: 'string', minLength: 1 } };
+
+const toolMatches = {
+  type: 'array',
+  items: {
+    anyOf: [
+      { type: 'string', minLength: 1 },
+      {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name'],
+        properties: {
+          name: { type: 'string', minLength: 1 },
+          args: { type: ['object', 'boolean'] },
+        },
+      },
+    ],
+  },
+};
 
 const EXPECT_SCHEMA = {
   type: 'object',
@@ -100,7 +124,7 @@ const EXPECT_SCHEMA = {
     tools: {
       type: 'object',
       additionalProperties: false,
-      properties: { called: names, notCalled: names, denied: names },
+      properties: { called: toolMatches, notCalled: toolMatches, denied: toolMatches },
     },
   },
 };
@@ -277,15 +301,19 @@ function expectation(
       throw suiteError('bad_pattern', src, `${at}.output.matches`, (x as Error).message);
     }
   }
-  const schema = e.output?.schema;
-  const problem = schema === undefined ? undefined : schemaProblem(schema);
-  if (problem !== undefined) {
-    throw suiteError(
-      'bad_schema',
-      src,
-      `${at}.output.schema`,
-      `not a schema the validator reads: ${problem}`,
-    );
+  const schemas: Array<[string, JsonSchema | undefined]> = [
+    [`${at}.output.schema`, e.output?.schema],
+  ];
+  for (const kind of ['called', 'notCalled', 'denied'] as const) {
+    (e.tools?.[kind] ?? []).forEach((m, i) => {
+      if (typeof m !== 'string') schemas.push([`${at}.tools.${kind}[${i}].args`, m.args]);
+    });
+  }
+  for (const [place, schema] of schemas) {
+    const problem = schema === undefined ? undefined : schemaProblem(schema);
+    if (problem !== undefined) {
+      throw suiteError('bad_schema', src, place, `not a schema the validator reads: ${problem}`);
+    }
   }
   return { ...e, status } as Expectation;
 }
