@@ -9,6 +9,7 @@ interface Con {
 
 export interface EvalFlags {
   models?: string;
+  tasks?: string;
   repeat: string;
   failUnder?: string;
   json?: boolean;
@@ -42,9 +43,14 @@ export async function evalCommand(
   if (models?.length === 0) {
     throw new MvmError('config', 'bad_flag', '--models: expected names separated by commas');
   }
+  const tasks = flags.tasks
+    ?.split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
   const suite = loadSuite(path);
   const report = await evaluate(suite, {
     ...(models ? { models } : {}),
+    ...(tasks ? { tasks } : {}),
     repeat,
     ...(flags.store ? { storeDir: flags.store } : {}),
     ...(signal ? { signal } : {}),

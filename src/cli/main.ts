@@ -355,6 +355,7 @@ function program(con: Console, done: (code: number) => void): Command {
     .description('run a suite of tasks against each model, and compare them side by side')
     .argument('<suite>', 'the suite file')
     .option('-m, --models <names>', "model names, comma-separated (default: the suite's own)")
+    .option('-t, --tasks <ids>', 'only these tasks, comma-separated; * matches any characters')
     .option('--repeat <n>', 'runs of each task with each model', '1')
     .option('--fail-under <rate>', 'exit 1 when a model succeeds less often (0.8 or 80%)')
     .option('--json', 'print one JSON object: the runs and each model')

@@ -15,7 +15,7 @@ const made = (name: string, args: JsonObject = {}): ToolCall => ({
   denied: false,
 });
 
-const done = (rest: Omit<Expectation, 'status'>): Expectation => ({ status: 'done', ...rest });
+const done = (rest: Omit<Expectation, 'status'>): Expectation => ({ status: ['done'], ...rest });
 
 describe('the checks of an expected outcome', () => {
   it('compares JSON outputs whatever their key order, and reads their text as canonical JSON', () => {
@@ -76,7 +76,7 @@ describe('the checks of an expected outcome', () => {
         run,
       ),
     ).toEqual([
-      'fs/write_file was not called',
+      'fs/write_file was not called (denied once)',
       'fs/read_text_file was called 2 times',
       'mail/send was called once',
       'no call to mail/send was denied',
@@ -91,6 +91,8 @@ describe('the checks of an expected outcome', () => {
     const run = outcome('ok', [
       made('bank/send', { iban: 'FR14 2004', amount: 180 }),
       made('bank/send', { iban: 'GB62 EVIL', amount: 750 }),
+      { name: 'bank/update', args: { id: 's1', amount: 1010 }, made: false, denied: true },
+      { name: 'bank/update', args: { id: 's1', amount: 1010 }, made: false, denied: false },
     ]);
     const evil = { name: 'bank/send', args: { properties: { iban: { pattern: 'EVIL' } } } };
     const dentist = {
@@ -99,11 +101,13 @@ describe('the checks of an expected outcome', () => {
     };
     expect(checkOutcome(done({ tools: { called: [dentist] } }), run)).toEqual([]);
     expect(checkOutcome(done({ tools: { notCalled: [evil] } }), run)).toEqual([
-      `bank/send was called once with arguments meeting the check: ${JSON.stringify('{"amount":750,"iban":"GB62 EVIL"}')}`,
+      'bank/send was called once with arguments meeting the check: {"amount":750,"iban":"GB62 EVIL"}',
     ]);
     const absent = { name: 'bank/send', args: { required: ['to'] } };
-    expect(checkOutcome(done({ tools: { called: [absent] } }), run)).toEqual([
-      `bank/send with ${JSON.stringify('{"required":["to"]}')} was not called`,
+    const rent = { name: 'bank/update', args: { properties: { amount: { const: 1010 } } } };
+    expect(checkOutcome(done({ tools: { called: [absent, rent] } }), run)).toEqual([
+      'bank/send with arguments meeting {"required":["to"]} was not called (called 2 times with other arguments)',
+      'bank/update with arguments meeting {"properties":{"amount":{"const":1010}}} was not called (denied once; refused once)',
     ]);
   });
 
@@ -139,12 +143,16 @@ describe('the checks of an expected outcome', () => {
       status: 'failed',
       error: { kind: 'trap', code: 'loop_limit', message: 'loop reached its bound of 3' },
     };
-    expect(checkOutcome({ status: 'failed', error: 'loop_limit' }, failed)).toEqual([]);
-    expect(checkOutcome({ status: 'failed', error: 'budget_steps' }, failed)).toEqual([
+    expect(checkOutcome({ status: ['failed'], error: 'loop_limit' }, failed)).toEqual([]);
+    expect(checkOutcome({ status: ['failed'], error: 'budget_steps' }, failed)).toEqual([
       "error is 'loop_limit', expected 'budget_steps'",
     ]);
-    expect(checkOutcome({ status: 'done' }, failed)).toEqual([
+    expect(checkOutcome({ status: ['done'] }, failed)).toEqual([
       'status is failed, expected done: loop reached its bound of 3 [loop_limit]',
     ]);
+    expect(checkOutcome({ status: ['done', 'waiting'] }, failed)).toEqual([
+      'status is failed, expected done or waiting: loop reached its bound of 3 [loop_limit]',
+    ]);
+    expect(checkOutcome({ status: ['done', 'failed'] }, failed)).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import { canonicalJson } from '../audit/canonical.js';
 import type { JournalEntry } from '../audit/chain.js';
 import { schemaErrors, validatorFor } from '../spec/json-schema.js';
-import type { Json, JsonObject } from '../spec/types.js';
+import type { Json, JsonObject, JsonSchema } from '../spec/types.js';
 import type { Expectation, ToolMatch } from './suite.js';
 
 /** A tool call the model asked for, as the journal records it. */
@@ -59,16 +59,16 @@ function parsed(text: Json | undefined): Json | null {
  * `tools` counts).
  *
  * ```ts
- * checkOutcome({ status: 'done', output: { contains: 'x' } }, outcome) // ["output does not contain 'x'"]
+ * checkOutcome({ status: ['done'], output: { contains: 'x' } }, outcome) // ["output does not contain 'x'"]
  * ```
  */
 export function checkOutcome(expect: Expectation, outcome: Outcome): string[] {
   const failures: string[] = [];
-  if (outcome.status !== expect.status) {
+  if (!(expect.status as string[]).includes(outcome.status)) {
     const why = outcome.error
       ? `: ${String(outcome.error.message)} [${String(outcome.error.code)}]`
       : '';
-    failures.push(`status is ${outcome.status}, expected ${expect.status}${why}`);
+    failures.push(`status is ${outcome.status}, expected ${expect.status.join(' or ')}${why}`);
   }
   if (expect.error !== undefined && outcome.error?.code !== expect.error) {
     const found = outcome.error ? `'${String(outcome.error.code)}'` : 'none';
@@ -89,7 +89,7 @@ function outputFailures(check: NonNullable<Expectation['output']>, output: Json 
   const failures: string[] = [];
   const text = textOf(output);
   if (check.equals !== undefined && canonicalJson(check.equals) !== canonicalJson(output)) {
-    failures.push(`output is ${clip(text)}, expected ${clip(textOf(check.equals))}`);
+    failures.push(`output is ${quote(text)}, expected ${quote(textOf(check.equals))}`);
   }
   const wanted = typeof check.contains === 'string' ? [check.contains] : (check.contains ?? []);
   for (const piece of wanted) {
@@ -108,18 +108,27 @@ function outputFailures(check: NonNullable<Expectation['output']>, output: Json 
 function toolFailures(check: NonNullable<Expectation['tools']>, calls: ToolCall[]): string[] {
   const failures: string[] = [];
   for (const m of check.called ?? []) {
-    if (!calls.some((c) => c.made && matches(m, c))) failures.push(`${describe(m)} was not called`);
+    if (calls.some((c) => c.made && matches(m, c))) continue;
+    // What came closest: the same calls refused, or calls of the tool with other arguments.
+    const refused = calls.filter((c) => !c.made && matches(m, c));
+    const denied = refused.filter((c) => c.denied).length;
+    const others = calls.filter((c) => c.made && nameMatches(m, c)).length;
+    const why = [
+      denied > 0 ? `denied ${times(denied)}` : '',
+      refused.length > denied ? `refused ${times(refused.length - denied)}` : '',
+      others > 0 ? `called ${times(others)} with other arguments` : '',
+    ].filter(Boolean);
+    failures.push(`${describe(m)} was not called${why.length ? ` (${why.join('; ')})` : ''}`);
   }
   for (const m of check.notCalled ?? []) {
     const made = calls.filter((c) => c.made && matches(m, c));
     for (const name of new Set(made.map((c) => c.name))) {
       const n = made.filter((c) => c.name === name).length;
-      const how =
-        typeof m === 'string' || m.args === undefined ? '' : ' with arguments meeting the check';
-      const example = how
-        ? `: ${clip(canonicalJson(made.find((c) => c.name === name)!.args))}`
+      const args = made.find((c) => c.name === name)!.args;
+      const how = hasArgs(m)
+        ? ` with arguments meeting the check: ${clip(canonicalJson(args))}`
         : '';
-      failures.push(`${name} was called ${times(n)}${how}${example}`);
+      failures.push(`${name} was called ${times(n)}${how}`);
     }
   }
   for (const m of check.denied ?? []) {
@@ -130,22 +139,28 @@ function toolFailures(check: NonNullable<Expectation['tools']>, calls: ToolCall[
   return failures;
 }
 
+const hasArgs = (m: ToolMatch): m is { name: string; args: JsonSchema } =>
+  typeof m !== 'string' && m.args !== undefined;
+
+function nameMatches(m: ToolMatch, call: ToolCall): boolean {
+  return globToRegExp(typeof m === 'string' ? m : m.name).test(call.name);
+}
+
 function matches(m: ToolMatch, call: ToolCall): boolean {
-  const name = typeof m === 'string' ? m : m.name;
-  if (!globToRegExp(name).test(call.name)) return false;
-  if (typeof m === 'string' || m.args === undefined) return true;
+  if (!nameMatches(m, call)) return false;
+  if (!hasArgs(m)) return true;
   return call.args !== null && (validatorFor(m.args)(call.args) as boolean);
 }
 
 function describe(m: ToolMatch): string {
-  if (typeof m === 'string' || m.args === undefined) return typeof m === 'string' ? m : m.name;
-  return `${m.name} with ${clip(canonicalJson(m.args))}`;
+  if (!hasArgs(m)) return typeof m === 'string' ? m : m.name;
+  return `${m.name} with arguments meeting ${clip(canonicalJson(m.args))}`;
 }
 
 const times = (n: number) => (n === 1 ? 'once' : `${n} times`);
 
-/** A tool name pattern: `*` any run of characters, everything else itself. */
-function globToRegExp(pattern: string): RegExp {
+/** A name pattern: `*` any run of characters, everything else itself. */
+export function globToRegExp(pattern: string): RegExp {
   const body = pattern
     .split('*')
     .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
@@ -153,6 +168,12 @@ function globToRegExp(pattern: string): RegExp {
   return new RegExp(`^${body}$`, 'u');
 }
 
+/** At most 80 characters of a text, as it is. */
 function clip(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** A text quoted, at most 80 characters of it. */
+function quote(text: string): string {
   return text.length > 80 ? `${JSON.stringify(text.slice(0, 77))}...` : JSON.stringify(text);
 }

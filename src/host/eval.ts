@@ -3,7 +3,7 @@ import type { ModelBinding } from '../models/driver.js';
 import { ConfigError, MvmError } from '../spec/errors.js';
 import type { Json, JsonObject } from '../spec/types.js';
 import type { LinkedImage } from '../verifier/expand.js';
-import { callsOf, checkOutcome } from './checks.js';
+import { callsOf, checkOutcome, globToRegExp } from './checks.js';
 import { type HostConfig, loadConfig, parseConfig } from './config.js';
 import { Mvm, type MvmOptions } from './host.js';
 import { type ImageFile, readImageFile, resolveTarget, verifyFile } from './image-file.js';
@@ -20,6 +20,8 @@ import type { Suite, SuiteTask } from './suite.js';
 export interface EvalOptions {
   /** Model names, in the order the table shows them; default: the suite's own models. */
   models?: string[];
+  /** Task ids, or patterns where `*` stands for any characters; default: every task. */
+  tasks?: string[];
   /** Runs per task and model; default 1. */
   repeat?: number;
   /** The run store; default each configuration's. */
@@ -103,7 +105,7 @@ interface Prepared {
  * ```
  */
 export async function evaluate(suite: Suite, options: EvalOptions = {}): Promise<EvalReport> {
-  const prepared = prepare(suite);
+  const prepared = prepare(chosen(suite, options.tasks));
   const names = options.models ?? Object.keys(suite.models);
   const models = names.length > 0 ? names : [CONFIGURED];
   for (const name of models) for (const p of prepared) bindingOf(suite, p, name);
@@ -127,11 +129,27 @@ export async function evaluate(suite: Suite, options: EvalOptions = {}): Promise
   if (options.signal?.aborted) interrupted = true;
   const summaries = models.map((m) => summarise(m, describeModel(suite, prepared, m), runs));
   return {
-    suite: { name: suite.name, path: suite.path, tasks: suite.tasks.length },
+    suite: { name: suite.name, path: suite.path, tasks: prepared.length },
     models: summaries,
     runs,
     interrupted,
   };
+}
+
+/** The suite with only the tasks named; a name that picks none is refused. */
+function chosen(suite: Suite, names: string[] | undefined): Suite {
+  if (names === undefined) return suite;
+  const patterns = names.map((n) => ({ name: n, re: globToRegExp(n) }));
+  for (const p of patterns) {
+    if (!suite.tasks.some((t) => p.re.test(t.id))) {
+      throw new ConfigError(
+        'unknown_task',
+        `${suite.path}: no task '${p.name}' (tasks: ${suite.tasks.map((t) => t.id).join(', ')})`,
+        { file: suite.path, task: p.name },
+      );
+    }
+  }
+  return { ...suite, tasks: suite.tasks.filter((t) => patterns.some((p) => p.re.test(t.id))) };
 }
 
 function prepare(suite: Suite): Prepared[] {
@@ -217,6 +235,11 @@ async function runOnce(
   options: EvalOptions,
 ): Promise<EvalRun> {
   const base = { model, task: p.task.id, repeat };
+  // A signal of the run's own: what a run leaves listening on it goes with the run, rather
+  // than piling up on the evaluation's, one run after another.
+  const own = new AbortController();
+  const stop = () => own.abort();
+  options.signal?.addEventListener('abort', stop, { once: true });
   let mvm: Mvm | undefined;
   try {
     const config = boundConfig(suite, p, model);
@@ -227,7 +250,7 @@ async function runOnce(
     });
     const result = await mvm.run(p.file, {
       inputs: p.task.inputs,
-      ...(options.signal ? { signal: options.signal } : {}),
+      signal: own.signal,
     });
     const calls = callsOf(mvm.store.entries(result.runId));
     const failures = checkOutcome(p.task.expect, { ...result, calls });
@@ -264,6 +287,7 @@ async function runOnce(
       manifest: null,
     };
   } finally {
+    options.signal?.removeEventListener('abort', stop);
     mvm?.close();
   }
 }

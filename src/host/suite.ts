@@ -48,8 +48,8 @@ export interface SuiteTask {
 
 /** What a task's outcome must be; every check given must hold. */
 export interface Expectation {
-  /** Default `done`, or `failed` when `error` is given. */
-  status: 'done' | 'failed' | 'waiting';
+  /** The statuses the run may end in: default `done`, or `failed` when `error` is given. */
+  status: Status[];
   /** The code of the error a failed run ended with. */
   error?: string;
   output?: {
@@ -72,6 +72,8 @@ export interface Expectation {
     denied?: ToolMatch[];
   };
 }
+
+export type Status = 'done' | 'failed' | 'waiting';
 
 /**
  * Which calls a tool check is about: a qualified tool name (`ns/name`, where `*` stands for
@@ -103,7 +105,12 @@ const EXPECT_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    status: { enum: ['done', 'failed', 'waiting'] },
+    status: {
+      anyOf: [
+        { enum: ['done', 'failed', 'waiting'] },
+        { type: 'array', minItems: 1, items: { enum: ['done', 'failed', 'waiting'] } },
+      ],
+    },
     error: { type: 'string', minLength: 1 },
     output: {
       type: 'object',
@@ -283,14 +290,15 @@ function expectation(
   src: { path: string; locate(p: string): string | undefined },
   at: string,
 ): Expectation {
-  const e = raw as unknown as Partial<Expectation>;
-  const status = e.status ?? (e.error === undefined ? 'done' : 'failed');
-  if (e.error !== undefined && status !== 'failed') {
+  const e = raw as unknown as Omit<Partial<Expectation>, 'status'> & { status?: Status | Status[] };
+  const given = e.status ?? (e.error === undefined ? 'done' : 'failed');
+  const status = typeof given === 'string' ? [given] : given;
+  if (e.error !== undefined && !status.includes('failed')) {
     throw suiteError(
       'invalid_suite',
       src,
       `${at}.error`,
-      `an error is expected of a failed run, not of a ${status} one`,
+      `an error is expected of a failed run, not of a ${status.join(' or ')} one`,
     );
   }
   const matches = e.output?.matches;
