@@ -283,6 +283,26 @@ describe('mvm eval on models that differ', () => {
       store,
     );
     expect(lenient.code).toBe(0);
+
+    const again = await mvm(
+      'eval',
+      suite,
+      '-m',
+      'right',
+      '-t',
+      'su*',
+      '--repeat',
+      '2',
+      '--json',
+      '--store',
+      store,
+    );
+    const repeated = JSON.parse(again.out) as EvalReport;
+    expect(repeated.runs.map((r) => [r.task, r.repeat, r.passed])).toEqual([
+      ['sum', 1, true],
+      ['sum', 2, true],
+    ]);
+    expect(repeated.models[0]).toMatchObject({ runs: 2, passed: 2, inputTokens: 60 });
   });
 
   it('runs the configured bindings when the suite has no models, and checks status and error', async () => {
@@ -422,7 +442,11 @@ procedures: { main: { body: [{ op: halt }] } }
     expect(slot.err).toContain(
       "the image has no model slot 'planner' (it has: main) [unknown_slot]",
     );
-    for (const r of [pattern, twice, model, slot]) expect(r.runs).toEqual([]);
+    const dup = await refused('mvmSuite: 1\nimage: answer.yaml\ntasks: [{ id: a }]\n', '-m', 'x,x');
+    expect(dup.err).toBe("mvm: --models: 'x' is named twice [bad_flag]");
+    const task = await refused('mvmSuite: 1\nimage: answer.yaml\ntasks: [{ id: a }]\n', '-t', 'b*');
+    expect(task.err).toContain("no task 'b*' (tasks: a) [unknown_task]");
+    for (const r of [pattern, twice, model, slot, dup, task]) expect(r.runs).toEqual([]);
 
     const flag = await refused(
       'mvmSuite: 1\nimage: answer.yaml\ntasks: [{ id: a }]\n',

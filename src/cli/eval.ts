@@ -1,11 +1,7 @@
 import { type EvalReport, type EvalRun, evaluate, type ModelSummary } from '../host/eval.js';
 import { loadSuite } from '../host/suite.js';
 import { MvmError } from '../spec/errors.js';
-
-interface Con {
-  out(text: string): void;
-  err(text: string): void;
-}
+import type { Console } from './main.js';
 
 export interface EvalFlags {
   models?: string;
@@ -24,7 +20,7 @@ export interface EvalFlags {
 export async function evalCommand(
   path: string,
   flags: EvalFlags,
-  con: Con,
+  con: Console,
   signal?: AbortSignal,
 ): Promise<number> {
   const threshold = flags.failUnder === undefined ? undefined : rate(flags.failUnder);
@@ -42,6 +38,10 @@ export async function evalCommand(
     .filter(Boolean);
   if (models?.length === 0) {
     throw new MvmError('config', 'bad_flag', '--models: expected names separated by commas');
+  }
+  const twice = models?.find((m, i) => models.indexOf(m) !== i);
+  if (twice !== undefined) {
+    throw new MvmError('config', 'bad_flag', `--models: '${twice}' is named twice`);
   }
   const tasks = flags.tasks
     ?.split(',')
