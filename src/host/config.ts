@@ -283,7 +283,8 @@ export function packageDir(name: string, from: string): string {
   );
 }
 
-function expandDeep(node: unknown, dir: string, env: NodeJS.ProcessEnv): unknown {
+/** `expandString` over every string of a value; `${runDir}` and unknown names are left. */
+export function expandDeep(node: unknown, dir: string, env: NodeJS.ProcessEnv): unknown {
   if (typeof node === 'string') return expandString(node, dir, env);
   if (Array.isArray(node)) return node.map((n) => expandDeep(n, dir, env));
   if (node !== null && typeof node === 'object') {

@@ -1,4 +1,4 @@
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { ModelBinding } from '../models/driver.js';
 import { ConfigError } from '../spec/errors.js';
@@ -6,7 +6,7 @@ import { schemaProblem } from '../spec/json-schema.js';
 import { readSource } from '../spec/source.js';
 import type { Json, JsonObject, JsonSchema } from '../spec/types.js';
 import { pointerToPath } from '../verifier/schema-check.js';
-import { expandString, MODEL_BINDING_SCHEMA } from './config.js';
+import { expandDeep, MODEL_BINDING_SCHEMA } from './config.js';
 
 /**
  * An evaluation suite: tasks, each an image with its inputs and what its outcome must be,
@@ -228,21 +228,22 @@ export function loadSuite(path: string, env: NodeJS.ProcessEnv = process.env): S
         ? String((e.params as Record<string, unknown>).additionalProperty)
         : undefined;
     const place = field === undefined ? at : at.startsWith('(') ? field : `${at}.${field}`;
-    const err = suiteError('invalid_suite', src, place, detail(e));
-    throw err;
+    throw suiteError('invalid_suite', src, place, detail(e));
   }
   const data = src.data as JsonObject;
-  const path_ = (p: Json | undefined) => (typeof p === 'string' ? resolve(dir, p) : undefined);
+  const within = (p: Json | undefined) => (typeof p === 'string' ? resolve(dir, p) : undefined);
 
-  const models: Record<string, ModelBinding> = {};
-  for (const [name, raw] of Object.entries((data.models ?? {}) as Record<string, JsonObject>)) {
-    const binding = expandDeep(raw, dir, env) as ModelBinding;
-    // A replay file named by the suite is the suite's, as a configuration's files are its own.
-    if (typeof binding.file === 'string' && !isAbsolute(binding.file)) {
-      binding.file = resolve(dir, binding.file);
-    }
-    Object.defineProperty(models, name, { value: binding, enumerable: true, writable: true });
-  }
+  // fromEntries keeps a model named `__proto__` a model, where assigning it would not.
+  const models: Record<string, ModelBinding> = Object.fromEntries(
+    Object.entries((data.models ?? {}) as Record<string, JsonObject>).map(([name, raw]) => {
+      const binding = expandDeep(raw, dir, env) as ModelBinding;
+      // A replay file the suite names is the suite's, as a configuration's are its own.
+      if (typeof binding.file === 'string' && !isAbsolute(binding.file)) {
+        binding.file = resolve(dir, binding.file);
+      }
+      return [name, binding];
+    }),
+  );
 
   const seen = new Set<string>();
   const tasks = (data.tasks as JsonObject[]).map((t, i): SuiteTask => {
@@ -251,7 +252,7 @@ export function loadSuite(path: string, env: NodeJS.ProcessEnv = process.env): S
       throw suiteError('duplicate_task', src, `tasks[${i}].id`, `task '${id}' is named twice`);
     }
     seen.add(id);
-    const image = path_(t.image) ?? path_(data.image);
+    const image = within(t.image) ?? within(data.image);
     if (image === undefined) {
       throw suiteError(
         'no_image',
@@ -260,7 +261,7 @@ export function loadSuite(path: string, env: NodeJS.ProcessEnv = process.env): S
         `task '${id}' names no image, nor does the suite`,
       );
     }
-    const config = path_(t.config) ?? path_(data.config) ?? null;
+    const config = within(t.config) ?? within(data.config) ?? null;
     const slots = (t.slots ?? data.slots) as string[] | undefined;
     const expect = expectation((t.expect ?? {}) as JsonObject, src, `tasks[${i}].expect`);
     const task: SuiteTask = {
@@ -277,7 +278,7 @@ export function loadSuite(path: string, env: NodeJS.ProcessEnv = process.env): S
 
   const suite: Suite = {
     path: abs,
-    name: (data.name as string | undefined) ?? nameOf(abs),
+    name: (data.name as string | undefined) ?? basename(abs).replace(/\.[^.]*$/, ''),
     models,
     tasks,
   };
@@ -324,20 +325,4 @@ function expectation(
     }
   }
   return { ...e, status } as Expectation;
-}
-
-/** `${env:NAME}` and `${package:NAME}` as a configuration fills them; `${task}` is left. */
-function expandDeep(node: Json, dir: string, env: NodeJS.ProcessEnv): Json {
-  if (typeof node === 'string') return expandString(node, dir, env);
-  if (Array.isArray(node)) return node.map((n) => expandDeep(n, dir, env));
-  if (node !== null && typeof node === 'object') {
-    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, expandDeep(v, dir, env)]));
-  }
-  return node;
-}
-
-function nameOf(path: string): string {
-  const base = path.slice(path.lastIndexOf('/') + 1);
-  const dot = base.indexOf('.');
-  return dot > 0 ? base.slice(0, dot) : base;
 }
