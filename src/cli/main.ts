@@ -24,6 +24,7 @@ import { writeReport } from '../server/report.js';
 import { MvmError, VerifyError } from '../spec/errors.js';
 import type { Image, Json, JsonSchema } from '../spec/types.js';
 import { verifyImage } from '../verifier/index.js';
+import { type EvalFlags, evalCommand } from './eval.js';
 import { explainCommand } from './explain.js';
 import { progressLine } from './progress.js';
 import { type ServeFlags, serveCommand } from './serve.js';
@@ -348,6 +349,27 @@ function program(con: Console, done: (code: number) => void): Command {
     .option('--json', 'print one JSON object: runId, status, output, manifest')
     .addOption(store)
     .action((target: string, opts: RunFlags) => act(() => runCommand(target, opts, con)));
+
+  cmd
+    .command('eval')
+    .description('run a suite of tasks against each model, and compare them side by side')
+    .argument('<suite>', 'the suite file')
+    .option('-m, --models <names>', "model names, comma-separated (default: the suite's own)")
+    .option('-t, --tasks <ids>', 'only these tasks, comma-separated; * matches any characters')
+    .option('--repeat <n>', 'runs of each task with each model', '1')
+    .option('--fail-under <rate>', 'exit 1 when a model succeeds less often (0.8 or 80%)')
+    .option('--json', 'print one JSON object: the runs and each model')
+    .addOption(store)
+    .action((suite: string, opts: EvalFlags) =>
+      act(async () => {
+        const stop = interruptible();
+        try {
+          return await evalCommand(suite, opts, con, stop.signal);
+        } finally {
+          stop.done();
+        }
+      }),
+    );
 
   cmd
     .command('resume')

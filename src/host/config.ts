@@ -73,6 +73,11 @@ export interface HostConfig {
   /** Relative paths in the configuration resolve against this folder. */
   dir: string;
   models: Record<string, ModelBinding>;
+  /**
+   * Model bindings by name, bound to no slot: what `mvm eval --models NAME` puts in an
+   * image's slots for a run, to compare models on the same tasks.
+   */
+  catalogue: Record<string, ModelBinding>;
   tools: Record<string, NamespaceBinding>;
   rules: Rule[];
   budgets: Partial<Budgets>;
@@ -87,7 +92,7 @@ export interface HostConfig {
   flow: FlowPolicy & { endorse?: EndorseKind[] };
   /** Who the run acts for: the user, and the recipient of what is shown or asked. */
   principal: string;
-  /** OpenTelemetry spans: whether they carry messages, arguments and results. Default: no. */
+  /** OpenTelemetry spans: whether they carry content, and whether instructions get spans. */
   telemetry?: TelemetryConfig;
   /** The configuration as written, for its digest. */
   raw: JsonObject;
@@ -135,31 +140,32 @@ const server = {
   },
 };
 
+/** A model binding: a driver and its options, which each driver checks for itself. */
+export const MODEL_BINDING_SCHEMA = {
+  type: 'object',
+  required: ['driver'],
+  properties: {
+    driver: { type: 'string', minLength: 1 },
+    recipients: readers,
+    pin: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        provider: { type: 'string', minLength: 1 },
+        model: { type: 'string', minLength: 1 },
+        fingerprint: { type: 'string', minLength: 1 },
+        onMismatch: { enum: ['error', 'warn'] },
+      },
+    },
+  },
+};
+
 const CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    models: {
-      type: 'object',
-      additionalProperties: {
-        type: 'object',
-        required: ['driver'],
-        properties: {
-          driver: { type: 'string', minLength: 1 },
-          recipients: readers,
-          pin: {
-            type: 'object',
-            additionalProperties: false,
-            properties: {
-              provider: { type: 'string', minLength: 1 },
-              model: { type: 'string', minLength: 1 },
-              fingerprint: { type: 'string', minLength: 1 },
-              onMismatch: { enum: ['error', 'warn'] },
-            },
-          },
-        },
-      },
-    },
+    models: { type: 'object', additionalProperties: MODEL_BINDING_SCHEMA },
+    catalogue: { type: 'object', additionalProperties: MODEL_BINDING_SCHEMA },
     tools: { type: 'object', additionalProperties: server },
     mcpServers: { type: 'object', additionalProperties: server },
     rules: {
@@ -223,7 +229,7 @@ const CONFIG_SCHEMA = {
     telemetry: {
       type: 'object',
       additionalProperties: false,
-      properties: { captureContent: { type: 'boolean' } },
+      properties: { captureContent: { type: 'boolean' }, instructions: { type: 'boolean' } },
     },
   },
 };
@@ -303,8 +309,11 @@ export function packageDir(name: string, from: string): string {
   );
 }
 
-/** Expands every string in `node`; an error names the key it was found at, as `at`. */
-function expandDeep(node: unknown, dir: string, env: NodeJS.ProcessEnv, at = ''): unknown {
+/**
+ * `expandString` over every string of a value; `${runDir}` and unknown names are left. An
+ * error names the key it was found at, as `at`.
+ */
+export function expandDeep(node: unknown, dir: string, env: NodeJS.ProcessEnv, at = ''): unknown {
   if (typeof node === 'string') {
     try {
       return expandString(node, dir, env);
@@ -441,6 +450,7 @@ export function parseConfig(
     path: options.path,
     dir: options.dir,
     models: (expanded.models ?? {}) as Record<string, ModelBinding>,
+    catalogue: (expanded.catalogue ?? {}) as Record<string, ModelBinding>,
     tools,
     rules: (expanded.rules ?? []) as unknown as Rule[],
     budgets: (expanded.budgets ?? {}) as Partial<Budgets>,
@@ -464,6 +474,7 @@ export function parseConfig(
     principal: (expanded.principal as string | undefined) ?? 'user',
     telemetry: {
       captureContent: (expanded.telemetry as JsonObject | undefined)?.captureContent === true,
+      instructions: (expanded.telemetry as JsonObject | undefined)?.instructions !== false,
     },
     raw,
   };

@@ -109,12 +109,25 @@ function spans() {
     run: run[0]!,
     chats: all.filter((s) => s.name.startsWith('chat ')),
     tools: all.filter((s) => s.name.startsWith('execute_tool ')),
+    instructions: all.filter((s) => s.attributes['mvm.instruction.op'] !== undefined),
   };
 }
 
 const childOf = (child: ReadableSpan, parent: ReadableSpan) =>
   child.parentSpanContext?.spanId === parent.spanContext().spanId &&
   child.spanContext().traceId === parent.spanContext().traceId;
+
+/** The names of a span's ancestors, nearest first, up to the root. */
+function ancestry(span: ReadableSpan, all: ReadableSpan[]): string[] {
+  const byId = new Map(all.map((s) => [s.spanContext().spanId, s]));
+  const names: string[] = [];
+  let parent = byId.get(span.parentSpanContext?.spanId ?? '');
+  while (parent) {
+    names.push(parent.name);
+    parent = byId.get(parent.parentSpanContext?.spanId ?? '');
+  }
+  return names;
+}
 
 const CONTENT = [
   'gen_ai.input.messages',
@@ -126,7 +139,7 @@ const CONTENT = [
 
 describe('telemetry', () => {
   it('gives a run span with model and tool spans under it, and no content', async () => {
-    const mvm = machine('calc/add');
+    const mvm = machine('calc/add', { telemetry: { instructions: false } });
     const result = await mvm.run(adder('calc'));
     mvm.close();
     expect(result.status).toBe('done');
@@ -181,6 +194,66 @@ describe('telemetry', () => {
     for (const s of all) for (const key of CONTENT) expect(s.attributes).not.toHaveProperty(key);
   });
 
+  it('gives each instruction a span, nested as the instructions are', async () => {
+    const mvm = machine('calc/add');
+    const result = await mvm.run(adder('calc'));
+    mvm.close();
+    expect(result.status).toBe('done');
+
+    const { all, run, chats, tools, instructions } = spans();
+    // Every span but the run's is an instruction, a model call or a tool call.
+    expect(all).toHaveLength(1 + instructions.length + chats.length + tools.length);
+    const steps = instructions.map((s) => s.attributes['mvm.instruction.step']);
+    expect([...steps].sort((a, b) => Number(a) - Number(b))).toEqual(
+      Array.from({ length: steps.length }, (_, i) => i + 1),
+    );
+    expect(run.attributes['mvm.run.steps']).toBe(steps.length);
+    for (const s of instructions) {
+      expect(s.name).toBe(s.attributes['mvm.instruction.op']);
+      expect(s.attributes['mvm.instruction.at']).toEqual(expect.any(String));
+      expect(s.spanContext().traceId).toBe(run.spanContext().traceId);
+    }
+
+    const top = instructions.filter((s) => childOf(s, run));
+    expect(top.map((s) => [s.name, s.attributes['mvm.instruction.at']])).toEqual([
+      ['tool.load', 'procedures.main.body[0]'],
+      ['history.new', 'procedures.main.body[1]'],
+      ['history.append', 'procedures.main.body[2]'],
+      ['call', 'procedures.main.body[3]'],
+      ['halt', 'procedures.main.body[4]'],
+    ]);
+    const chain = ['loop', 'call', 'invoke_agent adder'];
+    for (const chat of chats) expect(ancestry(chat, all)).toEqual(['model.call', ...chain]);
+    expect(ancestry(tools[0]!, all)).toEqual(['tool.call', 'foreach', ...chain]);
+    const [model] = instructions.filter((s) => s.name === 'model.call');
+    expect(model!.attributes['mvm.instruction.at']).toBe('stdlib.std.chat.body[0].body[0]');
+    // A child ends before its parent (the exporter has them in the order they ended; their
+    // clocks are the SDK's, which may put a child's end a little past its parent's).
+    const ended = (s: ReadableSpan) => all.indexOf(s);
+    const loop = instructions.find((s) => s.name === 'loop')!;
+    expect(ended(chats[0]!)).toBeLessThan(ended(model!));
+    expect(ended(tools[0]!)).toBeLessThan(ended(instructions.find((s) => s.name === 'tool.call')!));
+    expect(ended(model!)).toBeLessThan(ended(loop));
+    expect(ended(loop)).toBeLessThan(ended(run));
+  });
+
+  it('marks the instruction that failed and those it ended, in error', async () => {
+    const mvm = machine('calc/add', { budgets: { modelCalls: 1 } });
+    const result = await mvm.run(adder('calc'));
+    mvm.close();
+    expect(result.status).toBe('failed');
+
+    const { all, instructions } = spans();
+    const failed = instructions.filter((s) => s.status.code === SpanStatusCode.ERROR);
+    // The second model.call, and the loop and call it ended; nothing after them ran.
+    expect(failed.map((s) => s.name)).toEqual(['model.call', 'loop', 'call']);
+    for (const s of failed) expect(s.attributes['error.type']).toBe(result.error?.code);
+    expect(ancestry(failed[0]!, all)).toEqual(['loop', 'call', 'invoke_agent adder']);
+    expect(instructions.some((s) => s.name === 'halt')).toBe(false);
+    const ok = instructions.filter((s) => s.status.code !== SpanStatusCode.ERROR);
+    expect(ok.length).toBeGreaterThan(0);
+  });
+
   it('records messages, arguments and results when the configuration asks', async () => {
     const mvm = machine('calc/add', { telemetry: { captureContent: true } });
     await mvm.run(adder('calc'));
@@ -215,7 +288,7 @@ describe('telemetry', () => {
     expect((await mvm.run(adder('calc'))).status).toBe('done');
     mvm.close();
 
-    const { run, tools } = spans();
+    const { all, run, tools } = spans();
     expect(tools).toHaveLength(1);
     expect(tools[0]!.attributes).toMatchObject({
       'gen_ai.tool.name': 'calc/add',
@@ -223,7 +296,7 @@ describe('telemetry', () => {
       'error.type': 'denied',
     });
     expect(tools[0]!.status.code).toBe(SpanStatusCode.ERROR);
-    expect(childOf(tools[0]!, run)).toBe(true);
+    expect(ancestry(tools[0]!, all)).toEqual(['tool.call', 'foreach', 'loop', 'call', run.name]);
     const decision = run.events.find((e) => e.name === 'mvm.decision');
     expect(decision?.attributes).toMatchObject({
       'mvm.decision.verdict': 'deny',
@@ -247,6 +320,9 @@ describe('telemetry', () => {
     expect(before.run.events.map((e) => e.attributes?.['mvm.decision.verdict'])).toEqual([
       'confirm',
     ]);
+    const suspended = before.instructions.filter((s) => s.attributes['mvm.instruction.suspended']);
+    expect(suspended.map((s) => s.name)).toEqual(['tool.call', 'foreach', 'loop', 'call']);
+    for (const s of suspended) expect(s.status.code).toBe(SpanStatusCode.UNSET);
     exporter.reset();
 
     const second = await mvm.resume(first.runId, [{ id: 'c1', verdict: 'approve' }]);
@@ -262,6 +338,13 @@ describe('telemetry', () => {
     expect(after.chats).toHaveLength(1);
     expect(after.chats[0]!.attributes['gen_ai.response.model']).toBe('gpt-test-0613');
     expect(after.tools.map((s) => s.attributes['gen_ai.tool.call.id'])).toEqual(['call_1']);
+    // The instructions re-executed from the journal have no spans: the tool call that was
+    // waiting started before the run went live, so its span sits under the run's.
+    expect(childOf(after.tools[0]!, after.run)).toBe(true);
+    const ops = after.instructions.map((s) => s.name);
+    expect(ops).not.toContain('tool.load');
+    expect(ops).toContain('halt');
+    expect(ancestry(after.chats[0]!, after.all)).toEqual(['model.call', 'invoke_agent adder']);
   });
 
   it('ends the run span in error when the run fails', async () => {

@@ -27,8 +27,10 @@ import type { CallOptions, ToolDefinition, ToolProvider, ToolResult } from '../t
 
 /**
  * OpenTelemetry spans of a run, through the API alone: the host application registers the
- * SDK and chooses the exporter. A run is an `invoke_agent <image>` span; each live model call
- * a `chat <model>` span and each tool call an `execute_tool <ns/name>` span under it, with the
+ * SDK and chooses the exporter. A run is an `invoke_agent <image>` span; each instruction a
+ * span named by its opcode under it, nested as the instructions are (a `call` holds its
+ * procedure's, a `loop` its body's); each live model call a `chat <model>` span and each tool
+ * call an `execute_tool <ns/name>` span under the instruction that made it, with the
  * attributes of the generative-AI semantic conventions. What is served from the journal on
  * resume made no call, and has no span.
  *
@@ -37,6 +39,8 @@ import type { CallOptions, ToolDefinition, ToolProvider, ToolResult } from '../t
  */
 export interface TelemetryConfig {
   captureContent: boolean;
+  /** A span per instruction; default yes. Without, model and tool spans sit under the run's. */
+  instructions?: boolean;
 }
 
 const SCOPE = 'mvm';
@@ -75,6 +79,8 @@ export class RunTelemetry {
   private open: { span: Span; name: string } | undefined;
   private readonly usage = { input: 0, output: 0 };
   private steps = 0;
+  /** The instructions under way, innermost last, each with the context its children take. */
+  private readonly running: Array<{ span: Span; context: Context }> = [];
 
   private constructor(
     private readonly tracer: Tracer,
@@ -82,6 +88,7 @@ export class RunTelemetry {
     /** The run span's context: the parent of every span of the run. */
     readonly context: Context,
     private readonly capture: boolean,
+    private readonly instructions: boolean,
   ) {}
 
   static start(run: RunIdentity, config?: TelemetryConfig): RunTelemetry | undefined {
@@ -101,7 +108,8 @@ export class RunTelemetry {
       'mvm.run.resumed': run.resumed,
     });
     const parent = trace.setSpan(context.active(), span);
-    return new RunTelemetry(tracer, span, parent, config?.captureContent ?? false);
+    const capture = config?.captureContent ?? false;
+    return new RunTelemetry(tracer, span, parent, capture, config?.instructions ?? true);
   }
 
   /** Runs `fn` with the run span active, for spans the host's own instrumentation makes. */
@@ -130,6 +138,8 @@ export class RunTelemetry {
   /** Ends the run span; `error` is the outcome's, or what the machine threw. */
   end(status: string, error?: unknown, pending = 0): void {
     this.settle();
+    // A machine that threw past its instructions left them open; they end with the run.
+    for (const open of this.running.splice(0).reverse()) open.span.end();
     this.span.setAttributes({
       'mvm.run.status': status,
       'mvm.run.steps': this.steps,
@@ -142,7 +152,8 @@ export class RunTelemetry {
   }
 
   private event(event: MachineEvent): void {
-    if (event.type === 'step') this.steps = event.steps;
+    if (event.type === 'step') this.instructionStart(event.op, event.at, event.steps);
+    else if (event.type === 'step.end') this.instructionEnd(event.ended, event.error);
     else if (event.type === 'tool.result') this.toolResult(event.result);
     else if (event.type === 'decision' && event.decision.verdict !== 'allow') {
       // Allowed effects show as their own spans; what the monitor held back shows here.
@@ -156,6 +167,34 @@ export class RunTelemetry {
     }
   }
 
+  /** The context a span starts in: the innermost instruction's, else the run's. */
+  private get parent(): Context {
+    return this.running[this.running.length - 1]?.context ?? this.context;
+  }
+
+  private instructionStart(op: string, at: string | undefined, step: number): void {
+    this.steps = step;
+    if (!this.instructions) return;
+    const attributes: Attributes = { 'mvm.instruction.op': op, 'mvm.instruction.step': step };
+    if (at !== undefined) attributes['mvm.instruction.at'] = at;
+    const span = this.tracer.startSpan(op, { kind: SpanKind.INTERNAL, attributes }, this.parent);
+    this.running.push({ span, context: trace.setSpan(this.context, span) });
+  }
+
+  private instructionEnd(ended: 'ok' | 'suspended' | 'failed', error?: MvmError): void {
+    if (!this.instructions) return;
+    const open = this.running.pop();
+    if (!open) return;
+    // A tool span waits for its result event, which comes before its instruction ends.
+    this.settle();
+    if (ended === 'suspended') open.span.setAttribute('mvm.instruction.suspended', true);
+    else if (ended === 'failed') {
+      open.span.setAttribute('error.type', error?.code ?? '_OTHER');
+      open.span.setStatus({ code: SpanStatusCode.ERROR, message: error?.message ?? 'failed' });
+    }
+    open.span.end();
+  }
+
   private async chat(
     slot: string,
     inner: ModelDriver,
@@ -166,7 +205,7 @@ export class RunTelemetry {
     const span = this.tracer.startSpan(
       `chat ${d.model}`,
       { kind: SpanKind.CLIENT, attributes: chatAttributes(d, binding) },
-      this.context,
+      this.parent,
     );
     const recording = span.isRecording();
     let call = request;
@@ -191,7 +230,7 @@ export class RunTelemetry {
       }
     }
     try {
-      const reply = await context.with(trace.setSpan(this.context, span), () => inner.call(call));
+      const reply = await context.with(trace.setSpan(this.parent, span), () => inner.call(call));
       this.usage.input += tokens(reply.usage?.inputTokens);
       this.usage.output += tokens(reply.usage?.outputTokens);
       if (recording) {
@@ -232,7 +271,7 @@ export class RunTelemetry {
     this.settle();
     const qualified = `${inner.namespace}/${name}`;
     const span = this.toolSpan(qualified);
-    const ctx = trace.setSpan(this.context, span);
+    const ctx = trace.setSpan(this.parent, span);
     if (span.isRecording()) {
       span.setAttribute('mvm.tool.namespace', inner.namespace);
       const description = defs.get(name);
@@ -259,7 +298,7 @@ export class RunTelemetry {
         kind: SpanKind.INTERNAL,
         attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': name },
       },
-      this.context,
+      this.parent,
     );
   }
 

@@ -77,6 +77,17 @@ export interface MachineHost {
 
 export type MachineEvent =
   | { type: 'step'; at: string | undefined; op: string; steps: number }
+  /**
+   * After the instruction `step` announced, nested ones included: whether it ran to its end
+   * (or left its block by break, return or halt), suspended the run, or threw.
+   */
+  | {
+      type: 'step.end';
+      at: string | undefined;
+      op: string;
+      ended: 'ok' | 'suspended' | 'failed';
+      error?: MvmError;
+    }
   | { type: 'decision'; at: string | undefined; decision: Decision }
   | { type: 'model.text'; at: string | undefined; slot: string; delta: string }
   | { type: 'model.reply'; at: string | undefined; slot: string; reply: ModelReply; ms: number }

@@ -130,7 +130,7 @@ describe('the machine', () => {
       {
         inputs: { question: 'time?' },
         events: (e) => {
-          if (e.type !== 'step') events.push(e.type);
+          if (e.type !== 'step' && e.type !== 'step.end') events.push(e.type);
         },
       },
     );
@@ -149,6 +149,97 @@ describe('the machine', () => {
     expect(types.indexOf('model.intent')).toBeLessThan(types.indexOf('model.reply'));
     expect(types[0]).toBe('run.start');
     expect(types.at(-1)).toBe('run.end');
+  });
+
+  it('closes every instruction it announces, nested, however it ends', async () => {
+    const mvm = machine(
+      {
+        models: {
+          main: {
+            driver: 'replay',
+            replies: [
+              { toolCalls: [{ id: 'a', name: 'clock/now', arguments: '' }] },
+              { text: 'noon' },
+            ],
+          },
+        },
+        rules: [{ allow: 'model:main' }, { confirm: 'tool:clock/now' }],
+      },
+      { clock: { now: { description: 'the time', run: () => '12:00' } } },
+    );
+    /** Checks step and step.end pair up as a stack would; gives how each instruction ended. */
+    const pairing = () => {
+      const open: Array<{ op: string; at: string | undefined }> = [];
+      const ends: string[] = [];
+      const events = (e: MachineEvent) => {
+        if (e.type === 'step') open.push({ op: e.op, at: e.at });
+        if (e.type !== 'step.end') return;
+        const top = open.pop();
+        expect({ op: e.op, at: e.at }).toEqual(top);
+        ends.push(`${e.op}:${e.ended}`);
+      };
+      return { events, open, ends };
+    };
+    const image = imageFromObject(chatImage(['clock'], ['model:main', 'tool:clock/*']));
+
+    const first = pairing();
+    const waiting = await mvm.run(image, { inputs: { question: 'time?' }, events: first.events });
+    expect(waiting.status).toBe('waiting');
+    expect(first.open).toEqual([]);
+    // The confirmation suspends the tool call, and every instruction it sits in.
+    expect(first.ends.filter((e) => e.endsWith(':suspended'))).toEqual([
+      'tool.call:suspended',
+      'foreach:suspended',
+      'loop:suspended',
+      'call:suspended',
+    ]);
+    const others = first.ends.filter((e) => !e.endsWith(':suspended'));
+    expect(others.every((e) => e.endsWith(':ok'))).toBe(true);
+
+    // Re-executing from the journal announces nothing it serves; what runs live pairs up.
+    const second = pairing();
+    const done = await mvm.resume(waiting.runId, [{ id: 'c1', verdict: 'approve' }], {
+      events: second.events,
+    });
+    expect(done.status).toBe('done');
+    expect(second.open).toEqual([]);
+    expect(second.ends).not.toContain('tool.load:ok');
+    expect(second.ends.at(-1)).toBe('halt:ok');
+    expect(second.ends.every((e) => e.endsWith(':ok'))).toBe(true);
+  });
+
+  it('closes the instructions a trap ends as failed, with the error', async () => {
+    const mvm = machine({});
+    const ends: Array<{ op: string; ended: string; code: string | undefined }> = [];
+    const result = await mvm.run(
+      imageFromObject({
+        mvm: 1,
+        name: 'trap',
+        procedures: {
+          main: {
+            body: [
+              { op: 'data.const', value: 1, dst: 'x' },
+              {
+                op: 'loop',
+                max: 3,
+                body: [{ op: 'fail', code: 'stop_here', message: 'stop' }],
+              },
+            ],
+          },
+        },
+      }),
+      {
+        events: (e) => {
+          if (e.type === 'step.end') ends.push({ op: e.op, ended: e.ended, code: e.error?.code });
+        },
+      },
+    );
+    expect(result.status).toBe('failed');
+    expect(ends).toEqual([
+      { op: 'data.const', ended: 'ok', code: undefined },
+      { op: 'fail', ended: 'failed', code: 'stop_here' },
+      { op: 'loop', ended: 'failed', code: 'stop_here' },
+    ]);
   });
 
   it('ends the run with a typed error when the wall-clock budget runs out', async () => {

@@ -161,12 +161,44 @@ export class Machine {
     }
   }
 
+  /**
+   * Runs instructions in order. A live instruction is announced by `step` before it runs and
+   * closed by `step.end` once it has, however it ended; what re-execution serves from the
+   * journal is neither. Closing it here rather than in `step` costs no extra await.
+   */
   private async block(body: Instruction[], frame: Frame): Promise<Flow | undefined> {
     for (const ins of body) {
-      const flow = await this.step(ins, frame);
+      const live = this.fetch(ins);
+      let flow: Flow | undefined;
+      try {
+        flow = await this.step(ins, frame);
+      } catch (e) {
+        if (live) this.ended(ins, e);
+        throw e;
+      }
+      if (live) this.emit({ type: 'step.end', at: ins.at, op: ins.op, ended: 'ok' });
       if (flow) return flow;
     }
     return undefined;
+  }
+
+  /** Fetch: counts the instruction against the budget, and announces it when it runs live. */
+  private fetch(ins: Instruction): boolean {
+    const at = ins.at;
+    this.at = at;
+    this.meter.step(at);
+    if (this.tape.catchingUp) return false;
+    this.emit({ type: 'step', at, op: ins.op, steps: this.meter.used.steps });
+    return true;
+  }
+
+  private ended(ins: Instruction, e: unknown): void {
+    const { at, op } = ins;
+    if (e instanceof Suspend) this.emit({ type: 'step.end', at, op, ended: 'suspended' });
+    else {
+      const error = e instanceof MvmError ? e : undefined;
+      this.emit({ type: 'step.end', at, op, ended: 'failed', error });
+    }
   }
 
   /** Writes a register; the value also carries the label of the branch it was written in. */
@@ -178,14 +210,9 @@ export class Machine {
     );
   }
 
-  /** Fetch, count against the budget, dispatch. */
+  /** Dispatch an instruction `fetch` has counted. */
   private async step(ins: Instruction, frame: Frame): Promise<Flow | undefined> {
     const at = ins.at;
-    this.at = at;
-    this.meter.step(at);
-    if (!this.tape.catchingUp)
-      this.emit({ type: 'step', at, op: ins.op, steps: this.meter.used.steps });
-
     switch (ins.op) {
       case 'model.load':
         await this.effects.loadModel(ins.slot, at);

@@ -198,7 +198,8 @@ function capabilitiesField(value: Json | undefined): Partial<ModelCapabilities> 
   return capabilities;
 }
 
-function priceField(value: Json | undefined): Price | undefined {
+/** A binding's `price`, when it has one: two non-negative rates in USD per million tokens. */
+export function priceField(value: Json | undefined): Price | undefined {
   if (value === undefined) return undefined;
   if (!isRecord(value)) throw bindingError('price', 'an object', value);
 

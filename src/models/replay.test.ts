@@ -63,6 +63,30 @@ describe('the replay driver', () => {
     expect(await d.call(req(['a/y', 'a/x']))).toMatchObject({ text: 't' });
   });
 
+  it('prices recorded tokens when its binding has a price, keeping a recorded cost', async () => {
+    const d = ReplayDriver.fromBinding(
+      {
+        driver: 'replay',
+        price: { inputPerMTok: 3, outputPerMTok: 15 },
+        replies: [
+          { text: 'a', usage: { inputTokens: 1000, outputTokens: 200 } },
+          { text: 'b', usage: { inputTokens: 1000, outputTokens: 200, cost: 0.5 } },
+        ],
+      },
+      tmpdir(),
+    );
+    expect((await d.call(req())).usage).toEqual({
+      inputTokens: 1000,
+      outputTokens: 200,
+      cost: (1000 * 3 + 200 * 15) / 1e6,
+    });
+    expect((await d.call(req())).usage.cost).toBe(0.5);
+    const unpriced = ReplayDriver.fromBinding({ driver: 'replay', replies: [{ text: 'c' }] }, '.');
+    expect((await unpriced.call(req())).usage).toEqual({ inputTokens: 0, outputTokens: 0 });
+    const bad = { driver: 'replay', price: { inputPerMTok: -1, outputPerMTok: 1 }, replies: [] };
+    expect(() => ReplayDriver.fromBinding(bad, '.')).toThrow(/price\.inputPerMTok/);
+  });
+
   it('rejects a malformed replay file with the place of the problem', () => {
     const bad = (text: string) => () => ReplayDriver.fromFile(file(text));
     expect(bad('mvmReplay: 2\nreplies: []\n')).toThrow(ConfigError);

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { ConfigError, DriverError } from '../spec/errors.js';
 import { readSource } from '../spec/source.js';
 import type { Json, JsonObject } from '../spec/types.js';
+import { type Price, priceField } from './binding.js';
 import type {
   ModelBinding,
   ModelDescription,
@@ -84,25 +85,31 @@ export class ReplayDriver implements ModelDriver {
   constructor(
     private readonly file: ReplayFile,
     private readonly source: string,
+    /** Gives a recorded reply without a cost of its own the cost its tokens would have. */
+    private readonly price?: Price,
   ) {}
 
-  static fromFile(path: string): ReplayDriver {
+  static fromFile(path: string, price?: Price): ReplayDriver {
     const src = readSource(path, 'replay file');
-    return new ReplayDriver(checkFile(src.data, path), path);
+    return new ReplayDriver(checkFile(src.data, path), path, price);
   }
 
-  /** From a host binding: `file` names a replay file, or `replies` lists the replies inline. */
+  /**
+   * From a host binding: `file` names a replay file, or `replies` lists the replies inline;
+   * `price` prices the recorded tokens, as a hosted model's binding would.
+   */
   static fromBinding(binding: ModelBinding, dir: string): ReplayDriver {
+    const price = priceField(binding.price);
     if (Array.isArray(binding.replies)) {
       const file = { mvmReplay: 1, model: binding.model, replies: binding.replies };
-      return new ReplayDriver(checkFile(file, 'inline replies'), 'inline replies');
+      return new ReplayDriver(checkFile(file, 'inline replies'), 'inline replies', price);
     }
     if (typeof binding.file !== 'string') {
       throw new ConfigError('bad_model_binding', "a replay binding needs 'file' or 'replies'", {
         binding: binding as Json,
       });
     }
-    return ReplayDriver.fromFile(resolve(dir, binding.file));
+    return ReplayDriver.fromFile(resolve(dir, binding.file), price);
   }
 
   describe(): ModelDescription {
@@ -161,15 +168,17 @@ export class ReplayDriver implements ModelDriver {
       name: c.name,
       arguments: typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments ?? {}),
     }));
+    const inputTokens = recorded.usage?.inputTokens ?? 0;
+    const outputTokens = recorded.usage?.outputTokens ?? 0;
+    const cost =
+      recorded.usage?.cost ??
+      (this.price &&
+        (inputTokens * this.price.inputPerMTok + outputTokens * this.price.outputPerMTok) / 1e6);
     const reply: ModelReply = {
       text: recorded.text ?? '',
       toolCalls,
       stop: recorded.stop ?? (toolCalls.length > 0 ? 'tool_calls' : 'end'),
-      usage: {
-        inputTokens: recorded.usage?.inputTokens ?? 0,
-        outputTokens: recorded.usage?.outputTokens ?? 0,
-        ...(recorded.usage?.cost === undefined ? {} : { cost: recorded.usage.cost }),
-      },
+      usage: { inputTokens, outputTokens, ...(cost === undefined ? {} : { cost }) },
     };
     const model = recorded.model ?? this.file.model;
     if (model !== undefined) reply.model = model;
