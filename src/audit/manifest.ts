@@ -28,6 +28,17 @@ export interface ToolUse {
   ms: number;
 }
 
+/** A server's resource the run read, or a prompt it fetched, by its resource name. */
+export interface ServedUse {
+  /** `resource:<ns>/<uri>` or `prompt:<ns>/<name>`. */
+  resource: string;
+  reads: number;
+  /** Reads the monitor or a person denied. */
+  refused: number;
+  /** The label the last read carried. */
+  label: Json | null;
+}
+
 /** The post-run report, derived from the journal alone so that anyone can recompute it. */
 export interface Manifest {
   mvmManifest: 1;
@@ -42,6 +53,8 @@ export interface Manifest {
   durationMs: number | null;
   models: ModelUse[];
   tools: ToolUse[];
+  /** Resources read and prompts fetched from servers. */
+  served: ServedUse[];
   /** Tool namespaces loaded, with the digest of each definition pinned. */
   toolsets: Array<{ ns: string; provider: Json; tools: Array<{ name: string; digest: string }> }>;
   decisions: {
@@ -75,6 +88,15 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
   const toolsets: Manifest['toolsets'] = [];
   const decisions: Manifest['decisions'] = { allow: 0, deny: 0, confirm: 0, list: [] };
   const answers: Manifest['answers'] = [];
+  const served = new Map<string, ServedUse>();
+  const serve = (resource: string) => {
+    let u = served.get(resource);
+    if (!u) {
+      u = { resource, reads: 0, refused: 0, label: null };
+      served.set(resource, u);
+    }
+    return u;
+  };
   const tool = (name: string) => {
     let t = tools.get(name);
     if (!t) {
@@ -141,6 +163,19 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
         if (m) m.calls++;
         break;
       }
+      case 'resource.result':
+      case 'prompt.result': {
+        if (d.op === 'list') break;
+        const name =
+          e.type === 'resource.result' ? `resource:${d.ns}/${d.uri}` : `prompt:${d.ns}/${d.name}`;
+        const u = serve(name);
+        u.reads++;
+        u.label = d.label ?? null;
+        break;
+      }
+      case 'resource.refused':
+        serve(`resource:${d.ns}/${d.uri}`).refused++;
+        break;
       case 'confirm.answer':
         answers.push({ id: d.id as string, verdict: d.verdict as string });
         break;
@@ -191,6 +226,7 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
     durationMs: endedAt ? Date.parse(endedAt) - Date.parse(startedAt) : null,
     models: [...models.values()],
     tools: [...tools.values()].sort((a, b) => a.name.localeCompare(b.name)),
+    served: [...served.values()],
     toolsets,
     decisions,
     budgets: { limits: sd.budgets ?? null, used: ed.used ?? null },

@@ -311,6 +311,7 @@ export class Mvm {
       handles: _h,
       roots: _ro,
       sampling: _s,
+      logLevel: _ll,
       ...spec
     } = binding;
     const auth = this.mcpAuth[ns];
@@ -380,7 +381,8 @@ export class Mvm {
       const r = own(this.config.models, sink.slice(6))?.recipients;
       return (r as Readers | undefined) ?? principal;
     }
-    const ns = sink.slice(5, sink.indexOf('/'));
+    // tool:NS/NAME, resource:NS/URI or prompt:NS/NAME: the namespace's server learns it.
+    const ns = sink.slice(sink.indexOf(':') + 1, sink.indexOf('/'));
     return own(this.config.tools, ns)?.recipients ?? 'public';
   }
 
@@ -603,6 +605,7 @@ export class Mvm {
     // A person asked to confirm a tool call sees what it would touch, too.
     const ask = user.confirm.bind(user);
     user.confirm = (request) => {
+      if (request.kind !== 'tool' && request.kind !== 'unknown_outcome') return ask(request);
       const ns = request.tool.slice(0, Math.max(0, request.tool.indexOf('/')));
       return ask({ ...request, touches: this.touched(ns, request.args, run.dir) });
     };
