@@ -8,13 +8,21 @@ import {
   McpError,
   type Root,
 } from '@modelcontextprotocol/sdk/types.js';
+import { canonicalJson } from '../audit/canonical.js';
 import { type UserChannel, WAIT } from '../interpreter/people.js';
 import { PUBLIC_TRUSTED } from '../labels/label.js';
 import type { Message, ModelDriver, StopReason } from '../models/driver.js';
 import type { Monitor } from '../monitor/monitor.js';
 import type { Json, JsonObject } from '../spec/types.js';
-import type { McpClientHooks, McpEvent } from '../tools/mcp-hooks.js';
+import {
+  atLeast,
+  type LoggingLevel,
+  type McpClientHooks,
+  type McpEvent,
+} from '../tools/mcp-hooks.js';
 import type { HostConfig } from './config.js';
+
+type Recorder = (type: string, data: Json) => void;
 
 /** What the host lends a server's requests: its rules, its user, its models. */
 export interface ServerHookContext {
@@ -24,8 +32,11 @@ export interface ServerHookContext {
   /** The driver for a model slot of the configuration, made on first use. */
   driver(slot: string): ModelDriver;
   events?: (event: McpEvent) => void;
-  /** Journals what a server asked and what was decided; marks, not steps of the image. */
-  record?: (type: string, data: Json) => void;
+  /**
+   * Journals what a server asked and what was decided, and its log messages where the
+   * namespace sets `logLevel`: marks, not steps of the image.
+   */
+  record?: Recorder;
 }
 
 /** The code MCP gives a request the user (here, the policy) rejected. */
@@ -39,8 +50,8 @@ const REJECTED = -1;
  * the folders it was started with, so roots shared between namespaces would point one
  * server at another's files while the monitor resolves paths against its own.
  *
- * The decisions, and each sampling call, are journaled as marks through `record`; a
- * sampling call's tokens are not charged to the run's budgets.
+ * The decisions, each sampling call, and the log messages at the namespace's `logLevel`
+ * or above are journaled as marks through `record`.
  */
 export function serverHooks(ns: string, ctx: ServerHookContext): McpClientHooks {
   const hooks: McpClientHooks = {
@@ -50,8 +61,49 @@ export function serverHooks(ns: string, ctx: ServerHookContext): McpClientHooks 
   const roots = rootsOf(ctx.config.tools[ns]?.roots ?? [], ctx.config.dir);
   // A server given no roots keeps the folders it was started with.
   if (roots.length > 0) hooks.roots = roots;
-  if (ctx.events) hooks.events = ctx.events;
+  const level = ctx.config.tools[ns]?.logLevel;
+  if (level) hooks.logLevel = level;
+  const journal = level && ctx.record ? logJournal(ns, level, ctx.record) : undefined;
+  const events = ctx.events;
+  if (journal && events) {
+    hooks.events = (e) => {
+      journal(e);
+      events(e);
+    };
+  } else if (journal ?? events) hooks.events = journal ?? events;
   return hooks;
+}
+
+/** How many log messages of one server's connection a run journals. */
+export const MAX_LOG_MARKS = 1000;
+
+/** How much of a message's data a mark keeps, in characters of its JSON. */
+export const MAX_LOG_CHARS = 4096;
+
+/**
+ * Journals a server's log messages at `threshold` or above as `server.log` marks, whatever
+ * level the server was asked for: a server may not honour it. A server that floods is cut
+ * off after MAX_LOG_MARKS, with one mark saying so, and a long message is cut short.
+ */
+function logJournal(ns: string, threshold: LoggingLevel, record: Recorder) {
+  let kept = 0;
+  return (e: McpEvent) => {
+    if (e.type !== 'log' || !atLeast(e.level, threshold)) return;
+    kept++;
+    if (kept > MAX_LOG_MARKS + 1) return;
+    if (kept === MAX_LOG_MARKS + 1) {
+      record('server.log', { ns, dropped: true, after: MAX_LOG_MARKS });
+      return;
+    }
+    const text = canonicalJson(e.data);
+    const data: JsonObject = { ns, level: e.level };
+    if (e.logger !== undefined) data.logger = e.logger;
+    if (text.length > MAX_LOG_CHARS) {
+      data.data = text.slice(0, MAX_LOG_CHARS);
+      data.cut = true;
+    } else data.data = e.data;
+    record('server.log', data);
+  };
 }
 
 function allowed(ctx: ServerHookContext, resource: string): { ok: boolean; reason: string } {

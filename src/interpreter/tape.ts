@@ -26,6 +26,9 @@ const MARKERS = new Set([
   // result is served and the server asks nothing.
   'server.decision',
   'server.sample',
+  // A server's log messages, where the namespace asks for them: they say what the server
+  // did, which re-execution does not make it do again.
+  'server.log',
 ]);
 
 /** Fields of a produced entry that depend on the clock, left out of the comparison. */
