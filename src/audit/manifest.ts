@@ -13,6 +13,8 @@ export interface ModelUse {
   /** USD, where the binding gave the model a price. */
   cost: number;
   latencyMs: number;
+  /** Of the calls, those made for MCP servers' sampling requests, counted in the totals. */
+  forServers?: number;
   /** Replies that differed from the slot's pin, which was set to warn; one line each. */
   mismatches?: string[];
 }
@@ -97,6 +99,25 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
     }
     return u;
   };
+  const model = (slot: string, described: JsonObject = {}) => {
+    let m = models.get(slot);
+    if (!m) {
+      const text = (v: Json | undefined) => (typeof v === 'string' ? v : '');
+      m = {
+        slot,
+        driver: text(described.driver),
+        provider: text(described.provider),
+        model: text(described.model),
+        calls: 0,
+        inputTokens: 0,
+        outputTokens: 0,
+        cost: 0,
+        latencyMs: 0,
+      };
+      models.set(slot, m);
+    }
+    return m;
+  };
   const tool = (name: string) => {
     let t = tools.get(name);
     if (!t) {
@@ -109,19 +130,27 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
   for (const e of entries) {
     const d = e.data as JsonObject;
     switch (e.type) {
-      case 'model.load':
-        models.set(d.slot as string, {
-          slot: d.slot as string,
-          driver: d.driver as string,
-          provider: d.provider as string,
-          model: d.model as string,
-          calls: 0,
-          inputTokens: 0,
-          outputTokens: 0,
-          cost: 0,
-          latencyMs: 0,
-        });
+      case 'model.load': {
+        // A server's sampling calls may have used the slot before the image loaded it.
+        const m = model(d.slot as string);
+        m.driver = d.driver as string;
+        m.provider = d.provider as string;
+        m.model = d.model as string;
         break;
+      }
+      case 'server.sample': {
+        // A sampling request refused for want of budget made no call.
+        if (d.usage === undefined) break;
+        const m = models.get(d.slot as string) ?? model(d.slot as string, d);
+        const usage = (d.usage ?? {}) as JsonObject;
+        m.calls++;
+        m.inputTokens += num(usage.inputTokens);
+        m.outputTokens += num(usage.outputTokens);
+        m.cost += num(usage.cost);
+        m.latencyMs += num(d.ms);
+        m.forServers = (m.forServers ?? 0) + 1;
+        break;
+      }
       case 'model.reply': {
         const m = models.get(d.slot as string);
         if (!m) break;

@@ -42,7 +42,7 @@ import { type ImageFile, imageFromObject, verifyFile } from './image-file.js';
 import { checkLock, lockDiff, lockPath, readLock, writeLock } from './lock.js';
 import { recordedDriver, recordedProviders } from './recorded.js';
 import { resourceRules, resourcesOf } from './resources.js';
-import { type ServerHookContext, serverHooks } from './server-hooks.js';
+import { chargeRecorded, type ServerHookContext, serverHooks } from './server-hooks.js';
 import { RunTelemetry } from './telemetry.js';
 
 export type ResumeOptions = Omit<RunOptions, 'inputs'>;
@@ -562,12 +562,16 @@ export class Mvm {
       toolTimeoutMs: this.config.toolTimeoutMs,
     };
     const tape = new Tape(this.store.journal(run.id), entries, true);
+    const meter = new BudgetMeter({ ...((start.budgets ?? {}) as Partial<Budgets>) });
+    tape.onMark = (e) => {
+      if (e.type === 'server.sample') chargeRecorded(meter, e.data);
+    };
     const machine = new Machine({
       linked,
       host,
       monitor: new Monitor([], [], this.monitorOptions()),
       tape,
-      meter: new BudgetMeter({ ...((start.budgets ?? {}) as Partial<Budgets>) }),
+      meter,
     });
     const outcome = await machine.run(start.inputs as Record<string, Json>);
     const diverged = outcome.error instanceof DivergenceError ? outcome.error : undefined;
@@ -610,13 +614,23 @@ export class Mvm {
       return ask({ ...request, touches: this.touched(ns, request.args, run.dir) });
     };
     let lock: { path: string; file: ReturnType<typeof readLock> } | undefined;
-    const lend = this.lendToServers(user, options.serverEvents);
-    lend.record = (type, data) => tape.mark(type, data);
+    const meter = new BudgetMeter(this.config.budgets);
     // Spans only when the host application registered an SDK that records the run's.
     const telemetry = RunTelemetry.start(
       { runId: run.id, image: scope, imageDigest: run.imageDigest, resumed: tape.catchingUp },
       this.config.telemetry,
     );
+    const lend = this.lendToServers(user, options.serverEvents);
+    lend.record = (type, data) => tape.mark(type, data);
+    // A server's sampling calls are charged to the run like its own, and traced alike.
+    lend.meter = meter;
+    tape.onMark = (e) => {
+      if (e.type === 'server.sample') chargeRecorded(meter, e.data);
+    };
+    if (telemetry) {
+      const made = lend.driver;
+      lend.driver = (slot) => telemetry.driver(slot, made(slot), own(this.config.models, slot));
+    }
     const host: MachineHost = {
       model: async (slot) => bound.drivers.get(slot)!,
       provider: async (ns) => {
@@ -672,7 +686,7 @@ export class Mvm {
         this.monitorOptions(),
       ),
       tape,
-      meter: new BudgetMeter(this.config.budgets),
+      meter,
       events: telemetry ? telemetry.listen(options.events) : options.events,
       signal: options.signal,
     });

@@ -127,6 +127,109 @@ describe("what a run lends its servers' requests", () => {
   });
 });
 
+describe("a server's sampling calls and the run's budgets", () => {
+  /** Two sampling calls, with a question between them so that the run can suspend there. */
+  const twice = imageFromObject({
+    mvm: 1,
+    name: 'samples',
+    tools: { ev: {} },
+    permissions: ['tool:ev/*', 'user'],
+    procedures: {
+      main: {
+        body: [
+          { op: 'tool.load', ns: 'ev' },
+          { op: 'data.const', value: { prompt: 'hello', maxTokens: 20 }, dst: 'args' },
+          { op: 'tool.call', tool: 'ev/trigger-sampling-request', args: 'args', dst: 'first' },
+          { op: 'user.ask', prompt: 'again?', dst: 'answer' },
+          { op: 'tool.call', tool: 'ev/trigger-sampling-request', args: 'args', dst: 'second' },
+          { op: 'data.object', fields: { first: 'first', second: 'second' }, dst: 'o' },
+          { op: 'halt', src: 'o' },
+        ],
+      },
+    },
+  });
+
+  function sampling(budgets: JsonObject) {
+    const reply = { text: 'sampled', usage: { inputTokens: 30, outputTokens: 20, cost: 0.25 } };
+    const config = parseConfig(
+      {
+        models: { sampler: { driver: 'replay', model: 'small', replies: [reply, reply] } },
+        mcpServers: { ev: { ...everything, sampling: { model: 'sampler' } } },
+        rules: [
+          { allow: 'tool:ev/*' },
+          { allow: 'user' },
+          { allow: 'sampling:ev' },
+          { allow: 'model:sampler' },
+        ],
+        budgets,
+      },
+      { path: null, dir: scratch },
+    );
+    return new Mvm({ config, storeDir: mkdtempSync(join(scratch, 'store-')) });
+  }
+
+  const contents = (out: Json) => {
+    const o = out as JsonObject;
+    return [String((o.first as JsonObject).content), String((o.second as JsonObject).content)];
+  };
+
+  it("charges tokens and cost like the image's own model calls", SLOW, async () => {
+    const mvm = sampling({});
+    try {
+      const result = await mvm.run(twice, { user: { ask: async () => 'yes' } });
+      expect(result.status).toBe('done');
+      expect(contents(result.output)).toEqual([
+        expect.stringContaining('sampled'),
+        expect.stringContaining('sampled'),
+      ]);
+      expect(result.manifest.budgets.used).toMatchObject({ modelCalls: 2, tokens: 100 });
+      expect(result.manifest.models).toEqual([
+        expect.objectContaining({
+          slot: 'sampler',
+          driver: 'replay',
+          model: 'small',
+          calls: 2,
+          forServers: 2,
+          inputTokens: 60,
+          outputTokens: 40,
+          cost: 0.5,
+        }),
+      ]);
+    } finally {
+      mvm.close();
+    }
+  });
+
+  it(
+    'refuses a sampling request once the budget is spent, counted again on resume',
+    SLOW,
+    async () => {
+      const mvm = sampling({ tokens: 40 });
+      try {
+        const waiting = await mvm.run(twice);
+        expect(waiting.status).toBe('waiting');
+        // Resumed in a fresh machine, the first call's tokens come from the journal.
+        const done = await mvm.resume(waiting.runId, [{ id: 'q1', answer: 'yes' }]);
+        expect(done.status).toBe('done');
+        const [first, second] = contents(done.output);
+        expect(first).toContain('sampled');
+        expect(second).toContain("sampling denied: the run's budget of 40 tokens is spent");
+        const marks = mvm.store
+          .entries(done.runId)
+          .filter((e) => e.type === 'server.sample')
+          .map((e) => e.data);
+        expect(marks).toMatchObject([
+          { ns: 'ev', slot: 'sampler', usage: { inputTokens: 30, outputTokens: 20 } },
+          { ns: 'ev', slot: 'sampler', refused: "the run's budget of 40 tokens is spent" },
+        ]);
+        expect((await mvm.replay(done.runId)).ok).toBe(true);
+      } finally {
+        mvm.close();
+      }
+    },
+  );
+});
+
 describe('mvm lock', () => {
   it('lists with the capabilities a run declares, so the lock holds', SLOW, async () => {
     const dir = mkdtempSync(join(scratch, 'lock-'));

@@ -9,9 +9,10 @@ import {
   type Root,
 } from '@modelcontextprotocol/sdk/types.js';
 import { canonicalJson } from '../audit/canonical.js';
+import type { BudgetMeter } from '../interpreter/budget.js';
 import { type UserChannel, WAIT } from '../interpreter/people.js';
 import { PUBLIC_TRUSTED } from '../labels/label.js';
-import type { Message, ModelDriver, StopReason } from '../models/driver.js';
+import type { Message, ModelDriver, StopReason, Usage } from '../models/driver.js';
 import type { Monitor } from '../monitor/monitor.js';
 import type { Json, JsonObject } from '../spec/types.js';
 import {
@@ -32,6 +33,8 @@ export interface ServerHookContext {
   /** The driver for a model slot of the configuration, made on first use. */
   driver(slot: string): ModelDriver;
   events?: (event: McpEvent) => void;
+  /** The run's budgets: a sampling call needs room in them, and is charged to them. */
+  meter?: BudgetMeter;
   /**
    * Journals what a server asked and what was decided, and its log messages where the
    * namespace sets `logLevel`: marks, not steps of the image.
@@ -51,7 +54,8 @@ const REJECTED = -1;
  * server at another's files while the monitor resolves paths against its own.
  *
  * The decisions, each sampling call, and the log messages at the namespace's `logLevel`
- * or above are journaled as marks through `record`.
+ * or above are journaled as marks through `record`. A sampling call needs room in the run's
+ * budgets of model calls and tokens, and is charged to them.
  */
 export function serverHooks(ns: string, ctx: ServerHookContext): McpClientHooks {
   const hooks: McpClientHooks = {
@@ -169,13 +173,28 @@ async function sample(
     }
     messages.push({ role: m.role, content: text.join('\n') });
   }
+  const full = ctx.meter?.noRoomForModelCall();
+  if (full) {
+    ctx.record?.('server.sample', { ns, slot, refused: full });
+    throw new McpError(REJECTED, `sampling denied: ${full}`);
+  }
   const driver = ctx.driver(slot);
-  const reply = await driver.call({ slot, messages, tools: [] });
+  const described = driver.describe();
+  // The wall-clock budget bounds the call, as it bounds the image's own.
+  const remaining = ctx.meter ? Math.min(2 ** 31 - 1, Math.max(1, ctx.meter.remainingMs())) : 0;
+  const signal = remaining > 0 ? AbortSignal.timeout(remaining) : undefined;
+  const started = performance.now();
+  const reply = await driver.call({ slot, messages, tools: [], ...(signal ? { signal } : {}) });
+  const usage = usageOf(reply.usage);
+  ctx.meter?.chargeForServer(usage.inputTokens + usage.outputTokens);
   ctx.record?.('server.sample', {
     ns,
     slot,
-    model: reply.model ?? driver.describe().model,
-    usage: { inputTokens: reply.usage.inputTokens, outputTokens: reply.usage.outputTokens },
+    driver: described.driver,
+    provider: described.provider,
+    model: reply.model ?? described.model,
+    usage: usage as unknown as JsonObject,
+    ms: Math.round((performance.now() - started) * 1000) / 1000,
   });
   return {
     role: 'assistant',
@@ -183,6 +202,25 @@ async function sample(
     model: reply.model ?? driver.describe().model,
     stopReason: STOP[reply.stop],
   };
+}
+
+/** Counts from a driver are data: only a non-negative number counts. */
+function usageOf(u: Partial<Usage> | undefined): Usage {
+  const count = (n: unknown) => (typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0);
+  const usage: Usage = { inputTokens: count(u?.inputTokens), outputTokens: count(u?.outputTokens) };
+  if (u?.cost !== undefined) usage.cost = count(u.cost);
+  return usage;
+}
+
+/**
+ * Charges a recorded sampling call to a meter, as the live call was: a re-executed tool
+ * call asks its server nothing, so its sampling calls are counted from the journal.
+ */
+export function chargeRecorded(meter: BudgetMeter, mark: Json): void {
+  const d = (mark ?? {}) as JsonObject;
+  if (d.usage === undefined || d.usage === null) return;
+  const usage = usageOf(d.usage as Partial<Usage>);
+  meter.chargeForServer(usage.inputTokens + usage.outputTokens);
 }
 
 const STOP: Record<StopReason, string> = {

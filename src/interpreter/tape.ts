@@ -94,8 +94,15 @@ export class Tape {
     return this.cursor < this.recorded.length;
   }
 
+  /**
+   * Receives each mark re-execution steps over, where it stands: what a server did during a
+   * call whose outcome is served, such as a sampling call to charge to the budgets again.
+   */
+  onMark?: (entry: JournalEntry) => void;
+
   private skipMarkers(): void {
     while (this.cursor < this.recorded.length && MARKERS.has(this.recorded[this.cursor]!.type)) {
+      this.onMark?.(this.recorded[this.cursor]!);
       this.cursor++;
     }
   }
