@@ -229,6 +229,32 @@ describe('resource.list and resource.read', () => {
     }
   });
 
+  it(
+    'puts a read a confirm rule holds back to a person, and reads once approved',
+    SLOW,
+    async () => {
+      const m = mvm({}, [{ confirm: 'resource:ev/**' }]);
+      try {
+        const waiting = await m.run(
+          image([
+            { op: 'resource.read', ns: 'ev', uri: DOC, dst: 'doc' },
+            { op: 'halt', src: 'doc' },
+          ]),
+        );
+        expect(waiting.status).toBe('waiting');
+        expect(waiting.pending).toMatchObject([
+          { kind: 'confirm', request: 'resource', id: 'c1', resource: `resource:ev/${DOC}` },
+        ]);
+        const types = m.store.entries(waiting.runId).map((e) => e.type);
+        expect(types).not.toContain('resource.intent');
+        const done = await m.resume(waiting.runId, [{ id: 'c1', verdict: 'approve' }]);
+        expect(done.output).toMatchObject({ uri: DOC, ok: true });
+      } finally {
+        m.close();
+      }
+    },
+  );
+
   it('stops at an unknown URI with where and what', SLOW, async () => {
     const { result, replay } = await run(mvm({}, [{ allow: 'resource:ev/**' }]), [
       {
