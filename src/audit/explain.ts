@@ -64,6 +64,8 @@ export interface DecisionExplanation extends DecisionFacts {
 const LABEL_FIELD: Record<string, string> = {
   decision: 'context',
   'tool.result': 'label',
+  'resource.result': 'label',
+  'prompt.result': 'label',
   'model.reply': 'label',
   'label.endorse': 'label',
   'mem.store': 'label',
@@ -110,6 +112,12 @@ function describe(entry: JournalEntry): string {
       return `decision on ${str(d.resource)}: ${str(d.verdict)}`;
     case 'tool.result':
       return `tool.result ${str(d.name)}#${str(d.callId)}: ${brief(d.content)}`;
+    case 'resource.result': {
+      const text = isObject(d.result) ? d.result.text : null;
+      return `resource.result ${str(d.ns)}/${str(d.uri)}#${str(d.id)}: ${brief(text)}`;
+    }
+    case 'prompt.result':
+      return `prompt.result ${str(d.ns)}/${str(d.name)}#${str(d.id)}`;
     case 'model.reply': {
       const calls = toolCallsOf(entry);
       const head = `model.reply ${str(d.slot)}#${String(d.n ?? '?')}`;
@@ -150,6 +158,8 @@ class JournalIndex {
       this.add(`type:${e.type}`, e);
       const d = isObject(e.data) ? e.data : {};
       if (e.type === 'tool.result') this.add(`result:${str(d.name)}#${str(d.callId)}`, e);
+      // A resource read or a prompt names the source its label gives it.
+      if (typeof d.source === 'string') this.add(`served:${d.source}`, e);
       for (const c of e.type === 'model.reply' ? toolCallsOf(e) : []) {
         this.add(`asked:${c.name}#${c.id}`, e);
       }
@@ -234,7 +244,8 @@ class Tracer {
     const d = isObject(entry.data) ? entry.data : {};
     let own: string | undefined;
     let asked: JournalEntry | undefined;
-    if (entry.type === 'tool.result') {
+    if (entry.type === 'resource.result' || entry.type === 'prompt.result') own = str(d.source);
+    else if (entry.type === 'tool.result') {
       own = `tool:${str(d.name)}#${str(d.callId)}`;
       asked = this.requester(str(d.name), str(d.callId), entry.seq);
     } else if (entry.type === 'decision' && str(d.resource).startsWith('tool:')) {
@@ -298,6 +309,9 @@ class Tracer {
       const name = source.slice('tool:'.length, hash);
       const callId = source.slice(hash + 1);
       const e = this.index.latest(`result:${name}#${callId}`, before);
+      if (e) return this.node(source, e);
+    } else if (/^(resource|prompt):/.test(source)) {
+      const e = this.index.latest(`served:${source}`, before);
       if (e) return this.node(source, e);
     }
     return this.missing(source);

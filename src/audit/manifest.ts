@@ -13,6 +13,8 @@ export interface ModelUse {
   /** USD, where the binding gave the model a price. */
   cost: number;
   latencyMs: number;
+  /** Of the calls, those made for MCP servers' sampling requests, counted in the totals. */
+  forServers?: number;
   /** Replies that differed from the slot's pin, which was set to warn; one line each. */
   mismatches?: string[];
 }
@@ -26,6 +28,17 @@ export interface ToolUse {
   refused: number;
   denied: number;
   ms: number;
+}
+
+/** A server's resource the run read, or a prompt it fetched, by its resource name. */
+export interface ServedUse {
+  /** `resource:<ns>/<uri>` or `prompt:<ns>/<name>`. */
+  resource: string;
+  reads: number;
+  /** Reads the monitor or a person denied. */
+  refused: number;
+  /** The label the last read carried. */
+  label: Json | null;
 }
 
 /** The post-run report, derived from the journal alone so that anyone can recompute it. */
@@ -42,6 +55,8 @@ export interface Manifest {
   durationMs: number | null;
   models: ModelUse[];
   tools: ToolUse[];
+  /** Resources read and prompts fetched from servers. */
+  served: ServedUse[];
   /** Tool namespaces loaded, with the digest of each definition pinned. */
   toolsets: Array<{ ns: string; provider: Json; tools: Array<{ name: string; digest: string }> }>;
   decisions: {
@@ -75,6 +90,34 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
   const toolsets: Manifest['toolsets'] = [];
   const decisions: Manifest['decisions'] = { allow: 0, deny: 0, confirm: 0, list: [] };
   const answers: Manifest['answers'] = [];
+  const served = new Map<string, ServedUse>();
+  const serve = (resource: string) => {
+    let u = served.get(resource);
+    if (!u) {
+      u = { resource, reads: 0, refused: 0, label: null };
+      served.set(resource, u);
+    }
+    return u;
+  };
+  const model = (slot: string, described: JsonObject = {}) => {
+    let m = models.get(slot);
+    if (!m) {
+      const text = (v: Json | undefined) => (typeof v === 'string' ? v : '');
+      m = {
+        slot,
+        driver: text(described.driver),
+        provider: text(described.provider),
+        model: text(described.model),
+        calls: 0,
+        inputTokens: 0,
+        outputTokens: 0,
+        cost: 0,
+        latencyMs: 0,
+      };
+      models.set(slot, m);
+    }
+    return m;
+  };
   const tool = (name: string) => {
     let t = tools.get(name);
     if (!t) {
@@ -87,19 +130,27 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
   for (const e of entries) {
     const d = e.data as JsonObject;
     switch (e.type) {
-      case 'model.load':
-        models.set(d.slot as string, {
-          slot: d.slot as string,
-          driver: d.driver as string,
-          provider: d.provider as string,
-          model: d.model as string,
-          calls: 0,
-          inputTokens: 0,
-          outputTokens: 0,
-          cost: 0,
-          latencyMs: 0,
-        });
+      case 'model.load': {
+        // A server's sampling calls may have used the slot before the image loaded it.
+        const m = model(d.slot as string);
+        m.driver = d.driver as string;
+        m.provider = d.provider as string;
+        m.model = d.model as string;
         break;
+      }
+      case 'server.sample': {
+        // A sampling request refused for want of budget made no call.
+        if (d.usage === undefined) break;
+        const m = models.get(d.slot as string) ?? model(d.slot as string, d);
+        const usage = (d.usage ?? {}) as JsonObject;
+        m.calls++;
+        m.inputTokens += num(usage.inputTokens);
+        m.outputTokens += num(usage.outputTokens);
+        m.cost += num(usage.cost);
+        m.latencyMs += num(d.ms);
+        m.forServers = (m.forServers ?? 0) + 1;
+        break;
+      }
       case 'model.reply': {
         const m = models.get(d.slot as string);
         if (!m) break;
@@ -141,6 +192,19 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
         if (m) m.calls++;
         break;
       }
+      case 'resource.result':
+      case 'prompt.result': {
+        if (d.op === 'list') break;
+        const name =
+          e.type === 'resource.result' ? `resource:${d.ns}/${d.uri}` : `prompt:${d.ns}/${d.name}`;
+        const u = serve(name);
+        u.reads++;
+        u.label = d.label ?? null;
+        break;
+      }
+      case 'resource.refused':
+        serve(`resource:${d.ns}/${d.uri}`).refused++;
+        break;
       case 'confirm.answer':
         answers.push({ id: d.id as string, verdict: d.verdict as string });
         break;
@@ -191,6 +255,7 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
     durationMs: endedAt ? Date.parse(endedAt) - Date.parse(startedAt) : null,
     models: [...models.values()],
     tools: [...tools.values()].sort((a, b) => a.name.localeCompare(b.name)),
+    served: [...served.values()],
     toolsets,
     decisions,
     budgets: { limits: sd.budgets ?? null, used: ed.used ?? null },

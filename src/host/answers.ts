@@ -32,9 +32,17 @@ export function pendingOf(entries: readonly JournalEntry[]): Pending[] {
   return pending.filter((p) => !answered.has(p.id));
 }
 
+/** What a person is asked to confirm, by the kind of request. */
+const CONFIRMING: Record<ConfirmRequest['kind'], string> = {
+  tool: 'confirm',
+  unknown_outcome: 'repeat (outcome unknown)',
+  resource: 'confirm reading',
+  prompt: 'confirm the prompt',
+};
+
 export function describePending(p: Pending): string {
   if (p.kind === 'question') return `${p.id}: question: ${p.prompt}`;
-  const what = p.request === 'unknown_outcome' ? 'repeat (outcome unknown)' : 'confirm';
+  const what = CONFIRMING[p.request];
   return `${p.id}: ${what} ${p.tool} ${JSON.stringify(p.args)} (${p.rule ?? 'no rule'}: ${p.reason})`;
 }
 

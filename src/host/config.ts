@@ -15,6 +15,7 @@ import { readSource } from '../spec/source.js';
 import type { Json, JsonObject, JsonSchema } from '../spec/types.js';
 import type { Durability } from '../store/store.js';
 import type { McpServerSpec } from '../tools/mcp.js';
+import { LOG_LEVELS, type LoggingLevel } from '../tools/mcp-hooks.js';
 import { pointerToPath } from '../verifier/schema-check.js';
 import type { TelemetryConfig } from './telemetry.js';
 
@@ -53,6 +54,11 @@ export type NamespaceBinding = McpServerSpec & {
   roots?: string[];
   /** The model slot that answers the server's sampling requests, once `sampling:NS` is allowed. */
   sampling?: { model: string };
+  /**
+   * The server's log messages at this level or above are journaled as `server.log` marks;
+   * the server is asked for this level when it offers logging. None are journaled when unset.
+   */
+  logLevel?: LoggingLevel;
 };
 
 /**
@@ -128,6 +134,7 @@ const server = {
     handles: { anyOf: [{ type: 'boolean' }, { type: 'array', items: { type: 'string' } }] },
     idempotent: { anyOf: [{ type: 'boolean' }, { type: 'array', items: { type: 'string' } }] },
     roots: { type: 'array', items: { type: 'string', minLength: 1 } },
+    logLevel: { enum: [...LOG_LEVELS] },
     label: {
       type: 'object',
       additionalProperties: false,
@@ -247,7 +254,17 @@ function configValidator(): ValidateFunction {
 export const RUN_DIR = ['$', '{runDir}'].join('');
 
 /** The kinds of resource a rule may name, as the monitor's requests name them. */
-const SCHEMES = ['tool:', 'fs:', 'net:', 'mem:', 'model:', 'elicitation:', 'sampling:'];
+const SCHEMES = [
+  'tool:',
+  'resource:',
+  'prompt:',
+  'fs:',
+  'net:',
+  'mem:',
+  'model:',
+  'elicitation:',
+  'sampling:',
+];
 
 /** Why a rule's pattern can never match what the machine asks about, if it cannot. */
 function patternProblem(pattern: string): string | undefined {

@@ -42,7 +42,7 @@ import { type ImageFile, imageFromObject, verifyFile } from './image-file.js';
 import { checkLock, lockDiff, lockPath, readLock, writeLock } from './lock.js';
 import { recordedDriver, recordedProviders } from './recorded.js';
 import { modeOf, resourceRules, resourcesOf } from './resources.js';
-import { type ServerHookContext, serverHooks } from './server-hooks.js';
+import { chargeRecorded, type ServerHookContext, serverHooks } from './server-hooks.js';
 import { RunTelemetry } from './telemetry.js';
 
 export type ResumeOptions = Omit<RunOptions, 'inputs'>;
@@ -319,6 +319,7 @@ export class Mvm {
       idempotent: _i,
       roots: _ro,
       sampling: _s,
+      logLevel: _ll,
       ...spec
     } = binding;
     const auth = this.mcpAuth[ns];
@@ -393,7 +394,8 @@ export class Mvm {
       const r = own(this.config.models, sink.slice(6))?.recipients;
       return (r as Readers | undefined) ?? principal;
     }
-    const ns = sink.slice(5, sink.indexOf('/'));
+    // tool:NS/NAME, resource:NS/URI or prompt:NS/NAME: the namespace's server learns it.
+    const ns = sink.slice(sink.indexOf(':') + 1, sink.indexOf('/'));
     return own(this.config.tools, ns)?.recipients ?? 'public';
   }
 
@@ -573,12 +575,16 @@ export class Mvm {
       toolTimeoutMs: this.config.toolTimeoutMs,
     };
     const tape = new Tape(this.store.journal(run.id), entries, true);
+    const meter = new BudgetMeter({ ...((start.budgets ?? {}) as Partial<Budgets>) });
+    tape.onMark = (e) => {
+      if (e.type === 'server.sample') chargeRecorded(meter, e.data);
+    };
     const machine = new Machine({
       linked,
       host,
       monitor: new Monitor([], [], this.monitorOptions()),
       tape,
-      meter: new BudgetMeter({ ...((start.budgets ?? {}) as Partial<Budgets>) }),
+      meter,
     });
     const outcome = await machine.run(start.inputs as Record<string, Json>);
     const diverged = outcome.error instanceof DivergenceError ? outcome.error : undefined;
@@ -616,17 +622,28 @@ export class Mvm {
     // A person asked to confirm a tool call sees what it would touch, too.
     const ask = user.confirm.bind(user);
     user.confirm = (request) => {
+      if (request.kind !== 'tool' && request.kind !== 'unknown_outcome') return ask(request);
       const ns = request.tool.slice(0, Math.max(0, request.tool.indexOf('/')));
       return ask({ ...request, touches: this.touched(ns, request.args, run.dir) });
     };
     let lock: { path: string; file: ReturnType<typeof readLock> } | undefined;
-    const lend = this.lendToServers(user, run.dir, options.serverEvents);
-    lend.record = (type, data) => tape.mark(type, data);
+    const meter = new BudgetMeter(this.config.budgets);
     // Spans only when the host application registered an SDK that records the run's.
     const telemetry = RunTelemetry.start(
       { runId: run.id, image: scope, imageDigest: run.imageDigest, resumed: tape.catchingUp },
       this.config.telemetry,
     );
+    const lend = this.lendToServers(user, run.dir, options.serverEvents);
+    lend.record = (type, data) => tape.mark(type, data);
+    // A server's sampling calls are charged to the run like its own, and traced alike.
+    lend.meter = meter;
+    tape.onMark = (e) => {
+      if (e.type === 'server.sample') chargeRecorded(meter, e.data);
+    };
+    if (telemetry) {
+      const made = lend.driver;
+      lend.driver = (slot) => telemetry.driver(slot, made(slot), own(this.config.models, slot));
+    }
     const host: MachineHost = {
       model: async (slot) => bound.drivers.get(slot)!,
       provider: async (ns) => {
@@ -686,7 +703,7 @@ export class Mvm {
         this.monitorOptions(),
       ),
       tape,
-      meter: new BudgetMeter(this.config.budgets),
+      meter,
       events: telemetry ? telemetry.listen(options.events) : options.events,
       signal: options.signal,
     });

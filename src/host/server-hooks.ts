@@ -8,13 +8,22 @@ import {
   McpError,
   type Root,
 } from '@modelcontextprotocol/sdk/types.js';
+import { canonicalJson } from '../audit/canonical.js';
+import type { BudgetMeter } from '../interpreter/budget.js';
 import { type UserChannel, WAIT } from '../interpreter/people.js';
 import { PUBLIC_TRUSTED } from '../labels/label.js';
-import type { Message, ModelDriver, StopReason } from '../models/driver.js';
+import type { Message, ModelDriver, StopReason, Usage } from '../models/driver.js';
 import type { Monitor } from '../monitor/monitor.js';
 import type { Json, JsonObject } from '../spec/types.js';
-import type { McpClientHooks, McpEvent } from '../tools/mcp-hooks.js';
+import {
+  atLeast,
+  type LoggingLevel,
+  type McpClientHooks,
+  type McpEvent,
+} from '../tools/mcp-hooks.js';
 import type { HostConfig } from './config.js';
+
+type Recorder = (type: string, data: Json) => void;
 
 /** What the host lends a server's requests: its rules, its user, its models. */
 export interface ServerHookContext {
@@ -24,8 +33,13 @@ export interface ServerHookContext {
   /** The driver for a model slot of the configuration, made on first use. */
   driver(slot: string): ModelDriver;
   events?: (event: McpEvent) => void;
-  /** Journals what a server asked and what was decided; marks, not steps of the image. */
-  record?: (type: string, data: Json) => void;
+  /** The run's budgets: a sampling call needs room in them, and is charged to them. */
+  meter?: BudgetMeter;
+  /**
+   * Journals what a server asked and what was decided, and its log messages where the
+   * namespace sets `logLevel`: marks, not steps of the image.
+   */
+  record?: Recorder;
 }
 
 /** The code MCP gives a request the user (here, the policy) rejected. */
@@ -39,8 +53,9 @@ const REJECTED = -1;
  * the folders it was started with, so roots shared between namespaces would point one
  * server at another's files while the monitor resolves paths against its own.
  *
- * The decisions, and each sampling call, are journaled as marks through `record`; a
- * sampling call's tokens are not charged to the run's budgets.
+ * The decisions, each sampling call, and the log messages at the namespace's `logLevel`
+ * or above are journaled as marks through `record`. A sampling call needs room in the run's
+ * budgets of model calls and tokens, and is charged to them.
  */
 export function serverHooks(ns: string, ctx: ServerHookContext): McpClientHooks {
   const hooks: McpClientHooks = {
@@ -50,8 +65,49 @@ export function serverHooks(ns: string, ctx: ServerHookContext): McpClientHooks 
   const roots = rootsOf(ctx.config.tools[ns]?.roots ?? [], ctx.config.dir);
   // A server given no roots keeps the folders it was started with.
   if (roots.length > 0) hooks.roots = roots;
-  if (ctx.events) hooks.events = ctx.events;
+  const level = ctx.config.tools[ns]?.logLevel;
+  if (level) hooks.logLevel = level;
+  const journal = level && ctx.record ? logJournal(ns, level, ctx.record) : undefined;
+  const events = ctx.events;
+  if (journal && events) {
+    hooks.events = (e) => {
+      journal(e);
+      events(e);
+    };
+  } else if (journal ?? events) hooks.events = journal ?? events;
   return hooks;
+}
+
+/** How many log messages of one server's connection a run journals. */
+export const MAX_LOG_MARKS = 1000;
+
+/** How much of a message's data a mark keeps, in characters of its JSON. */
+export const MAX_LOG_CHARS = 4096;
+
+/**
+ * Journals a server's log messages at `threshold` or above as `server.log` marks, whatever
+ * level the server was asked for: a server may not honour it. A server that floods is cut
+ * off after MAX_LOG_MARKS, with one mark saying so, and a long message is cut short.
+ */
+function logJournal(ns: string, threshold: LoggingLevel, record: Recorder) {
+  let kept = 0;
+  return (e: McpEvent) => {
+    if (e.type !== 'log' || !atLeast(e.level, threshold)) return;
+    kept++;
+    if (kept > MAX_LOG_MARKS + 1) return;
+    if (kept === MAX_LOG_MARKS + 1) {
+      record('server.log', { ns, dropped: true, after: MAX_LOG_MARKS });
+      return;
+    }
+    const text = canonicalJson(e.data);
+    const data: JsonObject = { ns, level: e.level };
+    if (e.logger !== undefined) data.logger = e.logger;
+    if (text.length > MAX_LOG_CHARS) {
+      data.data = text.slice(0, MAX_LOG_CHARS);
+      data.cut = true;
+    } else data.data = e.data;
+    record('server.log', data);
+  };
 }
 
 function allowed(ctx: ServerHookContext, resource: string): { ok: boolean; reason: string } {
@@ -117,13 +173,28 @@ async function sample(
     }
     messages.push({ role: m.role, content: text.join('\n') });
   }
+  const full = ctx.meter?.noRoomForModelCall();
+  if (full) {
+    ctx.record?.('server.sample', { ns, slot, refused: full });
+    throw new McpError(REJECTED, `sampling denied: ${full}`);
+  }
   const driver = ctx.driver(slot);
-  const reply = await driver.call({ slot, messages, tools: [] });
+  const described = driver.describe();
+  // The wall-clock budget bounds the call, as it bounds the image's own.
+  const remaining = ctx.meter ? Math.min(2 ** 31 - 1, Math.max(1, ctx.meter.remainingMs())) : 0;
+  const signal = remaining > 0 ? AbortSignal.timeout(remaining) : undefined;
+  const started = performance.now();
+  const reply = await driver.call({ slot, messages, tools: [], ...(signal ? { signal } : {}) });
+  const usage = usageOf(reply.usage);
+  ctx.meter?.chargeForServer(usage.inputTokens + usage.outputTokens);
   ctx.record?.('server.sample', {
     ns,
     slot,
-    model: reply.model ?? driver.describe().model,
-    usage: { inputTokens: reply.usage.inputTokens, outputTokens: reply.usage.outputTokens },
+    driver: described.driver,
+    provider: described.provider,
+    model: reply.model ?? described.model,
+    usage: usage as unknown as JsonObject,
+    ms: Math.round((performance.now() - started) * 1000) / 1000,
   });
   return {
     role: 'assistant',
@@ -131,6 +202,25 @@ async function sample(
     model: reply.model ?? driver.describe().model,
     stopReason: STOP[reply.stop],
   };
+}
+
+/** Counts from a driver are data: only a non-negative number counts. */
+function usageOf(u: Partial<Usage> | undefined): Usage {
+  const count = (n: unknown) => (typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0);
+  const usage: Usage = { inputTokens: count(u?.inputTokens), outputTokens: count(u?.outputTokens) };
+  if (u?.cost !== undefined) usage.cost = count(u.cost);
+  return usage;
+}
+
+/**
+ * Charges a recorded sampling call to a meter, as the live call was: a re-executed tool
+ * call asks its server nothing, so its sampling calls are counted from the journal.
+ */
+export function chargeRecorded(meter: BudgetMeter, mark: Json): void {
+  const d = (mark ?? {}) as JsonObject;
+  if (d.usage === undefined || d.usage === null) return;
+  const usage = usageOf(d.usage as Partial<Usage>);
+  meter.chargeForServer(usage.inputTokens + usage.outputTokens);
 }
 
 const STOP: Record<StopReason, string> = {

@@ -399,6 +399,69 @@ await server.connect(new StdioServerTransport());
     expect(meta.traceparent).toBe(`00-${span.traceId}-${span.spanId}-01`);
     expect(span.traceId).toBe(run.spanContext().traceId);
   }, 30_000);
+
+  it("spans a server's sampling call like the image's own model calls", async () => {
+    const everything = fileURLToPath(
+      new URL(
+        '../../node_modules/@modelcontextprotocol/server-everything/dist/index.js',
+        import.meta.url,
+      ),
+    );
+    const mvm = new Mvm({
+      config: parseConfig(
+        {
+          models: {
+            sampler: {
+              driver: 'replay',
+              model: 'small',
+              replies: [{ text: 'hi', usage: { inputTokens: 4, outputTokens: 2 } }],
+            },
+          },
+          mcpServers: {
+            ev: {
+              command: process.execPath,
+              args: [everything, 'stdio'],
+              sampling: { model: 'sampler' },
+            },
+          },
+          rules: [{ allow: 'tool:ev/*' }, { allow: 'sampling:ev' }, { allow: 'model:sampler' }],
+        },
+        { path: null, dir: scratch },
+      ),
+      storeDir: mkdtempSync(join(scratch, 'store-')),
+    });
+    const image = imageFromObject({
+      mvm: 1,
+      name: 'sampled',
+      tools: { ev: {} },
+      permissions: ['tool:ev/*'],
+      procedures: {
+        main: {
+          body: [
+            { op: 'tool.load', ns: 'ev' },
+            { op: 'data.const', value: { prompt: 'hello' }, dst: 'args' },
+            { op: 'tool.call', tool: 'ev/trigger-sampling-request', args: 'args', dst: 'r' },
+            { op: 'halt', src: 'r' },
+          ],
+        },
+      },
+    });
+    const result = await mvm.run(image);
+    mvm.close();
+    expect(result.status).toBe('done');
+
+    const all = exporter.getFinishedSpans();
+    const run = all.find((s) => s.name === 'invoke_agent sampled')!;
+    const chats = all.filter((s) => s.name === 'chat small');
+    expect(chats).toHaveLength(1);
+    expect(chats[0]!.attributes).toMatchObject({
+      'mvm.model.slot': 'sampler',
+      'gen_ai.usage.input_tokens': 4,
+      'gen_ai.usage.output_tokens': 2,
+    });
+    expect(childOf(chats[0]!, run)).toBe(true);
+    expect(run.attributes['gen_ai.usage.input_tokens']).toBe(4);
+  }, 30_000);
 });
 
 describe('telemetry without an SDK', () => {

@@ -23,7 +23,13 @@ import type {
 } from '../models/driver.js';
 import { MvmError, ProviderError } from '../spec/errors.js';
 import type { Json, JsonObject } from '../spec/types.js';
-import type { CallOptions, ToolDefinition, ToolProvider, ToolResult } from '../tools/provider.js';
+import type {
+  CallOptions,
+  Offering,
+  ToolDefinition,
+  ToolProvider,
+  ToolResult,
+} from '../tools/provider.js';
 
 /**
  * OpenTelemetry spans of a run, through the API alone: the host application registers the
@@ -399,6 +405,27 @@ class TracedProvider implements ToolProvider {
 
   call(name: string, args: JsonObject, options: CallOptions): Promise<ToolResult> {
     return this.traced(name, args, options, this.descriptions);
+  }
+
+  // Resources and prompts pass through untraced: the spans are for model and tool calls.
+  offers(what: Offering): boolean {
+    return this.inner.offers?.(what) ?? false;
+  }
+
+  listResources() {
+    return this.inner.listResources!();
+  }
+
+  readResource(uri: string, options: CallOptions) {
+    return this.inner.readResource!(uri, options);
+  }
+
+  listPrompts() {
+    return this.inner.listPrompts!();
+  }
+
+  getPrompt(name: string, args: Record<string, string>, options: CallOptions) {
+    return this.inner.getPrompt!(name, args, options);
   }
 
   describe() {

@@ -76,6 +76,27 @@ export class BudgetMeter {
     }
   }
 
+  /** Why a model call could not start now, when the calls or tokens are spent; else undefined. */
+  noRoomForModelCall(): string | undefined {
+    if (this.used.modelCalls + 1 > this.limits.modelCalls) {
+      return `the run's budget of ${this.limits.modelCalls} model calls is spent`;
+    }
+    if (this.used.tokens >= this.limits.tokens) {
+      return `the run's budget of ${this.limits.tokens} tokens is spent`;
+    }
+    return undefined;
+  }
+
+  /**
+   * Counts a model call made for a server's sampling request, during a tool call. It never
+   * throws, since the call is the server's and has happened: a run it takes past the budget
+   * stops at the image's next model call.
+   */
+  chargeForServer(tokens: number): void {
+    this.used.modelCalls++;
+    this.used.tokens += tokens;
+  }
+
   beforeToolCall(at?: string): void {
     if (this.used.toolCalls + 1 > this.limits.toolCalls) {
       throw new BudgetError('toolCalls', this.limits.toolCalls, this.used.toolCalls + 1, at);

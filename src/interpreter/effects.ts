@@ -30,6 +30,7 @@ import {
   WAIT,
 } from './people.js';
 import { checkPlan, type PlanContext, planMessages } from './plan.js';
+import { ServerContent } from './server-content.js';
 import { DivergenceError, type Tape } from './tape.js';
 import {
   type DecodedCall,
@@ -154,6 +155,7 @@ export class Effects {
   private readonly handles = new Handles();
   private handleSeq = 0;
   private requestSeq = 0;
+  private readonly content: ServerContent;
 
   constructor(options: EffectsOptions) {
     this.host = options.host;
@@ -163,6 +165,16 @@ export class Effects {
     this.events = options.events ?? (() => {});
     this.signal = options.signal;
     this.pc = options.pc ?? (() => PUBLIC_TRUSTED);
+    this.content = new ServerContent({
+      host: this.host,
+      tape: this.tape,
+      meter: this.meter,
+      signal: this.signal,
+      provider: (ns) => this.connected(ns),
+      permitted: (resource, at, context, what, how) =>
+        this.permitted(resource, at, context, what, how),
+      sink: (resource, consequential) => this.sink(resource, consequential),
+    });
   }
 
   /** Events describe what happens now; re-executing the recorded part emits none. */
@@ -564,10 +576,18 @@ export class Effects {
 
   // tool ─────────────────────────────────────────────────────────────────────────────────
 
+  /** A namespace's provider, connected on first use by whichever instruction needs it. */
+  private async connected(ns: string): Promise<ToolProvider> {
+    const open = this.namespaces.get(ns);
+    if (open) return open;
+    const provider = await this.host.provider(ns);
+    this.namespaces.set(ns, provider);
+    return provider;
+  }
+
   async loadTools(ns: string, at?: string): Promise<Value> {
     // Loading a namespace again lists it again on the same connection.
-    const provider = this.namespaces.get(ns) ?? (await this.host.provider(ns));
-    this.namespaces.set(ns, provider);
+    const provider = await this.connected(ns);
     const defs = await provider.list();
     this.host.checkTools?.(ns, defs);
     const { list, pins } = this.register(ns, defs);
@@ -952,6 +972,24 @@ export class Effects {
     if (answer.verdict === 'deny') {
       throw new TrapError('unknown_outcome', `a person chose not to repeat '${call.name}'`, at);
     }
+  }
+
+  // resources and prompts ───────────────────────────────────────────────────────────────
+
+  listResources(ns: string, at?: string): Promise<Value> {
+    return this.content.listResources(ns, at);
+  }
+
+  readResource(ins: InstructionOf<'resource.read'>, frame: Frame): Promise<Value> {
+    return this.content.readResource(ins, frame);
+  }
+
+  listPrompts(ns: string, at?: string): Promise<Value> {
+    return this.content.listPrompts(ns, at);
+  }
+
+  getPrompt(ins: InstructionOf<'prompt.get'>, frame: Frame): Promise<Value> {
+    return this.content.getPrompt(ins, frame);
   }
 
   // memory ───────────────────────────────────────────────────────────────────────────────

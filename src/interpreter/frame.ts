@@ -55,6 +55,8 @@ export function textOf(data: Json): string {
     // A model reply or a tool result reads as its text.
     if (typeof data.text === 'string' && 'toolCalls' in data) return data.text;
     if (typeof data.content === 'string' && 'callId' in data) return data.content;
+    // A resource read reads as the text of its contents.
+    if (typeof data.text === 'string' && 'contents' in data) return data.text;
   }
   return canonicalJson(data);
 }

@@ -254,6 +254,18 @@ export class Machine {
       case 'tool.call':
         this.put(frame, ins.dst, await this.effects.callTool(ins, frame));
         return;
+      case 'resource.list':
+        this.put(frame, ins.dst, await this.effects.listResources(ins.ns, at));
+        return;
+      case 'resource.read':
+        this.put(frame, ins.dst, await this.effects.readResource(ins, frame));
+        return;
+      case 'prompt.list':
+        this.put(frame, ins.dst, await this.effects.listPrompts(ins.ns, at));
+        return;
+      case 'prompt.get':
+        this.put(frame, ins.dst, await this.effects.getPrompt(ins, frame));
+        return;
       case 'mem.store':
         this.effects.memStore(render(ins.key, frame, at), frame.get(ins.src, at), at);
         return;
@@ -298,8 +310,10 @@ export class Machine {
       case 'data.object': {
         const entries: Array<[string, Json]> = [];
         const labels: Label[] = [];
-        for (const [k, reg] of Object.entries(ins.fields)) {
-          const v = frame.get(reg, at);
+        // Labels join in the order of the keys: the journal keeps an image's keys sorted, so
+        // a resumed run reads its fields in that order, and its sources must come out alike.
+        for (const k of Object.keys(ins.fields).sort()) {
+          const v = frame.get(ins.fields[k]!, at);
           entries.push([k, v.data]);
           labels.push(v.label);
         }

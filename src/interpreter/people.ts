@@ -11,8 +11,10 @@ export const WAIT: unique symbol = Symbol('wait');
 export interface ConfirmRequest {
   /** Stable within the run: `c1`, `c2`, ... in the order the requests arise. */
   id: string;
-  kind: 'tool' | 'unknown_outcome';
+  /** A tool call, one whose outcome is unknown, a resource read, or a prompt fetched. */
+  kind: 'tool' | 'unknown_outcome' | 'resource' | 'prompt';
   resource: string;
+  /** What is asked for within its namespace: `ns/tool`, `ns/<uri>` or `ns/<prompt>`. */
   tool: string;
   callId: string;
   args: JsonObject;

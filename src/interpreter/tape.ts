@@ -26,6 +26,9 @@ const MARKERS = new Set([
   // result is served and the server asks nothing.
   'server.decision',
   'server.sample',
+  // A server's log messages, where the namespace asks for them: they say what the server
+  // did, which re-execution does not make it do again.
+  'server.log',
 ]);
 
 /** Fields of a produced entry that depend on the clock, left out of the comparison. */
@@ -91,8 +94,15 @@ export class Tape {
     return this.cursor < this.recorded.length;
   }
 
+  /**
+   * Receives each mark re-execution steps over, where it stands: what a server did during a
+   * call whose outcome is served, such as a sampling call to charge to the budgets again.
+   */
+  onMark?: (entry: JournalEntry) => void;
+
   private skipMarkers(): void {
     while (this.cursor < this.recorded.length && MARKERS.has(this.recorded[this.cursor]!.type)) {
+      this.onMark?.(this.recorded[this.cursor]!);
       this.cursor++;
     }
   }

@@ -37,7 +37,7 @@ const names = (r: Readers) => (r === 'public' ? 'anyone' : `[${r.join(', ')}]`);
 
 /** Where a label's data came from, for a reason a person reads. */
 function origin(label: Label): string {
-  const shown = label.sources.filter((s) => s.startsWith('tool:') || s.startsWith('model:'));
+  const shown = label.sources.filter((s) => /^(tool|model|resource|prompt):/.test(s));
   const list = (shown.length > 0 ? shown : label.sources).slice(0, 3);
   if (list.length === 0) return '';
   const more = label.sources.length > list.length ? ', ...' : '';

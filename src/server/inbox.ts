@@ -98,7 +98,7 @@ placeholder="answer (JSON, or text)"><button type="button" class="answer" data-a
   const what = repeat
     ? html`repeat <code>${p.tool}</code>? <span class="muted">(the process stopped during
 the call: whether it happened is unknown)</span>`
-    : html`call <code>${p.tool}</code>`;
+    : html`${p.request === 'resource' ? 'read' : p.request === 'prompt' ? 'get prompt' : 'call'} <code>${p.tool}</code>`;
   return html`<div class="request" data-run="${runId}" data-id="${p.id}"><h4
 >${verdictBadge('confirm')} ${p.id} · ${what}</h4>${kv([
     ['resource', html`<code>${p.resource}</code>`],

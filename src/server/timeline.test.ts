@@ -48,6 +48,21 @@ describe('effectsOf', () => {
     expect([call!.startMs, call!.endMs]).toEqual([0, 50]);
   });
 
+  it('gathers a resource read and a prompt with their decisions', () => {
+    const entries = journal([
+      ['decision', 'a', allow('resource:ev/demo://x')],
+      ['resource.intent', 'a', { ns: 'ev', op: 'read', id: 'r1', uri: 'demo://x' }],
+      ['resource.result', 'a', { ns: 'ev', op: 'read', id: 'r1', ms: 3 }],
+      ['prompt.intent', 'b', { ns: 'ev', op: 'list' }],
+      ['prompt.error', 'b', { ns: 'ev', op: 'list' }],
+    ]);
+    expect(shape(entries)).toEqual([
+      ['other', 'resource.intent', [1, 2, 3]],
+      ['other', 'prompt.intent', [4, 5]],
+    ]);
+    expect(effectsOf(entries)[0]!.measuredMs).toBe(3);
+  });
+
   it('matches a model reply to its intent by slot and number', () => {
     const entries = journal([
       ['decision', 'a', allow('model:main')],

@@ -35,6 +35,9 @@ const OPENS: Record<string, (d: JsonObject) => string> = {
   'model.intent': (d) => `model:${String(d.slot)}:${String(d.n)}`,
   'tool.intent': (d) => `tool:${String(d.callId)}`,
   'user.ask': (d) => `ask:${String(d.id)}`,
+  // A list has no id; only one request is under way at a time, so its namespace will do.
+  'resource.intent': (d) => `resource:${String(d.ns)}:${String(d.id ?? d.op)}`,
+  'prompt.intent': (d) => `prompt:${String(d.ns)}:${String(d.id ?? d.op)}`,
 };
 
 /** Entries that close an effect opened before, by the same key. */
@@ -45,6 +48,10 @@ const CLOSES: Record<string, (d: JsonObject) => string> = {
   'tool.error': OPENS['tool.intent']!,
   'tool.unknown': OPENS['tool.intent']!,
   'user.answer': OPENS['user.ask']!,
+  'resource.result': OPENS['resource.intent']!,
+  'resource.error': OPENS['resource.intent']!,
+  'prompt.result': OPENS['prompt.intent']!,
+  'prompt.error': OPENS['prompt.intent']!,
 };
 
 export function familyOf(type: string): Family {

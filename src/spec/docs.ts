@@ -4,7 +4,7 @@ import { VERIFY_CODES } from './verify-codes.js';
 const FAMILY_TITLES: Record<string, string> = {
   model: 'Model',
   parse: 'Parse',
-  tool: 'Tool',
+  tool: 'Tool, resource and prompt',
   memory: 'Memory and history',
   user: 'User',
   data: 'Data',
@@ -49,8 +49,13 @@ export function specMarkdown(): string {
   w('(`static: { slot: main }`) and every operand written `$name` takes the value, so one');
   w('procedure serves many slots while the verifier still sees every slot and bound.');
   w();
-  w('Resources are named like paths: `model:<slot>`, `tool:<ns>/<name>`, `mem:<key>`, `user`.');
-  w('In a pattern, `*` matches within one segment and `**` across segments.');
+  w('Resources are named like paths: `model:<slot>`, `tool:<ns>/<name>`, `mem:<key>`, `user`;');
+  w("the files and URLs a tool call names are `fs:/abs/path` and `net:host/path`; a server's");
+  w('resources are `resource:<ns>/<uri>` (the URI as sent, so `resource:docs/**` is every');
+  w('resource of `docs`) and its prompts `prompt:<ns>/<name>`; what a server asks of the host');
+  w('is `elicitation:<ns>` and `sampling:<ns>`. In a pattern, `*` matches within one segment');
+  w('and `**` across segments. A resource URI holds no whitespace, control character, or `.`');
+  w('or `..` segment (percent-encoded or not), so that its name means one thing.');
   w();
   w('## Notation');
   w();

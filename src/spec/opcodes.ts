@@ -200,6 +200,68 @@ export const OPCODES = {
     permission: 'tool:<ns>/<name>',
     label: 'L(call) ⊔ the label of the tool namespace',
   },
+  'resource.list': {
+    family: 'tool',
+    means: 'dst ← the resources and resource templates ns lists, every page, J',
+    operands: {
+      ns: { type: 'ns', doc: 'the tool namespace whose server offers resources' },
+      dst: dst(
+        '{resources: [{uri, name, title?, description?, mimeType?}], templates: [{uriTemplate, name, ...}]}',
+      ),
+    },
+    effect: 'tool',
+    permission: null,
+    label: 'the label of the namespace (untrusted unless configured), sourced resource:<ns>',
+  },
+  'resource.read': {
+    family: 'tool',
+    means:
+      'dst ← the contents of resource ⟦uri⟧ of ns, or of template expanded with args, ' +
+      '⇝ resource:<ns>/<uri>, J; denial is a result',
+    operands: {
+      ns: { type: 'ns', doc: 'the tool namespace whose server offers resources' },
+      uri: { type: 'template', optional: true, doc: 'the URI of the resource' },
+      template: {
+        type: 'string',
+        optional: true,
+        doc: 'a URI template the server lists (RFC 6570), as demo://items/{id}',
+      },
+      args: reg('an object of the template variables; each one it names is needed', true),
+      dst: dst('{uri, ok, contents: [{uri, mimeType?, text? | blob?}], text, denied?}'),
+    },
+    oneOf: ['uri', 'template'],
+    effect: 'tool',
+    permission: 'resource:<ns>/<uri>',
+    label: 'L(uri) ⊔ L(args) ⊔ the label of the namespace, sourced resource:<ns>/<uri>',
+  },
+  'prompt.list': {
+    family: 'tool',
+    means: 'dst ← the prompts ns lists, with their arguments, every page, J',
+    operands: {
+      ns: { type: 'ns', doc: 'the tool namespace whose server offers prompts' },
+      dst: dst('[{name, title?, description?, arguments: [{name, description?, required?}]}]'),
+    },
+    effect: 'tool',
+    permission: null,
+    label: 'the label of the namespace (untrusted unless configured), sourced prompt:<ns>',
+  },
+  'prompt.get': {
+    family: 'tool',
+    means:
+      'dst ← history (or none) + the messages of prompt ⟦name⟧ of ns given args, ' +
+      '⇝ prompt:<ns>/<name>, J; denial traps',
+    operands: {
+      ns: { type: 'ns', doc: 'the tool namespace whose server offers prompts' },
+      name: { type: 'template', doc: 'the name of the prompt' },
+      args: reg('an object of the prompt arguments: strings, numbers or booleans', true),
+      history: reg('a history the messages are appended to', true),
+      dst: dst('a history'),
+    },
+    effect: 'tool',
+    permission: 'prompt:<ns>/<name>',
+    label:
+      'L(history) ⊔ L(name) ⊔ L(args) ⊔ the label of the namespace, sourced prompt:<ns>/<name>',
+  },
   // memory and history ───────────────────────────────────────────────────────────────────
   'mem.store': {
     family: 'memory',

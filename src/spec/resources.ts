@@ -88,3 +88,33 @@ export function patternsOverlap(a: string, b: string): boolean {
 export const toolResource = (qualifiedName: string) => `tool:${qualifiedName}`;
 export const modelResource = (slot: string) => `model:${slot}`;
 export const memResource = (key: string) => `mem:${key}`;
+
+/**
+ * A server's resource, as the monitor is asked about it: `resource:<ns>/<uri>`, the URI as
+ * the server is sent it. `resource:docs/**` then covers every resource of `docs`, and
+ * `resource:docs/file:///srv/notes/**` the ones under a folder.
+ */
+export const serverResource = (ns: string, uri: string) => `resource:${ns}/${uri}`;
+
+/** A server's prompt, as the monitor is asked about it: `prompt:<ns>/<name>`. */
+export const promptResource = (ns: string, name: string) => `prompt:${ns}/${name}`;
+
+/** The longest resource URI the machine sends. */
+export const MAX_URI_CHARS = 8192;
+
+/**
+ * Why a URI cannot name a resource, if it cannot. A pattern over resource names matches the
+ * text, so the text must mean one thing: no whitespace or control characters (which URL
+ * parsers drop or fold), and no `.` or `..` segment, percent-encoded or not, that would
+ * put a URI the rules allow in front of one they do not.
+ */
+export function uriProblem(uri: string): string | undefined {
+  if (uri.length === 0) return 'it is empty';
+  if (uri.length > MAX_URI_CHARS) return `it is longer than ${MAX_URI_CHARS} characters`;
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:/.test(uri)) return 'it does not begin with a scheme';
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are the point
+  if (/[\u0000-\u0020\u007f]/.test(uri)) return 'it holds whitespace or a control character';
+  const rest = uri.slice(uri.indexOf(':') + 1).replace(/%2e/gi, '.');
+  if (/(^|\/)\.\.?(\/|$|[?#])/.test(rest)) return "it holds a '.' or '..' segment";
+  return undefined;
+}

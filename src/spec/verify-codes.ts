@@ -30,6 +30,8 @@ export const VERIFY_CODES = {
   unknown_input: 'an entry parameter that the image does not declare under inputs',
   bad_schema: 'a schema operand that the JSON Schema validator cannot compile',
   permission_not_requested: 'an instruction uses a resource the image does not request',
+  stray_operand: 'an operand that the others given leave without meaning',
+  bad_uri: 'a literal resource URI the machine would refuse to send',
 } as const;
 
 export type VerifyCode = keyof typeof VERIFY_CODES;

@@ -49,6 +49,25 @@ export interface McpClientHooks {
   logLevel?: LoggingLevel;
 }
 
+/** The levels of MCP logging (RFC 5424's), least severe first. */
+export const LOG_LEVELS: readonly LoggingLevel[] = [
+  'debug',
+  'info',
+  'notice',
+  'warning',
+  'error',
+  'critical',
+  'alert',
+  'emergency',
+];
+
+export type { LoggingLevel };
+
+/** True when a message at `level` is at `threshold` or more severe. */
+export function atLeast(level: LoggingLevel, threshold: LoggingLevel): boolean {
+  return LOG_LEVELS.indexOf(level) >= LOG_LEVELS.indexOf(threshold);
+}
+
 /** A notification from a server, as the host's event sink receives it. */
 export type McpEvent =
   | { type: 'log'; namespace: string; level: LoggingLevel; logger?: string; data: Json }

@@ -52,11 +52,32 @@ const paging = `
 import { Server } from '${sdk('server/index.js')}';
 import { StdioServerTransport } from '${sdk('server/stdio.js')}';
 import {
-  CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError,
+  CallToolRequestSchema, ErrorCode, ListPromptsRequestSchema, ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema, ListToolsRequestSchema, McpError,
 } from '${sdk('types.js')}';
 
 const mode = process.env.PAGING;
-const server = new Server({ name: 'paging', version: '1.0.0' }, { capabilities: { tools: {} } });
+const server = new Server(
+  { name: 'paging', version: '1.0.0' },
+  { capabilities: { tools: {}, resources: {}, prompts: {} } },
+);
+/** Pages of three out of total items; in mode 'same', a cursor that repeats. */
+const pages = (key, total, make) => async (request) => {
+  const at = Number(request.params?.cursor ?? 0);
+  if (mode === 'same') return { [key]: [make(0)], nextCursor: 'same' };
+  const page = [];
+  for (let i = at; i < Math.min(at + 3, total); i++) page.push(make(i));
+  return at + 3 < total ? { [key]: page, nextCursor: String(at + 3) } : { [key]: page };
+};
+server.setRequestHandler(ListResourcesRequestSchema, pages('resources', 5, (i) => ({
+  uri: 'paged://r/' + i, name: 'r' + i,
+})));
+server.setRequestHandler(ListResourceTemplatesRequestSchema, pages('resourceTemplates', 4, (i) => ({
+  uriTemplate: 'paged://t' + i + '/{id}', name: 't' + i,
+})));
+server.setRequestHandler(ListPromptsRequestSchema, pages('prompts', 7, (i) => ({
+  name: 'p' + i, arguments: [{ name: 'a', required: i === 0 }],
+})));
 const tool = (name) => ({ name, inputSchema: { type: 'object' } });
 server.setRequestHandler(ListToolsRequestSchema, async (request) => {
   const at = Number(request.params?.cursor ?? 0);
@@ -358,6 +379,93 @@ describe('McpProvider against the everything server', () => {
   });
 });
 
+describe('McpProvider resources and prompts of the everything server', () => {
+  const everything = () => provider('ev', nodeServer([serverEntry('server-everything'), 'stdio']));
+  const docs = join(modules, '@modelcontextprotocol/server-everything/dist/docs');
+
+  it('lists resources and templates, and reads both kinds', {
+    timeout: SPAWN_TIMEOUT,
+  }, async () => {
+    const ev = everything();
+    await ev.connect();
+    expect(ev.offers('resources')).toBe(true);
+    const { resources, templates } = await ev.listResources();
+    const doc = resources.find((r) => r.name === 'architecture.md')!;
+    expect(doc).toMatchObject({
+      uri: 'demo://resource/static/document/architecture.md',
+      mimeType: 'text/markdown',
+    });
+    expect(templates.map((t) => t.uriTemplate).sort()).toEqual([
+      'demo://resource/dynamic/blob/{resourceId}',
+      'demo://resource/dynamic/text/{resourceId}',
+    ]);
+
+    const [content] = await ev.readResource(doc.uri, { timeoutMs: 10_000 });
+    expect(content).toEqual({
+      uri: doc.uri,
+      mimeType: 'text/markdown',
+      text: readFileSync(join(docs, 'architecture.md'), 'utf8'),
+    });
+    const [text] = await ev.readResource('demo://resource/dynamic/text/3', { timeoutMs: 10_000 });
+    expect(text!.text).toMatch(/^Resource 3: This is a plaintext resource/);
+    const [blob] = await ev.readResource('demo://resource/dynamic/blob/4', { timeoutMs: 10_000 });
+    expect(Buffer.from(blob!.blob!, 'base64').toString()).toMatch(/^Resource 4: /);
+    expect(blob!.text).toBeUndefined();
+
+    const unknown = await failure(ev.readResource('demo://nowhere/9', { timeoutMs: 10_000 }));
+    expect(unknown.code).toBe('rpc_error');
+    expect(unknown.data).toMatchObject({ namespace: 'ev', rpcCode: -32602 });
+    expect(unknown.message).toContain('demo://nowhere/9');
+  });
+
+  it('lists prompts with their arguments and fetches one', {
+    timeout: SPAWN_TIMEOUT,
+  }, async () => {
+    const ev = everything();
+    await ev.connect();
+    expect(ev.offers('prompts')).toBe(true);
+    const prompts = await ev.listPrompts();
+    expect(prompts.find((p) => p.name === 'args-prompt')).toMatchObject({
+      title: 'Arguments Prompt',
+      arguments: [
+        { name: 'city', required: true },
+        { name: 'state', required: false },
+      ],
+    });
+
+    const weather = await ev.getPrompt('args-prompt', { city: 'Lyon' }, { timeoutMs: 10_000 });
+    expect(weather.messages).toEqual([
+      {
+        role: 'user',
+        content: "What's weather in Lyon?",
+        block: { type: 'text', text: "What's weather in Lyon?" },
+      },
+    ]);
+    const embedded = await ev.getPrompt(
+      'resource-prompt',
+      { resourceType: 'Text', resourceId: '2' },
+      { timeoutMs: 10_000 },
+    );
+    // The embedded resource reads as its text; the block keeps its shape.
+    const texts = embedded.messages.map((m) => m.content);
+    expect(texts.some((t) => t.startsWith('Resource 2: This is a plaintext resource'))).toBe(true);
+
+    const missing = await failure(ev.getPrompt('args-prompt', {}, { timeoutMs: 10_000 }));
+    expect(missing.code).toBe('rpc_error');
+    expect(missing.data).toMatchObject({ rpcCode: -32602 });
+  });
+
+  it('says a server offers no resources or prompts when it declared none', {
+    timeout: SPAWN_TIMEOUT,
+  }, async () => {
+    const root = await mkdtemp(join(scratch, 'bare-'));
+    const fs = provider('fs', nodeServer([serverEntry('server-filesystem'), root]));
+    await fs.connect();
+    expect(fs.offers('resources')).toBe(false);
+    expect(fs.offers('prompts')).toBe(false);
+  });
+});
+
 describe('McpProvider failures', () => {
   it('names the namespace and command when the command does not exist', async () => {
     const missing = provider('ghost', { command: 'mvm-no-such-command-here' });
@@ -477,6 +585,27 @@ describe('McpProvider pagination', () => {
     const error = await failure(endless.list());
     expect(error.code).toBe('pagination_loop');
     expect(error.data).toMatchObject({ pages: 1000 });
+  });
+
+  it('collects every page of resources, templates and prompts', {
+    timeout: SPAWN_TIMEOUT,
+  }, async () => {
+    const server = paged('pages');
+    await server.connect();
+    const { resources, templates } = await server.listResources();
+    expect(resources.map((r) => r.uri)).toEqual([0, 1, 2, 3, 4].map((i) => `paged://r/${i}`));
+    expect(templates.map((t) => t.uriTemplate)).toEqual(
+      [0, 1, 2, 3].map((i) => `paged://t${i}/{id}`),
+    );
+    const prompts = await server.listPrompts();
+    expect(prompts.map((p) => p.name)).toEqual([0, 1, 2, 3, 4, 5, 6].map((i) => `p${i}`));
+    expect(prompts[0]!.arguments).toEqual([{ name: 'a', required: true }]);
+
+    const same = paged('same');
+    await same.connect();
+    const loop = await failure(same.listResources());
+    expect(loop.code).toBe('pagination_loop');
+    expect(loop.message).toContain('resources/list still paging');
   });
 
   it('reports a malformed page', { timeout: SPAWN_TIMEOUT }, async () => {

@@ -18,6 +18,10 @@ import {
   type ContentBlock,
   ErrorCode,
   McpError,
+  type Prompt,
+  type ReadResourceResult,
+  type Resource,
+  type ResourceTemplate,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import { ProviderError } from '../spec/errors.js';
@@ -31,7 +35,13 @@ import {
 } from './mcp-hooks.js';
 import type {
   CallOptions,
+  Offering,
+  PromptInfo,
+  PromptMessage,
   ProviderDescription,
+  ResourceContent,
+  ResourceInfo,
+  ResourceTemplateInfo,
   ToolDefinition,
   ToolProvider,
   ToolResult,
@@ -83,8 +93,10 @@ const PROGRESS_DEADLINES = 10;
  *
  * Failures thrown as ProviderError, by code: `invalid_spec`, `not_connected`, `start_failed`,
  * `list_failed`, `pagination_loop`, `timeout`, `cancelled`, `server_exited`, `transport_error`,
- * `bad_response`, `unauthorized`. A JSON-RPC error the server answers to tools/call is not
- * thrown: it comes back as a result with isError, since it is the model's to read.
+ * `bad_response`, `unauthorized`, and `rpc_error` for an error the server answers to a resource
+ * read or a prompt (its JSON-RPC code in `rpcCode`). A JSON-RPC error the server answers to
+ * tools/call is not thrown: it comes back as a result with isError, since it is the model's to
+ * read. Every list (tools, resources, templates, prompts) is followed through all its pages.
  *
  * With `hooks`, the provider declares and answers elicitation, sampling and roots, and passes
  * log messages, list changes and progress on; with `auth`, an HTTP server that asks for OAuth
@@ -135,38 +147,141 @@ export class McpProvider implements ToolProvider {
   }
 
   async list(): Promise<ToolDefinition[]> {
+    return this.paged(
+      'tools/list',
+      async (client, params, timeout) => {
+        const r = await client.listTools(params, { timeout });
+        return { items: r.tools.map(toDefinition), nextCursor: r.nextCursor };
+      },
+      () => {
+        this.stale = false;
+      },
+    );
+  }
+
+  /** Whether the server declared resources or prompts at initialize. */
+  offers(what: Offering): boolean {
+    return this.client?.getServerCapabilities()?.[what] !== undefined;
+  }
+
+  async listResources(): Promise<{ resources: ResourceInfo[]; templates: ResourceTemplateInfo[] }> {
+    const resources = await this.paged('resources/list', async (client, params, timeout) => {
+      const r = await client.listResources(params, { timeout });
+      return { items: r.resources.map(toResourceInfo), nextCursor: r.nextCursor };
+    });
+    let templates: ResourceTemplateInfo[];
+    try {
+      templates = await this.paged('resources/templates/list', async (client, params, timeout) => {
+        const r = await client.listResourceTemplates(params, { timeout });
+        return { items: r.resourceTemplates.map(toTemplateInfo), nextCursor: r.nextCursor };
+      });
+    } catch (error) {
+      // Templates are optional within the capability: a server may serve fixed URIs only.
+      const notServed =
+        error instanceof ProviderError && error.data.rpcCode === ErrorCode.MethodNotFound;
+      if (!notServed) throw error;
+      templates = [];
+    }
+    return { resources, templates };
+  }
+
+  async readResource(uri: string, options: CallOptions): Promise<ResourceContent[]> {
+    const result = await this.request(`resources/read "${uri}"`, options, (client, opts) =>
+      client.readResource({ uri }, opts),
+    );
+    return result.contents.map(toContent);
+  }
+
+  async listPrompts(): Promise<PromptInfo[]> {
+    return this.paged('prompts/list', async (client, params, timeout) => {
+      const r = await client.listPrompts(params, { timeout });
+      return { items: r.prompts.map(toPromptInfo), nextCursor: r.nextCursor };
+    });
+  }
+
+  async getPrompt(
+    name: string,
+    args: Record<string, string>,
+    options: CallOptions,
+  ): Promise<{ description?: string; messages: PromptMessage[] }> {
+    const result = await this.request(`prompts/get "${name}"`, options, (client, opts) =>
+      client.getPrompt({ name, arguments: args }, opts),
+    );
+    const messages = result.messages.map((m) => ({
+      role: m.role,
+      content: promptText(m.content),
+      block: m.content as Json,
+    }));
+    return result.description === undefined
+      ? { messages }
+      : { description: result.description, messages };
+  }
+
+  /**
+   * Collects every page of a list. An empty cursor is read as the end: no sane server pages
+   * with it, and some send it. A cursor seen before means the pages go round in a circle.
+   */
+  private async paged<T>(
+    method: string,
+    page: (
+      client: Client,
+      params: { cursor?: string },
+      timeout: number,
+    ) => Promise<{ items: T[]; nextCursor?: string }>,
+    first?: () => void,
+  ): Promise<T[]> {
     const client = this.ready();
-    const tools: ToolDefinition[] = [];
+    const items: T[] = [];
     const seen = new Set<string>();
     let cursor: string | undefined;
 
-    for (let page = 0; page < MAX_LIST_PAGES; page++) {
-      let result: Awaited<ReturnType<Client['listTools']>>;
+    for (let n = 0; n < MAX_LIST_PAGES; n++) {
+      let result: { items: T[]; nextCursor?: string };
       try {
         const params = cursor === undefined ? {} : { cursor };
-        if (page === 0) this.stale = false;
-        result = await this.authorized(() =>
-          client.listTools(params, { timeout: this.connectTimeoutMs }),
-        );
+        if (n === 0) first?.();
+        result = await this.authorized(() => page(client, params, this.connectTimeoutMs));
       } catch (error) {
-        const failure = this.classify(error, 'tools/list', this.connectTimeoutMs);
+        const failure = this.classify(error, method, this.connectTimeoutMs);
         if (failure instanceof ProviderError) throw failure;
         throw new ProviderError(
           'list_failed',
-          `${this.namespace}: tools/list failed: ${failure.message}`,
+          `${this.namespace}: ${method} failed: ${failure.message}`,
           { namespace: this.namespace, rpcCode: failure.code },
           failure,
         );
       }
-      tools.push(...result.tools.map(toDefinition));
+      for (const item of result.items) items.push(item);
 
-      // An empty cursor is read as the end: no sane server pages with it, and some send it.
       cursor = result.nextCursor || undefined;
-      if (cursor === undefined) return tools;
-      if (seen.has(cursor)) throw this.paginationLoop(page + 1, cursor);
+      if (cursor === undefined) return items;
+      if (seen.has(cursor)) throw this.paginationLoop(method, n + 1, cursor);
       seen.add(cursor);
     }
-    throw this.paginationLoop(MAX_LIST_PAGES, cursor);
+    throw this.paginationLoop(method, MAX_LIST_PAGES, cursor);
+  }
+
+  /** One request under a call's deadline and signal; the server's error answer is `rpc_error`. */
+  private async request<T>(
+    what: string,
+    options: CallOptions,
+    send: (client: Client, opts: { timeout: number; signal?: AbortSignal }) => Promise<T>,
+  ): Promise<T> {
+    const client = this.ready();
+    const { signal, timeoutMs } = options;
+    if (signal?.aborted) throw this.cancelled(what);
+    try {
+      return await this.authorized(() => send(client, { timeout: timeoutMs, signal }), signal);
+    } catch (error) {
+      const failure = this.classify(error, what, timeoutMs, signal);
+      if (failure instanceof ProviderError) throw failure;
+      throw new ProviderError(
+        'rpc_error',
+        `${this.namespace}: ${what}: ${failure.message}`,
+        { namespace: this.namespace, rpcCode: failure.code },
+        failure,
+      );
+    }
   }
 
   async call(name: string, args: JsonObject, options: CallOptions): Promise<ToolResult> {
@@ -504,11 +619,11 @@ export class McpProvider implements ToolProvider {
     return new ProviderError('not_connected', `${ns}: mcp provider ${why}`, { namespace: ns });
   }
 
-  private paginationLoop(pages: number, cursor: string | undefined): ProviderError {
+  private paginationLoop(method: string, pages: number, cursor: string | undefined) {
     const ns = this.namespace;
     return new ProviderError(
       'pagination_loop',
-      `${ns}: tools/list still paging after ${pages} pages (cursor "${cursor}")`,
+      `${ns}: ${method} still paging after ${pages} pages (cursor "${cursor}")`,
       { namespace: ns, pages, cursor },
     );
   }
@@ -564,6 +679,55 @@ function toDefinition(tool: Tool): ToolDefinition {
   if (tool.outputSchema) definition.outputSchema = tool.outputSchema as JsonObject;
   if (tool.annotations) definition.annotations = tool.annotations as JsonObject;
   return definition;
+}
+
+/** The fields of a listed resource or template mvm keeps; the others are the server's own. */
+function described<T extends { name: string }>(
+  base: T,
+  from: { title?: string; description?: string; mimeType?: string },
+): T & { title?: string; description?: string; mimeType?: string } {
+  const out: T & { title?: string; description?: string; mimeType?: string } = { ...base };
+  if (from.title !== undefined) out.title = from.title;
+  if (from.description !== undefined) out.description = from.description;
+  if (from.mimeType !== undefined) out.mimeType = from.mimeType;
+  return out;
+}
+
+function toResourceInfo(r: Resource): ResourceInfo {
+  return described({ uri: r.uri, name: r.name }, r);
+}
+
+function toTemplateInfo(t: ResourceTemplate): ResourceTemplateInfo {
+  return described({ uriTemplate: t.uriTemplate, name: t.name }, t);
+}
+
+function toContent(c: ReadResourceResult['contents'][number]): ResourceContent {
+  const out: ResourceContent = { uri: c.uri };
+  if (c.mimeType !== undefined) out.mimeType = c.mimeType;
+  if ('text' in c && typeof c.text === 'string') out.text = c.text;
+  else if ('blob' in c && typeof c.blob === 'string') out.blob = c.blob;
+  return out;
+}
+
+function toPromptInfo(p: Prompt): PromptInfo {
+  const info: PromptInfo = {
+    name: p.name,
+    arguments: (p.arguments ?? []).map((a) => {
+      const arg: PromptInfo['arguments'][number] = { name: a.name };
+      if (a.description !== undefined) arg.description = a.description;
+      if (a.required !== undefined) arg.required = a.required;
+      return arg;
+    }),
+  };
+  if (p.title !== undefined) info.title = p.title;
+  if (p.description !== undefined) info.description = p.description;
+  return info;
+}
+
+/** A prompt message's block as a model reads it: an embedded text resource reads as its text. */
+function promptText(block: ContentBlock): string {
+  if (block.type === 'resource' && 'text' in block.resource) return block.resource.text;
+  return renderBlock(block);
 }
 
 /**

@@ -48,6 +48,50 @@ export interface ProviderDescription {
   serverVersion?: string;
 }
 
+/** A resource a server lists: data it serves at a URI. */
+export interface ResourceInfo {
+  uri: string;
+  name: string;
+  title?: string;
+  description?: string;
+  mimeType?: string;
+}
+
+/** A resource template a server lists: an RFC 6570 URI template with its variables. */
+export interface ResourceTemplateInfo {
+  uriTemplate: string;
+  name: string;
+  title?: string;
+  description?: string;
+  mimeType?: string;
+}
+
+/** One part of what reading a resource gave: text, or a blob in base64. */
+export interface ResourceContent {
+  uri: string;
+  mimeType?: string;
+  text?: string;
+  blob?: string;
+}
+
+/** A prompt a server lists, with the arguments it takes (all strings). */
+export interface PromptInfo {
+  name: string;
+  title?: string;
+  description?: string;
+  arguments: Array<{ name: string; description?: string; required?: boolean }>;
+}
+
+/** One message of a fetched prompt: its role, its text for a model, and the block as sent. */
+export interface PromptMessage {
+  role: 'user' | 'assistant';
+  content: string;
+  block: Json;
+}
+
+/** What a server offers beside its tools, when it declares the capability at initialize. */
+export type Offering = 'resources' | 'prompts';
+
 /**
  * A tool provider for one namespace.
  *
@@ -69,6 +113,26 @@ export interface ToolProvider {
   describe(): ProviderDescription;
   /** True when the server said its tools changed since they were last listed. */
   readonly toolsChanged?: boolean;
+  /**
+   * Whether the server declared resources or prompts. A provider without the methods below
+   * (host functions) offers neither.
+   */
+  offers?(what: Offering): boolean;
+  /** Every resource and template, all pages of both lists collected. */
+  listResources?(): Promise<{ resources: ResourceInfo[]; templates: ResourceTemplateInfo[] }>;
+  /**
+   * Throws ProviderError: `rpc_error` (with `rpcCode`) when the server answers with an error,
+   * such as an unknown URI; the others as `call` does.
+   */
+  readResource?(uri: string, options: CallOptions): Promise<ResourceContent[]>;
+  /** Every prompt, all pages collected. */
+  listPrompts?(): Promise<PromptInfo[]>;
+  /** The prompt's messages for these arguments; a server's error answer is `rpc_error`. */
+  getPrompt?(
+    name: string,
+    args: Record<string, string>,
+    options: CallOptions,
+  ): Promise<{ description?: string; messages: PromptMessage[] }>;
   /** Ends the connection and any process it started, children included. */
   close(): Promise<void>;
 }

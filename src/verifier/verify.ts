@@ -1,7 +1,7 @@
 import { VerifyError, type VerifyIssue } from '../spec/errors.js';
 import { schemaProblem } from '../spec/json-schema.js';
 import { OPCODES, type OperandSpec } from '../spec/opcodes.js';
-import { resourceMatches } from '../spec/resources.js';
+import { promptResource, resourceMatches, serverResource, uriProblem } from '../spec/resources.js';
 import type { Image, Instruction, JsonSchema } from '../spec/types.js';
 import type { VerifyCode } from '../spec/verify-codes.js';
 import { type LinkedImage, type LinkedProcedure, link } from './expand.js';
@@ -226,6 +226,9 @@ class Checker {
           if (ins.args === undefined) this.issue('missing_operand', at, "'tool' needs 'args'");
         }
         break;
+      case 'resource.read':
+        this.resourceRead(ins, at);
+        break;
       default:
         break;
     }
@@ -233,6 +236,25 @@ class Checker {
     for (const [name, operand] of Object.entries(spec.operands) as [string, OperandSpec][]) {
       if (operand.type === 'dst' && typeof fields[name] === 'string') {
         defined.add(fields[name] as string);
+      }
+    }
+  }
+
+  /** A read names its resource one way: a URI, or a template with its arguments. */
+  private resourceRead(ins: Extract<Instruction, { op: 'resource.read' }>, at: string): void {
+    if (ins.uri !== undefined && ins.template !== undefined) {
+      this.issue('stray_operand', at, "give 'uri' or 'template', not both");
+    }
+    if (ins.template !== undefined && ins.args === undefined) {
+      this.issue('missing_operand', at, "'template' needs 'args'");
+    }
+    if (ins.uri !== undefined && ins.args !== undefined) {
+      this.issue('stray_operand', at, "'args' goes with 'template', not with 'uri'");
+    }
+    if (ins.uri !== undefined && templateRegisters(ins.uri).length === 0) {
+      const problem = uriProblem(ins.uri);
+      if (problem !== undefined) {
+        this.issue('bad_uri', at, `'${ins.uri.slice(0, 200)}' is not a resource URI: ${problem}`);
       }
     }
   }
@@ -267,6 +289,21 @@ class Checker {
     }
   }
 
+  /** Some resource of the kind within the namespace is requested, whichever it is. */
+  private needSome(kind: string, ns: string, at: string, doing: string): void {
+    const prefix = `${kind}:${ns}/`;
+    const any = this.requested.some(
+      (p) => p.startsWith(prefix) || resourceMatches(p, `${prefix}x`),
+    );
+    if (!any) {
+      this.issue(
+        'permission_not_requested',
+        at,
+        `${doing} '${ns}' but permissions request no '${prefix}…'`,
+      );
+    }
+  }
+
   private permissions(ins: Instruction, at: string): void {
     switch (ins.op) {
       case 'model.load':
@@ -275,20 +312,25 @@ class Checker {
       case 'model.plan':
         this.need(`model:${ins.slot}`, at);
         return;
-      case 'tool.load': {
-        const prefix = `tool:${ins.ns}/`;
-        const any = this.requested.some(
-          (p) => p.startsWith(prefix) || resourceMatches(p, `${prefix}x`),
-        );
-        if (!any) {
-          this.issue(
-            'permission_not_requested',
-            at,
-            `loads namespace '${ins.ns}' but permissions request no '${prefix}…'`,
-          );
-        }
+      case 'tool.load':
+        this.needSome('tool', ins.ns, at, 'loads namespace');
         return;
-      }
+      case 'resource.list':
+        this.needSome('resource', ins.ns, at, 'lists the resources of');
+        return;
+      case 'resource.read':
+        if (ins.uri !== undefined && templateRegisters(ins.uri).length === 0) {
+          this.need(serverResource(ins.ns, ins.uri), at);
+        } else this.needSome('resource', ins.ns, at, 'reads resources of');
+        return;
+      case 'prompt.list':
+        this.needSome('prompt', ins.ns, at, 'lists the prompts of');
+        return;
+      case 'prompt.get':
+        if (templateRegisters(ins.name).length === 0)
+          this.need(promptResource(ins.ns, ins.name), at);
+        else this.needSome('prompt', ins.ns, at, 'gets prompts of');
+        return;
       case 'tool.call':
         if (ins.tool !== undefined) this.need(`tool:${ins.tool}`, at);
         return;
