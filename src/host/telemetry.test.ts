@@ -459,7 +459,8 @@ await server.connect(new StdioServerTransport());
       'gen_ai.usage.input_tokens': 4,
       'gen_ai.usage.output_tokens': 2,
     });
-    expect(childOf(chats[0]!, run)).toBe(true);
+    // Under the instruction whose tool call the server was serving when it asked.
+    expect(ancestry(chats[0]!, all)).toEqual(['tool.call', run.name]);
     expect(run.attributes['gen_ai.usage.input_tokens']).toBe(4);
   }, 30_000);
 });
