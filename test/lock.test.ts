@@ -47,4 +47,28 @@ describe('mvm.lock', () => {
     // The update pins what the servers offer again, the same as the first lock.
     expect(relocked.lock.digest).toBe(manifest.lock.digest);
   }, 60_000);
+
+  it('refuses a lock it cannot read before any run is stored, and replaces it on --update', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mvm-lock-bad-'));
+    const notes = join(dir, 'notes');
+    cpSync(join(import.meta.dirname, '..', 'examples', 'notes'), notes, { recursive: true });
+    const store = join(dir, 'store');
+    const lockFile = join(notes, 'mvm.lock');
+
+    for (const [text, says] of [
+      ['{bad', 'not a lock file'],
+      ['{"mvmLock": 2, "namespaces": {}}', 'mvmLock: expected 1, found 2'],
+      ['{"mvmLock": 1, "namespaces": {"fs": 3}}', 'namespaces.fs.tools: expected an object'],
+    ] as const) {
+      writeFileSync(lockFile, text);
+      const r = await mvm('run', notes, '--store', store, '--json');
+      expect(r.code).toBe(2);
+      expect(JSON.parse(r.out).error).toMatchObject({ code: 'bad_lock', file: lockFile });
+      expect(r.err).toContain(says);
+      expect((await mvm('runs', '--store', store, '--json')).out.trim()).toBe('[]');
+    }
+    expect((await mvm('lock', notes)).code).toBe(2);
+    expect((await mvm('lock', notes, '--update')).code).toBe(0);
+    expect((await mvm('run', notes, '--store', store)).code).toBe(0);
+  }, 60_000);
 });

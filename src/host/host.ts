@@ -444,6 +444,8 @@ export class Mvm {
     const bound = this.bind(linked, options.inputs ?? {});
     const image = linked.image;
 
+    // Read before the run exists: a lock that cannot be read stops the load, not the run.
+    const lock = this.lockIdentity();
     const run = this.store.createRun({
       imageName: image.name,
       imageDigest: file.digest,
@@ -453,7 +455,7 @@ export class Mvm {
     journal.append('run.start', {
       image: { name: image.name, digest: file.digest, path: file.path },
       config: { path: this.config.path, digest: digest(this.config.raw) },
-      lock: this.lockIdentity(),
+      lock,
       inputs: bound.inputs,
       budgets: { ...new BudgetMeter(this.config.budgets).limits },
       source: file.data as Json,
@@ -515,6 +517,7 @@ export class Mvm {
     }
     const pending = pendingOf(entries);
     checkAnswers(run.id, run.status, pending, answers);
+    this.lockIdentity();
     this.store.claim(run.id);
 
     const file = imageFromObject(start.source);
@@ -806,7 +809,13 @@ export class Mvm {
       throw new ConfigError('no_config_file', 'a lock is kept beside a configuration file');
     }
     const path = lockPath(this.config.path);
-    const existing = readLock(path);
+    // A lock that cannot be read is replaced on --update: there is nothing in it to compare.
+    let existing: ReturnType<typeof readLock>;
+    try {
+      existing = readLock(path);
+    } catch (e) {
+      if (!update || !(e instanceof ConfigError) || e.code !== 'bad_lock') throw e;
+    }
     const scratch = mkdtempSync(join(tmpdir(), 'mvm-lock-'));
     const listed: Record<string, ToolDefinition[]> = {};
     try {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { digest } from '../audit/canonical.js';
-import { ProviderError } from '../spec/errors.js';
+import { ConfigError, ProviderError } from '../spec/errors.js';
 import type { JsonObject } from '../spec/types.js';
 import type { ToolDefinition } from '../tools/provider.js';
 
@@ -26,9 +26,35 @@ export function lockPath(configPath: string): string {
   return join(dirname(configPath), 'mvm.lock');
 }
 
+/** The lock at `path`, or undefined when there is none; one that cannot be read is refused. */
 export function readLock(path: string): LockFile | undefined {
   if (!existsSync(path)) return undefined;
-  return JSON.parse(readFileSync(path, 'utf8')) as LockFile;
+  const bad = (what: string) =>
+    new ConfigError(
+      'bad_lock',
+      `${path}: ${what}; review the tools and write it again with mvm lock --update`,
+      { file: path },
+    );
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw bad(`not a lock file: ${(e as Error).message}`);
+  }
+  const lock = data as Partial<LockFile> | null;
+  if (lock === null || typeof lock !== 'object' || Array.isArray(lock)) throw bad('not an object');
+  if (lock.mvmLock !== 1) throw bad(`mvmLock: expected 1, found ${JSON.stringify(lock.mvmLock)}`);
+  const namespaces = lock.namespaces as unknown;
+  if (namespaces === null || typeof namespaces !== 'object' || Array.isArray(namespaces)) {
+    throw bad('namespaces: expected an object');
+  }
+  for (const [ns, entry] of Object.entries(namespaces as Record<string, unknown>)) {
+    const tools = (entry as { tools?: unknown } | null)?.tools;
+    if (tools === null || typeof tools !== 'object' || Array.isArray(tools)) {
+      throw bad(`namespaces.${ns}.tools: expected an object`);
+    }
+  }
+  return lock as LockFile;
 }
 
 export function lockEntry(def: ToolDefinition): LockedTool {
