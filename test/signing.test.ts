@@ -78,6 +78,20 @@ describe('signed manifests and exported runs', () => {
     const foreign = await mvm('audit', 'verify', '--file', file, '--pub', join(dir, 'other.pub'));
     expect(foreign.code).toBe(1);
     expect(foreign.out).toContain('[manifest_signature]');
+    // The journal is whole; it is the signature that is not from a trusted key.
+    expect(foreign.out).toContain(`${file}: journal verifies`);
+    expect(foreign.out).toContain(`${file}: manifest signature does NOT verify`);
+    const unchecked = await mvm('audit', 'verify', run.runId, '--store', store);
+    expect(unchecked.out).toContain('(unchecked: no public key given)');
+
+    // A file that is not there, or not JSON, and a folder that is not there, are named.
+    const missing = await mvm('audit', 'verify', '--file', join(dir, 'nope.json'));
+    expect([missing.code, missing.err]).toEqual([2, expect.stringContaining('[bad_file]')]);
+    writeFileSync(join(dir, 'text.json'), '{not json');
+    const text = await mvm('audit', 'verify', '--file', join(dir, 'text.json'));
+    expect(text.err).toContain('an exported run must be JSON');
+    const nowhere = await mvm('export', run.runId, join(dir, 'no', 'x.json'), '--store', store);
+    expect([nowhere.code, nowhere.err]).toEqual([2, expect.stringContaining('(ENOENT) [bad_out]')]);
 
     // A signature stripped off: the chain alone still verifies, but nobody vouches for it.
     const stripped = JSON.parse(readFileSync(file, 'utf8')) as {

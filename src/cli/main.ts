@@ -21,7 +21,7 @@ import { describeIssues, readImageFile, resolveTarget } from '../host/image-file
 import type { MachineEvent } from '../interpreter/effects.js';
 import { type ConfirmRequest, type UserChannel, WAIT } from '../interpreter/people.js';
 import { writeReport } from '../server/report.js';
-import { MvmError, VerifyError } from '../spec/errors.js';
+import { ConfigError, MvmError, VerifyError } from '../spec/errors.js';
 import type { Image, Json, JsonSchema } from '../spec/types.js';
 import { verifyImage } from '../verifier/index.js';
 import { type EvalFlags, evalCommand } from './eval.js';
@@ -486,10 +486,15 @@ function program(con: Console, done: (code: number) => void): Command {
         try {
           const run = mvm.store.findRun(id);
           const manifest = (mvm.store.getManifest(run.id) ?? null) as unknown as Manifest | null;
-          writeFileSync(
-            out,
-            `${JSON.stringify(exportRun(run.id, mvm.store.entries(run.id), manifest))}\n`,
-          );
+          const text = `${JSON.stringify(exportRun(run.id, mvm.store.entries(run.id), manifest))}\n`;
+          try {
+            writeFileSync(out, text);
+          } catch (e) {
+            const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+            throw new ConfigError('bad_out', `cannot write the export to ${out} (${why})`, {
+              path: out,
+            });
+          }
           con.out(`${out}: run ${run.id}`);
           return EXIT.done;
         } finally {
@@ -637,17 +642,11 @@ function program(con: Console, done: (code: number) => void): Command {
         act(() => {
           if (opts.file) {
             const report = verifyExport(
-              JSON.parse(readFileSync(opts.file, 'utf8')),
+              readJson(opts.file, 'an exported run'),
               opts.pub.map(loadPublicKey),
             );
             if (opts.json) con.out(JSON.stringify(report));
-            else {
-              for (const p of report.problems) con.out(`${opts.file}: ${p.message} [${p.code}]`);
-              const by = report.signedBy ? `, manifest signed by ${report.signedBy}` : '';
-              con.out(
-                `${opts.file}: ${report.ok ? `verifies (${report.count} entries${by})` : 'does NOT verify'}`,
-              );
-            }
+            else printAudit(con, opts.file, report);
             return report.ok ? EXIT.done : EXIT.failed;
           }
           if (!id)
@@ -656,14 +655,7 @@ function program(con: Console, done: (code: number) => void): Command {
           try {
             const { run, report } = mvm.auditRun(id, opts.pub);
             if (opts.json) con.out(JSON.stringify({ run: run.id, ...report }));
-            else if (report.ok) {
-              con.out(
-                `run ${run.id}: journal verifies (${report.count} entries, head ${report.head.slice(0, 16)})`,
-              );
-            } else {
-              for (const p of report.problems) con.out(`run ${run.id}: ${p.message} [${p.code}]`);
-              con.out(`run ${run.id}: journal does NOT verify`);
-            }
+            else printAudit(con, `run ${run.id}`, report);
             return report.ok ? EXIT.done : EXIT.failed;
           } finally {
             mvm.close();
@@ -672,6 +664,44 @@ function program(con: Console, done: (code: number) => void): Command {
     );
 
   return cmd;
+}
+
+/** What `audit verify` found, the journal and the manifest's signature said apart. */
+function printAudit(
+  con: Console,
+  what: string,
+  report: { problems: Array<{ code: string; message: string }>; count: number; head?: string },
+): void {
+  const signedBy = (report as { signedBy?: string }).signedBy;
+  for (const p of report.problems) con.out(`${what}: ${p.message} [${p.code}]`);
+  const journal = report.problems.filter((p) => p.code !== 'manifest_signature');
+  const head = report.head ? `, head ${report.head.slice(0, 16)}` : '';
+  con.out(
+    journal.length === 0
+      ? `${what}: journal verifies (${report.count} entries${head})`
+      : `${what}: journal does NOT verify`,
+  );
+  if (journal.length < report.problems.length) {
+    con.out(`${what}: manifest signature does NOT verify`);
+  } else if (signedBy) con.out(`${what}: manifest signed by ${signedBy}`);
+}
+
+/** A JSON file the command was pointed at, or a typed error saying which and why not. */
+function readJson(path: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new ConfigError('bad_file', `${path}: cannot read ${what} (${why})`, { file: path });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError('bad_file', `${path}: ${what} must be JSON: ${(e as Error).message}`, {
+      file: path,
+    });
+  }
 }
 
 /**
