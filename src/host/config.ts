@@ -112,6 +112,7 @@ const verdict = { enum: ['allow', 'deny', 'confirm'] };
 
 const server = {
   type: 'object',
+  additionalProperties: false,
   properties: {
     type: { enum: ['stdio', 'http', 'streamable-http', 'sse'] },
     command: { type: 'string', minLength: 1 },
@@ -144,6 +145,13 @@ const server = {
       },
     },
     disabled: { type: 'boolean' },
+    // Keys other MCP clients write in the same block; mvm reads none of them.
+    autoApprove: {},
+    alwaysAllow: {},
+    timeout: {},
+    envFile: {},
+    transport: {},
+    description: {},
   },
 };
 
@@ -350,6 +358,103 @@ export function expandDeep(node: unknown, dir: string, env: NodeJS.ProcessEnv, a
   return node;
 }
 
+/** Every key the configuration's schema names, at any depth, to suggest for a misspelt one. */
+let schemaKeys: string[] | undefined;
+function knownKeys(): string[] {
+  if (schemaKeys) return schemaKeys;
+  const keys = new Set<string>(MODEL_BINDING_KEYS);
+  const walk = (node: unknown) => {
+    if (node === null || typeof node !== 'object') return;
+    const props = (node as { properties?: Record<string, unknown> }).properties;
+    for (const [k, v] of Object.entries(props ?? {})) {
+      keys.add(k);
+      walk(v);
+    }
+    for (const v of Object.values(node)) if (v !== props) walk(v);
+  };
+  walk(CONFIG_SCHEMA);
+  schemaKeys = [...keys];
+  return schemaKeys;
+}
+
+/** Edits between two short strings, case aside: insert, delete, substitute, swap two. */
+function distance(a: string, b: string): number {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  const d = Array.from({ length: x.length + 1 }, (_, i) =>
+    Array.from({ length: y.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= x.length; i++) {
+    for (let j = 1; j <= y.length; j++) {
+      const cost = x[i - 1] === y[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) {
+        v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      }
+      d[i]![j] = v;
+    }
+  }
+  return d[x.length]![y.length]!;
+}
+
+/** The known key a misspelt one most likely means, if one is close. */
+function closest(key: string, candidates: readonly string[]): string | undefined {
+  let best: { k: string; d: number } | undefined;
+  for (const k of candidates) {
+    const d = distance(key, k);
+    if (d <= (k.length <= 4 ? 1 : 2) && (!best || d < best.d)) best = { k, d };
+  }
+  return best?.k;
+}
+
+function unknownField(key: string): string {
+  const near = closest(key, knownKeys());
+  return `unknown field '${key}'${near ? ` (did you mean '${near}'?)` : ''}`;
+}
+
+/**
+ * The options the bundled drivers read from a model binding. A driver the host application
+ * registers may read others, so only a near miss of one of these is refused.
+ */
+const MODEL_BINDING_KEYS = [
+  'driver',
+  'model',
+  'provider',
+  'baseUrl',
+  'apiKeyEnv',
+  'headers',
+  'timeoutMs',
+  'maxRetries',
+  'stream',
+  'streamUsage',
+  'contextWindow',
+  'capabilities',
+  'price',
+  'pin',
+  'recipients',
+  'file',
+  'replies',
+  'keepAlive',
+  'options',
+  'parallelToolCalls',
+  'maxTokens',
+  'maxTokensField',
+  'schemaMode',
+  'strictSchema',
+  'toolChoice',
+  'anthropicVersion',
+] as const;
+
+/** A binding's key that is not one the drivers read but is a near miss of one. */
+function misspeltBindingKey(binding: JsonObject): { key: string; near: string } | undefined {
+  for (const key of Object.keys(binding)) {
+    if ((MODEL_BINDING_KEYS as readonly string[]).includes(key)) continue;
+    const near = closest(key, MODEL_BINDING_KEYS);
+    if (near) return { key, near };
+  }
+  return undefined;
+}
+
 /** Validates and normalises a configuration object; `where` names its file in messages. */
 export function parseConfig(
   data: unknown,
@@ -375,10 +480,12 @@ export function parseConfig(
     const pos = options.locate?.(place) ?? options.locate?.(at);
     const detail =
       e.keyword === 'additionalProperties'
-        ? `unknown field '${String(p.additionalProperty)}'`
+        ? unknownField(String(p.additionalProperty))
         : e.keyword === 'required'
           ? `missing '${String(p.missingProperty)}'`
-          : (e.message ?? 'invalid');
+          : e.keyword === 'enum'
+            ? `expected one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`
+            : (e.message ?? 'invalid');
     throw new ConfigError('invalid_config', `${where}${pos ? `:${pos}` : ''}: ${at}: ${detail}`, {
       file: options.path,
       at,
@@ -387,6 +494,22 @@ export function parseConfig(
         (x) => `${pointerToPath(x.instancePath, '(config)')} ${x.message}`,
       ),
     });
+  }
+
+  for (const block of ['models', 'catalogue'] as const) {
+    for (const [slot, binding] of Object.entries(
+      (raw[block] ?? {}) as Record<string, JsonObject>,
+    )) {
+      const miss = misspeltBindingKey(binding);
+      if (!miss) continue;
+      const at = `${block}.${slot}`;
+      const pos = options.locate?.(`${at}.${miss.key}`) ?? options.locate?.(at);
+      throw new ConfigError(
+        'invalid_config',
+        `${where}${pos ? `:${pos}` : ''}: ${at}: unknown field '${miss.key}' (did you mean '${miss.near}'?)`,
+        { file: options.path, at },
+      );
+    }
   }
 
   ((raw.rules ?? []) as JsonObject[]).forEach((rule, i) => {

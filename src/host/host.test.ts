@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../spec/errors.js';
+import type { JsonObject } from '../spec/types.js';
 import { parseConfig } from './config.js';
 import { Mvm } from './host.js';
 import { imageFromObject } from './image-file.js';
@@ -111,6 +112,40 @@ describe('the configuration', () => {
         { path: 'h.yaml', dir: '.', env: {} },
       );
     expect(parse).toThrow(/rules\[0\]\.allow: environment variable 'ROOT'/);
+  });
+});
+
+describe('misspelt keys', () => {
+  const parse = (data: JsonObject) => () => parseConfig(data, { path: 'h.yaml', dir: '/' });
+
+  it('refuses an unknown key of a server entry, naming the likely one', () => {
+    expect(parse({ mcpServers: { ev: { command: 'node', lable: {} } } })).toThrow(
+      "h.yaml: mcpServers.ev: unknown field 'lable' (did you mean 'label'?)",
+    );
+    expect(parse({ mcpServers: { ev: { command: 'node', loglevel: 'debug' } } })).toThrow(
+      "(did you mean 'logLevel'?)",
+    );
+    expect(parse({ mcpServers: { ev: { command: 'node', foo: 1 } } })).toThrow(
+      /unknown field 'foo'$/,
+    );
+  });
+
+  it('takes the keys other MCP clients write in the same block', () => {
+    const entry = { command: 'node', autoApprove: ['x'], alwaysAllow: [], disabled: false };
+    expect(parse({ mcpServers: { ev: entry } })()).toBeDefined();
+  });
+
+  it('refuses a near miss of a driver option, and leaves other keys to the driver', () => {
+    expect(parse({ models: { main: { driver: 'replay', fiel: 'r.yaml' } } })).toThrow(
+      "models.main: unknown field 'fiel' (did you mean 'file'?)",
+    );
+    expect(parse({ models: { main: { driver: 'mine', seed: 3 } } })()).toBeDefined();
+  });
+
+  it('lists the values an enum allows', () => {
+    expect(parse({ mcpServers: { ev: { command: 'node', logLevel: 'loud' } } })).toThrow(
+      'mcpServers.ev.logLevel: expected one of "debug", "info"',
+    );
   });
 });
 
