@@ -355,7 +355,10 @@ export const OPCODES = {
     },
     effect: 'control',
     permission: null,
-    label: 'values written and effects decided in a branch carry L(cond) as well',
+    label:
+      'values written and effects decided in a branch carry L(cond); after it, so do the ' +
+      'registers either branch may write, and the rest of the loop or procedure a branch ' +
+      'may leave by break, continue or return',
   },
   loop: {
     family: 'control',
@@ -373,7 +376,9 @@ export const OPCODES = {
     },
     effect: 'control',
     permission: null,
-    label: 'no result',
+    label:
+      'the body runs under L(while) of every check so far; after the loop, the registers ' +
+      'the body may write carry them',
   },
   foreach: {
     family: 'control',
@@ -386,7 +391,9 @@ export const OPCODES = {
     },
     effect: 'control',
     permission: null,
-    label: 'as ← L(src); values written and effects decided in the body carry L(src) too',
+    label:
+      'as ← L(src); values written and effects decided in the body carry L(src), and after ' +
+      'the loop so do the registers the body may write',
   },
   break: {
     family: 'control',
@@ -423,7 +430,7 @@ export const OPCODES = {
     operands: { src: reg('the value to return', true) },
     effect: 'control',
     permission: null,
-    label: 'L(src)',
+    label: 'L(src) ⊔ the branches and loops it is made under',
   },
   halt: {
     family: 'control',
@@ -431,7 +438,7 @@ export const OPCODES = {
     operands: { src: reg('the output', true) },
     effect: 'control',
     permission: null,
-    label: 'L(src)',
+    label: 'L(src) ⊔ the branches and loops it is made under',
   },
   fail: {
     family: 'control',
