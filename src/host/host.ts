@@ -44,6 +44,7 @@ import { recordedDriver, recordedProviders } from './recorded.js';
 import { modeOf, resourceRules, resourcesOf } from './resources.js';
 import { type ServerHookContext, serverHooks } from './server-hooks.js';
 import { RunTelemetry } from './telemetry.js';
+import { toolLabel, toolRecipients, vouchedFields } from './tool-policy.js';
 
 export type ResumeOptions = Omit<RunOptions, 'inputs'>;
 
@@ -318,6 +319,7 @@ export class Mvm {
       handles: _h,
       roots: _ro,
       sampling: _s,
+      tools: _tl,
       ...spec
     } = binding;
     const auth = this.mcpAuth[ns];
@@ -384,8 +386,11 @@ export class Mvm {
     return { flow, endorse };
   }
 
-  /** Who learns what reaches a sink; a model works for the principal unless told otherwise. */
-  private recipientsOf(sink: string): Readers {
+  /**
+   * Who learns what reaches a sink; a model works for the principal unless told otherwise.
+   * A tool's own recipients may be drawn from the call's arguments.
+   */
+  private recipientsOf(sink: string, args?: JsonObject): Readers {
     const principal = [this.config.principal];
     if (sink === 'user') return principal;
     if (sink.startsWith('model:')) {
@@ -393,7 +398,9 @@ export class Mvm {
       return (r as Readers | undefined) ?? principal;
     }
     const ns = sink.slice(5, sink.indexOf('/'));
-    return own(this.config.tools, ns)?.recipients ?? 'public';
+    const binding = own(this.config.tools, ns);
+    const tool = sink.slice(sink.indexOf('/') + 1);
+    return toolRecipients(binding, tool, args) ?? binding?.recipients ?? 'public';
   }
 
   /**
@@ -565,6 +572,8 @@ export class Mvm {
       model: async (slot) => drivers.get(slot)!,
       provider: async (ns) => providerOf(ns),
       namespaceLabel: (ns) => this.namespaceLabel(ns),
+      toolLabel: (ns, tool) => toolLabel(own(this.config.tools, ns), ns, tool),
+      vouched: (ns, tool) => vouchedFields(own(this.config.tools, ns), tool),
       memory: { get: () => undefined, put: () => {} },
       // What comes as a handle shapes what the model is given, so replay must know it too.
       handles: (ns) => this.handlesOf(ns),
@@ -635,6 +644,8 @@ export class Mvm {
         return telemetry ? telemetry.provider(p) : p;
       },
       namespaceLabel: (ns) => this.namespaceLabel(ns),
+      toolLabel: (ns, tool) => toolLabel(own(this.config.tools, ns), ns, tool),
+      vouched: (ns, tool) => vouchedFields(own(this.config.tools, ns), tool),
       memory: {
         get: (key) => {
           const found = this.store.memoryGet(scope, key);
@@ -647,7 +658,7 @@ export class Mvm {
       toolTimeoutMs: this.config.toolTimeoutMs,
       toolTimeout: (ns) => this.config.tools[ns]?.timeoutMs,
       modeOf: (ns, tool) => modeOf(own(this.config.tools, ns), tool),
-      recipientsOf: (sink) => this.recipientsOf(sink),
+      recipientsOf: (sink, args) => this.recipientsOf(sink, args),
       handles: (ns) => this.handlesOf(ns),
       checkTools: (ns, defs) => {
         if (!this.config.path) return;

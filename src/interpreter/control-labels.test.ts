@@ -176,10 +176,10 @@ describe('labels of control flow', () => {
   it('a loop over an untrusted list that never ran still decided what is left', async () => {
     await neverTrusted([
       { op: 'data.move', src: 'A', dst: 'pick' },
-      { op: 'parse.json', src: 'text', schema: {}, ok: 'parsed', dst: 'items' },
-      { op: 'data.const', value: [], dst: 'none_list' },
-      { op: 'data.object', fields: { l: 'none_list', t: 'text' }, dst: 'both' },
-      { op: 'data.get', src: 'both', path: 'l', dst: 'empty' },
+      // An empty list the page's data decided.
+      { op: 'data.const', value: [], dst: 'empty' },
+      { op: 'data.compare', a: 'text', cmp: 'ne', value: '', dst: 'any' },
+      { op: 'if', cond: 'any', then: [{ op: 'data.move', src: 'empty', dst: 'empty' }] },
       {
         op: 'foreach',
         src: 'empty',

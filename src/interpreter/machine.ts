@@ -1,13 +1,14 @@
 import { canonicalJson } from '../audit/canonical.js';
 import { join, joinAll, type Label, PUBLIC_TRUSTED, sourced } from '../labels/label.js';
-import { taint, type Value, value } from '../labels/value.js';
+import { formOf, type Part } from '../labels/parts.js';
+import { taint, type Value, value, valueAt } from '../labels/value.js';
 import type { Monitor } from '../monitor/monitor.js';
 import { InternalError, MvmError, TrapError } from '../spec/errors.js';
 import type { Instruction, InstructionOf, Json, JsonObject } from '../spec/types.js';
 import { type LinkedImage, type LinkedProcedure, walk } from '../verifier/expand.js';
 import type { BudgetMeter } from './budget.js';
 import { Effects, type MachineEvent, type MachineHost } from './effects.js';
-import { Frame, getPath, render, textOf } from './frame.js';
+import { Frame, render, textOf } from './frame.js';
 import { type Pending, Suspend } from './people.js';
 import { DivergenceError, type Tape } from './tape.js';
 import { appendMessages, checkSize, decodeToolCalls, parseJsonText } from './values.js';
@@ -199,10 +200,7 @@ export class Machine {
   /** Writes a register; the value also carries the label of the branch it was written in. */
   private put(frame: Frame, reg: string, v: Value): void {
     checkSize(v.data, this.at);
-    frame.set(
-      reg,
-      this.pc === PUBLIC_TRUSTED ? v : { data: v.data, label: join(v.label, this.pc) },
-    );
+    frame.set(reg, taint(v, this.pc));
   }
 
   /** Fetch, count against the budget, dispatch. */
@@ -287,27 +285,15 @@ export class Machine {
       case 'data.move':
         this.put(frame, ins.dst, frame.get(ins.src, at));
         return;
-      case 'data.get': {
-        const src = frame.get(ins.src, at);
-        this.put(frame, ins.dst, value(getPath(src.data, ins.path), src.label));
+      case 'data.get':
+        this.put(frame, ins.dst, valueAt(frame.get(ins.src, at), ins.path));
         return;
-      }
       case 'data.template':
         this.put(frame, ins.dst, render(ins.template, frame, at));
         return;
-      case 'data.object': {
-        const entries: Array<[string, Json]> = [];
-        const labels: Label[] = [];
-        for (const [k, reg] of Object.entries(ins.fields)) {
-          const v = frame.get(reg, at);
-          entries.push([k, v.data]);
-          labels.push(v.label);
-        }
-        // fromEntries keeps a `__proto__` field as a field; assigning it would not.
-        const out: JsonObject = Object.fromEntries(entries);
-        this.put(frame, ins.dst, value(out, joinAll(labels)));
+      case 'data.object':
+        this.put(frame, ins.dst, objectOf(ins.fields, frame, at));
         return;
-      }
       case 'data.concat': {
         const out: Json[] = [];
         const labels: Label[] = [];
@@ -330,7 +316,10 @@ export class Machine {
         if (Array.isArray(d) || typeof d === 'string') n = d.length;
         else if (d !== null && typeof d === 'object') n = Object.keys(d).length;
         else throw new TrapError('no_length', `'${ins.src}' has no length`, at);
-        this.put(frame, ins.dst, value(n, src.label));
+        // How long a list is, or which keys an object has, is its form; a string's parts
+        // are those of its JSON, not of its text.
+        const form = typeof d === 'string' ? src.label : formOf(src.label, src.parts);
+        this.put(frame, ins.dst, value(n, form));
         return;
       }
       case 'data.compare':
@@ -369,7 +358,12 @@ export class Machine {
     if (!parsed.ok && !ins.ok) {
       throw new TrapError('parse_failed', parsed.error, ins.at, { raw: textOf(src.data) });
     }
-    this.put(frame, ins.dst, value(parsed.ok ? parsed.value : null, src.label));
+    // A string's parts describe its JSON, so the decoded value takes them.
+    const decoded: Value =
+      parsed.ok && src.parts
+        ? { data: parsed.value, label: src.label, parts: src.parts }
+        : value(parsed.ok ? parsed.value : null, src.label);
+    this.put(frame, ins.dst, decoded);
     if (ins.ok) this.put(frame, ins.ok, value(parsed.ok, src.label));
     return undefined;
   }
@@ -504,14 +498,15 @@ export class Machine {
       throw new TrapError('not_a_list', `'${ins.src}' is not a list`, ins.at);
     }
     const items = src.data;
-    // How many times the body runs is the list's doing, so the body runs under its label.
-    const flow = await this.iterate(ins.body, frame, src.label, (i) => {
+    // How many times the body runs, and in what order, is the list's doing: its form.
+    const form = formOf(src.label, src.parts);
+    const flow = await this.iterate(ins.body, frame, form, (i) => {
       if (i >= items.length) return { go: false, label: PUBLIC_TRUSTED };
-      this.put(frame, ins.as, value(items[i]!, src.label));
-      if (ins.index) this.put(frame, ins.index, value(i, src.label));
+      this.put(frame, ins.as, valueAt(src, String(i)));
+      if (ins.index) this.put(frame, ins.index, value(i, form));
       return { go: true, label: PUBLIC_TRUSTED };
     });
-    this.decidedBy(src.label, ins.index ? [ins.as, ins.index] : [ins.as], frame);
+    this.decidedBy(form, ins.index ? [ins.as, ins.index] : [ins.as], frame);
     return flow;
   }
 
@@ -532,6 +527,28 @@ export class Machine {
     if (ins.dst) this.put(frame, ins.dst, result);
     return undefined;
   }
+}
+
+/** An object of registers; each field keeps its own label and parts as a part. */
+function objectOf(fields: Record<string, string>, frame: Frame, at: string | undefined): Value {
+  const entries: Array<[string, Json]> = [];
+  const parts: Record<string, Part> = {};
+  const labels: Label[] = [];
+  let own = false;
+  for (const [k, reg] of Object.entries(fields)) {
+    const v = frame.get(reg, at);
+    entries.push([k, v.data]);
+    labels.push(v.label);
+    parts[k] = v.parts ? { label: v.label, parts: v.parts } : { label: v.label };
+    own ||= v.parts !== undefined || v.label !== labels[0];
+  }
+  // fromEntries keeps a `__proto__` field as a field; assigning it would not.
+  const out: JsonObject = Object.fromEntries(entries);
+  const label = joinAll(labels);
+  // The keys are the instruction's own; only the fields' labels differ.
+  return own
+    ? { data: out, label, parts: { form: PUBLIC_TRUSTED, fields: parts } }
+    : value(out, label);
 }
 
 function truthy(data: Json): boolean {
