@@ -1,5 +1,5 @@
 import type { Label, Readers } from '../labels/label.js';
-import { parseFieldPath, type Step } from '../labels/parts.js';
+import { parseFieldPath, type VouchedField } from '../labels/parts.js';
 import { InternalError } from '../spec/errors.js';
 import type { JsonObject } from '../spec/types.js';
 import type { LabelSetting, NamespaceBinding, ToolBinding } from './config.js';
@@ -9,13 +9,6 @@ import type { LabelSetting, NamespaceBinding, ToolBinding } from './config.js';
  * operator vouches for, and who learns its arguments. A tool's own settings come first,
  * then its namespace's, then the defaults: untrusted, readable by anyone, sent to anyone.
  */
-
-/** A field of a result the operator vouches for: where it is, and its label (no sources). */
-export interface VouchedField {
-  path: string;
-  steps: Step[];
-  label: Omit<Label, 'sources'>;
-}
 
 function toolOf(binding: NamespaceBinding | undefined, tool: string): ToolBinding | undefined {
   const tools = binding?.tools;

@@ -1,7 +1,7 @@
 import type { ValidateFunction } from 'ajv';
 import { canonicalJson, digest } from '../audit/canonical.js';
 import { join, joinAll, type Label, PUBLIC_TRUSTED, type Readers } from '../labels/label.js';
-import { partsOf, type Step } from '../labels/parts.js';
+import { partsOf, type Step, type VouchedField } from '../labels/parts.js';
 import { type Value, value } from '../labels/value.js';
 import type { Message, ModelDriver, ModelReply, ToolSpec } from '../models/driver.js';
 import type { Sink } from '../monitor/flow.js';
@@ -56,10 +56,7 @@ export interface MachineHost {
    * The places in a tool's results that the operator vouches for, each with its label;
    * reading a result at one of them gives that label (with the call's) instead of the whole's.
    */
-  vouched?(
-    ns: string,
-    tool: string,
-  ): { path: string; steps: Step[]; label: Omit<Label, 'sources'> }[];
+  vouched?(ns: string, tool: string): VouchedField[];
   memory: {
     get(key: string): Value | undefined;
     put(key: string, v: Value): void;

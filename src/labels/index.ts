@@ -18,5 +18,6 @@ export {
   partsOf,
   type Step,
   taintParts,
+  type VouchedField,
 } from './parts.js';
 export { taint, type Value, value, valueAt } from './value.js';

@@ -32,6 +32,16 @@ export interface Part {
 export type Step = { key: string } | { each: true };
 
 /**
+ * A field of a tool's results the host configuration vouches for: its path as written,
+ * its steps, and its label before the call's sources are added.
+ */
+export interface VouchedField {
+  path: string;
+  steps: Step[];
+  label: Omit<Label, 'sources'>;
+}
+
+/**
  * Parses a field path as a host configuration writes it: keys joined by `.`, each key
  * followed by any number of `[*]` (every element of the list there); a path may start with
  * `[*]` when the value is a list. `hotels[*].id`, `[*].email`, `account.iban`. Returns the

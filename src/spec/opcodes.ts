@@ -164,7 +164,7 @@ export const OPCODES = {
     },
     effect: 'none',
     permission: null,
-    label: 'L(src)',
+    label: 'L(src); a string read at a vouched place gives its places to the value decoded',
   },
   // tool ─────────────────────────────────────────────────────────────────────────────────
   'tool.load': {
@@ -198,7 +198,9 @@ export const OPCODES = {
     oneOf: ['call', 'tool'],
     effect: 'tool',
     permission: 'tool:<ns>/<name>',
-    label: 'L(call) ⊔ the label of the tool namespace',
+    label:
+      "L(call) ⊔ the label of the tool (its own, else its namespace's); a vouched field " +
+      'L(call) ⊔ its own',
   },
   // memory and history ───────────────────────────────────────────────────────────────────
   'mem.store': {
@@ -292,7 +294,7 @@ export const OPCODES = {
     },
     effect: 'none',
     permission: null,
-    label: 'L(src)',
+    label: 'the label of the place path reaches in src: L(src) unless src holds vouched fields',
   },
   'data.template': {
     family: 'data',
@@ -300,7 +302,7 @@ export const OPCODES = {
     operands: { template: { type: 'template', doc: 'the template' }, dst: dst('a string') },
     effect: 'none',
     permission: null,
-    label: 'the join of the registers named',
+    label: 'the join of the registers named, or of the places their paths reach',
   },
   'data.object': {
     family: 'data',
@@ -311,7 +313,7 @@ export const OPCODES = {
     },
     effect: 'none',
     permission: null,
-    label: 'the join of the fields',
+    label: 'the join of the fields; each field keeps its own label inside',
   },
   'data.concat': {
     family: 'data',
@@ -327,7 +329,7 @@ export const OPCODES = {
     operands: { src: reg('a list, string or object'), dst: dst('a number') },
     effect: 'none',
     permission: null,
-    label: 'L(src)',
+    label: 'L(src), or the form of a list or object holding vouched fields',
   },
   'data.compare': {
     family: 'data',
