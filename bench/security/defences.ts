@@ -116,25 +116,58 @@ function labelOf(env: Environment<unknown>, confidential: boolean) {
   };
 }
 
+/**
+ * What a careful operator writes for each tool (the environment's `exposure.tools`): who
+ * learns its arguments, and which fields of its results the provider writes, vouched for as
+ * trusted. A field anyone may know is public where the readers rule applies; any other keeps
+ * the namespace's readers.
+ */
+function toolsOf(env: Environment<unknown>, confidential: boolean) {
+  return Object.fromEntries(
+    Object.entries(env.exposure.tools).map(([tool, t]) => {
+      const out: Record<string, unknown> = {};
+      if (t.recipients !== undefined) out.recipients = t.recipients;
+      if (t.fields) {
+        out.fields = Object.fromEntries(
+          Object.entries(t.fields).map(([path, kind]) => [
+            path,
+            confidential && kind === 'public'
+              ? { integrity: 'trusted', readers: 'public' }
+              : { integrity: 'trusted' },
+          ]),
+        );
+      }
+      return [tool, out];
+    }),
+  );
+}
+
 const FLOW = { flow: { untrusted: 'deny', readers: 'deny' }, principal: 'user' };
 
 /**
  * Loop mode with labels: a namespace that serves what others wrote is untrusted, and the
  * flow rules deny. With `confidential`, a namespace that serves the user's own data is also
- * readable by the user only, and one whose tools send things out (mail, payments, posts)
- * discloses its arguments to anyone, so the readers rule applies too.
+ * readable by the user only, and its tools disclose their arguments to anyone unless the
+ * operator says otherwise per tool (`perTool`): reads to the user's own provider, a mail to
+ * the addresses it is sent to. So the readers rule applies too.
  */
-function labelled(name: string, confidential: boolean, summary: string): Defence {
+function labelled(
+  name: string,
+  confidential: boolean,
+  summary: string,
+  perTool = confidential,
+): Defence {
   return {
     name,
     summary,
-    build: (run) => ({
-      config: {
-        ...baseConfig(run, { label: labelOf(run.env, confidential), recipients: 'public' }),
-        ...FLOW,
-      },
-      image: loopImage(run.env),
-    }),
+    build: (run) => {
+      const server: Record<string, unknown> = {
+        label: labelOf(run.env, confidential),
+        recipients: 'public',
+      };
+      if (perTool) server.tools = toolsOf(run.env, confidential);
+      return { config: { ...baseConfig(run, server), ...FLOW }, image: loopImage(run.env) };
+    },
   };
 }
 
@@ -147,7 +180,7 @@ const integrity = labelled(
 const labels = labelled(
   'labels',
   true,
-  'attacker-writable namespaces untrusted, private ones readable by the user; deny',
+  'attacker-writable namespaces untrusted, private ones readable by the user, per-tool recipients; deny',
 );
 
 /**
@@ -194,15 +227,13 @@ function planned(name: string, confidential: boolean, summary: string): Defence 
     summary,
     build: (run) => {
       const slots = { planner: 'planner', worker: `worker-${run.driver}` };
+      const server = {
+        label: labelOf(run.env, confidential),
+        recipients: 'public',
+        tools: toolsOf(run.env, confidential),
+      };
       return {
-        config: {
-          ...baseConfig(
-            run,
-            { label: labelOf(run.env, confidential), recipients: 'public' },
-            slots,
-          ),
-          ...FLOW,
-        },
+        config: { ...baseConfig(run, server, slots), ...FLOW },
         image: planImage(run.env),
       };
     },
@@ -212,14 +243,14 @@ function planned(name: string, confidential: boolean, summary: string): Defence 
 const plan = planned(
   'plan',
   true,
-  'plan mode, namespaces labelled as under labels (untrusted, readable by the user); deny',
+  'plan mode, labelled as under labels, with vouched fields and per-tool recipients; deny',
 );
 
 /** The same plans with the integrity rule only: what the readers rule costs plan mode. */
 const planIntegrity = planned(
   'plan-integrity',
   false,
-  'plan mode, namespaces labelled as under integrity (untrusted, public); deny',
+  'plan mode, labelled as under integrity (untrusted, public), with vouched fields; deny',
 );
 
 export const DEFENCES: Defence[] = [none, integrity, labels, plan, planIntegrity];

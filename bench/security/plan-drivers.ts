@@ -112,6 +112,8 @@ function steered(
     const steer = book.steers.get(goal);
     if (!steer) continue;
     const candidates: unknown[] = [];
+    // A yes lets a plan's write go ahead, or picks the item the payload sits in.
+    if (schema.type === 'boolean') candidates.push(true);
     if (Array.isArray(schema.enum)) {
       candidates.push(...schema.enum.filter((o) => steer.picks.some((p) => names(o, p))));
     } else {

@@ -4,11 +4,14 @@
  * instructions the planner answers with, and beside each `model.extract` the answer an
  * honest worker gives to it (what the oracle worker reads from the data).
  *
- * The planner knows the request and the tools' descriptions, nothing else: not the shape of
- * a result beyond its `content`, not an id, not an address the request does not state. Every
- * value it needs from a result goes through the worker, under the narrowest schema that can
- * hold it. When nothing narrower than a free string can (an id, an address, a link, a
- * summary), the value stays untrusted, and a write that uses it is denied.
+ * The planner knows the request and what it is told of the tools: their descriptions, their
+ * input and output schemas, and which fields of their results the operator vouches for. It
+ * never knows an id, an address or anything else a result holds. A value it needs from a
+ * vouched field it reads at its place, choosing among the items of a list by other vouched
+ * fields or by literals of the request; every other value goes through the worker, under
+ * the narrowest schema that can hold it. When nothing narrower than a free string can (an
+ * address in a letter, a link in a message, a summary), the value stays untrusted, and a
+ * write that uses it is denied.
  */
 import type { Answer, TaskPlan } from './types.js';
 
@@ -50,31 +53,157 @@ function args(fields: Record<string, unknown>, dst: string): Ins[] {
 }
 
 /**
- * `dst` ← the text `tool` returns for the arguments; the whole result is `dst_result`. A
- * call that fails or is denied ends the plan with the reason, as the loop-mode oracle stops.
+ * `dst` ← the structured content `tool` returns for the arguments (the whole result is
+ * `dst_result`). A call that fails or is denied ends the plan with the reason, as the
+ * loop-mode oracle stops; the reason goes into a register of its own, so that the branch
+ * does not make `dst` depend on whether the call failed.
  */
 export function read(tool: string, fields: Record<string, unknown>, dst: string): Step {
   const result = `${dst}_result`;
+  const why = `${dst}_failed`;
   return step([
     ...args(fields, `${dst}_args`),
     { op: 'tool.call', tool, args: `${dst}_args`, dst: result },
-    { op: 'data.get', src: result, path: 'content', dst },
+    { op: 'data.get', src: result, path: 'structured', dst },
     { op: 'data.get', src: result, path: 'ok', dst: `${dst}_ok` },
     {
       op: 'if',
       cond: `${dst}_ok`,
       then: [],
       else: [
-        { op: 'data.template', template: `I could not finish: ${tool} said: {{${dst}}}`, dst },
-        { op: 'halt', src: dst },
+        { op: 'data.get', src: result, path: 'content', dst: why },
+        { op: 'data.template', template: `I could not finish: ${tool} said: {{${why}}}`, dst: why },
+        { op: 'halt', src: why },
       ],
     },
   ]);
 }
 
-/** Calls a tool that changes something; its result's text lands in `dst`. */
+/** Calls a tool that changes something; what it returns lands in `dst`. */
 export function act(tool: string, fields: Record<string, unknown>, dst: string): Step {
   return read(tool, fields, dst);
+}
+
+/** `dst` ← a literal. */
+export function set(value: unknown, dst: string): Step {
+  return step([{ op: 'data.const', value, dst }]);
+}
+
+/** `dst` ← what `src` holds. */
+export function move(src: string, dst: string): Step {
+  return step([{ op: 'data.move', src, dst }]);
+}
+
+/** `dst` ← the value at a dot path of `src` (`hotels.0.id`), labelled as its place is. */
+export function get(src: string, path: string, dst: string): Step {
+  return step([{ op: 'data.get', src, path, dst }]);
+}
+
+/** `dst` ← whether `a` compares to `b` (a register) or to a literal. */
+export function compare(a: string, cmp: string, b: Ref | unknown, dst: string): Step {
+  const right = isRef(b) ? { b: b.reg } : { value: b };
+  return step([{ op: 'data.compare', a, cmp, ...right, dst }]);
+}
+
+/**
+ * The instructions that put the list `list` names in a register: a register, or a register
+ * and a dot path into it (`found.hotels`), read at its place into `into`.
+ */
+function listIn(list: string, into: string): { ins: Ins[]; reg: string } {
+  const dot = list.indexOf('.');
+  if (dot < 0) return { ins: [], reg: list };
+  return {
+    ins: [{ op: 'data.get', src: list.slice(0, dot), path: list.slice(dot + 1), dst: into }],
+    reg: into,
+  };
+}
+
+/** Runs `body` for each element of the list `list` names, the element in `as`. */
+export function each(list: string, as: string, body: Step[]): Step {
+  const b = merge(body);
+  const src = listIn(list, `${as}_list`);
+  return step([...src.ins, { op: 'foreach', src: src.reg, as, body: b.ins }], b.answers);
+}
+
+/**
+ * `dst` ← the first element of `list` whose field `by` compares to `b`, or null. Which one
+ * that is, is decided by the list's order and the field, so it is as trusted as they are.
+ */
+export function where(list: string, by: string, cmp: string, b: Ref | unknown, dst: string): Step {
+  const item = `${dst}_item`;
+  const key = `${dst}_key`;
+  const hit = `${dst}_hit`;
+  const right = isRef(b) ? { b: b.reg } : { value: b };
+  const src = listIn(list, `${dst}_list`);
+  return step([
+    ...src.ins,
+    { op: 'data.const', value: null, dst },
+    {
+      op: 'foreach',
+      src: src.reg,
+      as: item,
+      body: [
+        { op: 'data.get', src: item, path: by, dst: key },
+        { op: 'data.compare', a: key, cmp, ...right, dst: hit },
+        { op: 'if', cond: hit, then: [{ op: 'data.move', src: item, dst }, { op: 'break' }] },
+      ],
+    },
+  ]);
+}
+
+/** `dst` ← the element of `list` lowest (or with `most`, highest) in its field `by`; null if none. */
+export function least(list: string, by: string, dst: string, most = false): Step {
+  const item = `${dst}_item`;
+  const key = `${dst}_key`;
+  const top = `${dst}_top`;
+  const none = `${dst}_none`;
+  const better = `${dst}_better`;
+  const take = [
+    { op: 'data.move', src: key, dst: top },
+    { op: 'data.move', src: item, dst },
+  ];
+  const src = listIn(list, `${dst}_list`);
+  return step([
+    ...src.ins,
+    { op: 'data.const', value: null, dst },
+    { op: 'data.const', value: null, dst: top },
+    { op: 'data.const', value: true, dst: none },
+    {
+      op: 'foreach',
+      src: src.reg,
+      as: item,
+      body: [
+        { op: 'data.get', src: item, path: by, dst: key },
+        {
+          op: 'if',
+          cond: none,
+          then: [...take, { op: 'data.const', value: false, dst: none }],
+          else: [
+            { op: 'data.compare', a: key, cmp: most ? 'gt' : 'lt', b: top, dst: better },
+            { op: 'if', cond: better, then: take },
+          ],
+        },
+      ],
+    },
+  ]);
+}
+
+/** `dst` ← the element of `list` highest in its field `by`. */
+export function most(list: string, by: string, dst: string): Step {
+  return least(list, by, dst, true);
+}
+
+/** `dst` ← a list of one: the string in `src`, for an argument that takes a list. */
+export function listOf(src: string, dst: string): Step {
+  return step([
+    { op: 'data.template', template: `["{{${src}}}"]`, dst: `${dst}_text` },
+    {
+      op: 'parse.json',
+      src: `${dst}_text`,
+      schema: { type: 'array', items: { type: 'string' } },
+      dst,
+    },
+  ]);
 }
 
 /**

@@ -85,6 +85,22 @@ export interface InjectionGoal<S> {
   steer: Steer;
 }
 
+/**
+ * What a careful operator says of one tool, beyond its mode: who learns its arguments, and
+ * which fields of its results the provider writes. A field is `own` when it is the user's
+ * data (readable as the namespace's results are) and `public` when anyone may know it (a
+ * listing anybody can search); either way it is vouched for as trusted. Never a field an
+ * attacker can write: a review, an email's text, a payment's reference, a letter, a post.
+ */
+export interface ToolTreatment {
+  /**
+   * Who learns the arguments: `user` for the user's own provider, `public` for anyone, and
+   * `{ arg }` for the addresses an argument holds (mvm's per-tool `recipients`).
+   */
+  recipients?: 'public' | (string | { arg: string })[];
+  fields?: Record<string, 'own' | 'public'>;
+}
+
 /** How a namespace is treated by the label defences. */
 export interface Exposure {
   /** Results carry data that someone other than the user wrote. */
@@ -93,6 +109,8 @@ export interface Exposure {
   private: boolean;
   /** Tools that only read; every other tool is taken to write. */
   readTools: string[];
+  /** What the operator says of each tool, by name. */
+  tools: Record<string, ToolTreatment>;
 }
 
 /** One environment: an MCP server of this folder, its starting data and what is done in it. */

@@ -6,6 +6,7 @@ import addFormats from 'ajv-formats';
 import type { Budgets } from '../interpreter/budget.js';
 import type { EndorseKind } from '../labels/endorse.js';
 import type { Integrity, Readers } from '../labels/label.js';
+import { parseFieldPath } from '../labels/parts.js';
 import type { ModelBinding } from '../models/driver.js';
 import { DEFAULT_FLOW, type FlowPolicy } from '../monitor/flow.js';
 import type { Rule } from '../monitor/monitor.js';
@@ -19,15 +20,43 @@ import { LOG_LEVELS, type LoggingLevel } from '../tools/mcp-hooks.js';
 import { pointerToPath } from '../verifier/schema-check.js';
 import type { TelemetryConfig } from './telemetry.js';
 
+/** A label as a configuration writes it; what it leaves out comes from around it. */
+export interface LabelSetting {
+  integrity?: Integrity;
+  readers?: 'public' | string[];
+}
+
+/**
+ * Who learns a tool's arguments: anyone, or a list of principals, in which `{ arg: NAME }`
+ * stands for the addresses the argument NAME holds (a string, or a list of strings).
+ */
+export type RecipientsSetting = 'public' | (string | { arg: string })[];
+
+/** How one tool of a namespace is treated, where it differs from the namespace. */
+export interface ToolBinding {
+  /** How the tool's results are labelled; what it leaves out is the namespace's `label`. */
+  label?: LabelSetting;
+  /** Who learns the tool's arguments; default the namespace's `recipients`. */
+  recipients?: RecipientsSetting;
+  /**
+   * Places in the tool's result that the provider writes, as field paths into its structured
+   * content and its JSON text (`hotels[*].id`), each with the label the operator gives it;
+   * what a field's label leaves out is the tool's. The result as a whole keeps its label.
+   */
+  fields?: Record<string, LabelSetting>;
+}
+
 /** A tool namespace: an MCP server as `mcpServers` entries are written, and how to treat it. */
 export type NamespaceBinding = McpServerSpec & {
   /**
    * How results from this namespace are labelled. Default: readable by anyone, and
    * untrusted: what a server returns is data from outside unless the operator vouches for it.
    */
-  label?: { integrity?: Integrity; readers?: 'public' | string[] };
+  label?: LabelSetting;
   /** Who learns the arguments of a call to this namespace's tools. Default: anyone. */
   recipients?: Readers;
+  /** Settings of single tools, by name, over the namespace's. */
+  tools?: Record<string, ToolBinding>;
   timeoutMs?: number;
   /** Which arguments name files (`fs`) or URLs (`net`); default for the filesystem server. */
   resources?: Record<string, 'fs' | 'net'>;
@@ -110,6 +139,40 @@ const readers = {
 
 const verdict = { enum: ['allow', 'deny', 'confirm'] };
 
+const labelSetting = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { integrity: { enum: ['trusted', 'untrusted'] }, readers },
+};
+
+const toolBinding = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    label: labelSetting,
+    recipients: {
+      anyOf: [
+        { const: 'public' },
+        {
+          type: 'array',
+          items: {
+            anyOf: [
+              { type: 'string', minLength: 1 },
+              {
+                type: 'object',
+                additionalProperties: false,
+                required: ['arg'],
+                properties: { arg: { type: 'string', minLength: 1 } },
+              },
+            ],
+          },
+        },
+      ],
+    },
+    fields: { type: 'object', additionalProperties: labelSetting },
+  },
+};
+
 const server = {
   type: 'object',
   additionalProperties: false,
@@ -136,14 +199,8 @@ const server = {
     idempotent: { anyOf: [{ type: 'boolean' }, { type: 'array', items: { type: 'string' } }] },
     roots: { type: 'array', items: { type: 'string', minLength: 1 } },
     logLevel: { enum: [...LOG_LEVELS] },
-    label: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        integrity: { enum: ['trusted', 'untrusted'] },
-        readers,
-      },
-    },
+    label: labelSetting,
+    tools: { type: 'object', additionalProperties: toolBinding },
     disabled: { type: 'boolean' },
     // Keys other MCP clients write in the same block; mvm reads none of them.
     autoApprove: {},
@@ -472,20 +529,29 @@ export function parseConfig(
     const problems = (validate.errors ?? []).filter(
       (e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf',
     );
-    const e = problems[0] ?? validate.errors![0]!;
+    // The deepest place is the most precise; where alternatives fail there, each says why.
+    const depth = (x: { instancePath: string }) => x.instancePath.split('/').length;
+    const deepest = Math.max(...problems.map(depth));
+    const here = problems.filter((x) => depth(x) === deepest);
+    const e =
+      here.find((x) => x.keyword === 'additionalProperties') ?? here[0] ?? validate.errors![0]!;
     const at = pointerToPath(e.instancePath, '(config)');
     const p = e.params as Record<string, unknown>;
     const field = e.keyword === 'additionalProperties' ? String(p.additionalProperty) : undefined;
     const place = field === undefined ? at : at.startsWith('(') ? field : `${at}.${field}`;
     const pos = options.locate?.(place) ?? options.locate?.(at);
-    const detail =
-      e.keyword === 'additionalProperties'
-        ? unknownField(String(p.additionalProperty))
-        : e.keyword === 'required'
-          ? `missing '${String(p.missingProperty)}'`
-          : e.keyword === 'enum'
-            ? `expected one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`
-            : (e.message ?? 'invalid');
+    const say = (x: (typeof problems)[number]) => {
+      const q = x.params as Record<string, unknown>;
+      if (x.keyword === 'additionalProperties') return unknownField(String(q.additionalProperty));
+      if (x.keyword === 'required') return `missing '${String(q.missingProperty)}'`;
+      if (x.keyword === 'const') return `must be ${JSON.stringify(q.allowedValue)}`;
+      if (x.keyword === 'enum') {
+        const values = (q.allowedValues as unknown[]).map((v) => JSON.stringify(v));
+        return `expected one of ${values.join(', ')}`;
+      }
+      return x.message ?? 'invalid';
+    };
+    const detail = [...new Set((here.length > 0 ? here : [e]).map(say))].join(', or ');
     throw new ConfigError('invalid_config', `${where}${pos ? `:${pos}` : ''}: ${at}: ${detail}`, {
       file: options.path,
       at,
@@ -534,6 +600,7 @@ export function parseConfig(
       );
     }
   });
+  checkFieldPaths(raw, where, options);
   const env = options.env ?? process.env;
   let expanded: JsonObject;
   try {
@@ -564,7 +631,7 @@ export function parseConfig(
   });
   const tools: Record<string, NamespaceBinding> = {};
   for (const block of ['mcpServers', 'tools'] as const) {
-    const servers = (expanded[block] ?? {}) as Record<
+    const servers = (expanded[block] ?? {}) as unknown as Record<
       string,
       NamespaceBinding & { disabled?: boolean }
     >;
@@ -618,6 +685,33 @@ export function parseConfig(
     },
     raw,
   };
+}
+
+/** Refuses a vouched field whose path is not one, naming the place and the piece at fault. */
+function checkFieldPaths(
+  raw: JsonObject,
+  where: string,
+  options: { path: string | null; locate?: (p: string) => string | undefined },
+): void {
+  for (const block of ['mcpServers', 'tools'] as const) {
+    const servers = (raw[block] ?? {}) as Record<string, JsonObject>;
+    for (const [ns, spec] of Object.entries(servers)) {
+      const tools = (spec.tools ?? {}) as Record<string, JsonObject>;
+      for (const [tool, binding] of Object.entries(tools)) {
+        for (const path of Object.keys((binding.fields ?? {}) as JsonObject)) {
+          const steps = parseFieldPath(path);
+          if (typeof steps !== 'string') continue;
+          const at = `${block}.${ns}.tools.${tool}.fields`;
+          const pos = options.locate?.(`${at}.${path}`) ?? options.locate?.(at);
+          throw new ConfigError(
+            'invalid_config',
+            `${where}${pos ? `:${pos}` : ''}: ${at}: '${path}' is not a field path (${steps}); write keys joined by '.', each followed by any [*], as hotels[*].id`,
+            { file: options.path, at, path },
+          );
+        }
+      }
+    }
+  }
 }
 
 /** Reads a host configuration file (YAML or JSON). */

@@ -44,6 +44,7 @@ import { recordedDriver, recordedProviders } from './recorded.js';
 import { modeOf, resourceRules, resourcesOf } from './resources.js';
 import { chargeRecorded, type ServerHookContext, serverHooks } from './server-hooks.js';
 import { RunTelemetry } from './telemetry.js';
+import { toolLabel, toolRecipients, vouchedFields } from './tool-policy.js';
 
 export type ResumeOptions = Omit<RunOptions, 'inputs'>;
 
@@ -320,6 +321,7 @@ export class Mvm {
       roots: _ro,
       sampling: _s,
       logLevel: _ll,
+      tools: _tl,
       ...spec
     } = binding;
     const auth = this.mcpAuth[ns];
@@ -386,17 +388,25 @@ export class Mvm {
     return { flow, endorse };
   }
 
-  /** Who learns what reaches a sink; a model works for the principal unless told otherwise. */
-  private recipientsOf(sink: string): Readers {
+  /**
+   * Who learns what reaches a sink; a model works for the principal unless told otherwise.
+   * A tool's own recipients may be drawn from the call's arguments.
+   */
+  private recipientsOf(sink: string, args?: JsonObject): Readers {
     const principal = [this.config.principal];
     if (sink === 'user') return principal;
     if (sink.startsWith('model:')) {
       const r = own(this.config.models, sink.slice(6))?.recipients;
       return (r as Readers | undefined) ?? principal;
     }
-    // tool:NS/NAME, resource:NS/URI or prompt:NS/NAME: the namespace's server learns it.
+    // tool:NS/NAME, resource:NS/URI or prompt:NS/NAME: the namespace's server learns it,
+    // and a tool may say who else does.
     const ns = sink.slice(sink.indexOf(':') + 1, sink.indexOf('/'));
-    return own(this.config.tools, ns)?.recipients ?? 'public';
+    const binding = own(this.config.tools, ns);
+    const tool = sink.startsWith('tool:')
+      ? toolRecipients(binding, sink.slice(sink.indexOf('/') + 1), args)
+      : undefined;
+    return tool ?? binding?.recipients ?? 'public';
   }
 
   /**
@@ -571,6 +581,8 @@ export class Mvm {
       model: async (slot) => drivers.get(slot)!,
       provider: async (ns) => providerOf(ns),
       namespaceLabel: (ns) => this.namespaceLabel(ns),
+      toolLabel: (ns, tool) => toolLabel(own(this.config.tools, ns), ns, tool),
+      vouched: (ns, tool) => vouchedFields(own(this.config.tools, ns), tool),
       memory: { get: () => undefined, put: () => {} },
       // What comes as a handle shapes what the model is given, so replay must know it too.
       handles: (ns) => this.handlesOf(ns),
@@ -656,6 +668,8 @@ export class Mvm {
         return telemetry ? telemetry.provider(p) : p;
       },
       namespaceLabel: (ns) => this.namespaceLabel(ns),
+      toolLabel: (ns, tool) => toolLabel(own(this.config.tools, ns), ns, tool),
+      vouched: (ns, tool) => vouchedFields(own(this.config.tools, ns), tool),
       memory: {
         get: (key) => {
           const found = this.store.memoryGet(scope, key);
@@ -668,7 +682,7 @@ export class Mvm {
       toolTimeoutMs: this.config.toolTimeoutMs,
       toolTimeout: (ns) => this.config.tools[ns]?.timeoutMs,
       modeOf: (ns, tool) => modeOf(own(this.config.tools, ns), tool),
-      recipientsOf: (sink) => this.recipientsOf(sink),
+      recipientsOf: (sink, args) => this.recipientsOf(sink, args),
       handles: (ns) => this.handlesOf(ns),
       idempotent: (ns, tool) => {
         const which = own(this.config.tools, ns)?.idempotent ?? false;

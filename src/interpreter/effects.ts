@@ -1,6 +1,7 @@
 import type { ValidateFunction } from 'ajv';
 import { canonicalJson, digest } from '../audit/canonical.js';
 import { join, joinAll, type Label, PUBLIC_TRUSTED, type Readers } from '../labels/label.js';
+import { partsOf, type Step, type VouchedField } from '../labels/parts.js';
 import { type Value, value } from '../labels/value.js';
 import type { Message, ModelDriver, ModelReply, ToolSpec } from '../models/driver.js';
 import type { Sink } from '../monitor/flow.js';
@@ -29,7 +30,7 @@ import {
   type UserChannel,
   WAIT,
 } from './people.js';
-import { checkPlan, type PlanContext, planMessages } from './plan.js';
+import { checkPlan, type PlanContext, type PlanShape, planMessages } from './plan.js';
 import { ServerContent } from './server-content.js';
 import { DivergenceError, type Tape } from './tape.js';
 import {
@@ -50,6 +51,13 @@ export interface MachineHost {
   provider(ns: string): Promise<ToolProvider>;
   /** The label that results from a namespace carry, from the host configuration. */
   namespaceLabel(ns: string): Label;
+  /** The label one tool's results carry, where the configuration sets it per tool. */
+  toolLabel?(ns: string, tool: string): Label;
+  /**
+   * The places in a tool's results that the operator vouches for, each with its label;
+   * reading a result at one of them gives that label (with the call's) instead of the whole's.
+   */
+  vouched?(ns: string, tool: string): VouchedField[];
   memory: {
     get(key: string): Value | undefined;
     put(key: string, v: Value): void;
@@ -66,10 +74,10 @@ export interface MachineHost {
   /** The resources beyond the tool itself that a call's arguments name (`fs:/abs/path`). */
   resourcesOf?(ns: string, args: JsonObject): string[];
   /**
-   * Who learns what reaches a sink: `model:<slot>`, `tool:<ns>/<name>` or `user`. Without
-   * it, the readers flow rule does not apply.
+   * Who learns what reaches a sink: `model:<slot>`, `tool:<ns>/<name>` or `user`; a tool's
+   * may depend on the call's arguments. Without it, the readers flow rule does not apply.
    */
-  recipientsOf?(sink: string): Readers;
+  recipientsOf?(sink: string, args?: JsonObject): Readers;
   /** Which tools of a namespace give their results as handles: all, some, or none. */
   handles?(ns: string): boolean | string[];
   /** Whether a call of this tool may be made again when whether it happened is unknown. */
@@ -300,6 +308,7 @@ export class Effects {
 
   private toolSpecs(regs: string[] | undefined, frame: Frame, at?: string) {
     const specs: ToolSpec[] = [];
+    const shapes = new Map<string, PlanShape>();
     const labels: Label[] = [];
     for (const reg of regs ?? []) {
       const v = frame.get(reg, at);
@@ -318,9 +327,16 @@ export class Effects {
           description: o.description as string,
           inputSchema: o.inputSchema as JsonObject,
         });
+        // What a planner is told beyond what a model calling the tool is.
+        const shape: PlanShape = {};
+        if (o.outputSchema !== null && typeof o.outputSchema === 'object') {
+          shape.outputSchema = o.outputSchema as JsonObject;
+        }
+        if (Array.isArray(o.vouched)) shape.vouched = o.vouched as unknown as PlanShape['vouched'];
+        if (shape.outputSchema || shape.vouched) shapes.set(o.name as string, shape);
       }
     }
-    return { specs, label: joinAll(labels) };
+    return { specs, shapes, label: joinAll(labels) };
   }
 
   private async modelRequest(
@@ -516,7 +532,7 @@ export class Effects {
       );
     }
     const slots = Object.keys(parent.models ?? {});
-    const messages = planMessages(request.data as string, tools.specs, slots);
+    const messages = planMessages(request.data as string, tools.specs, slots, tools.shapes);
     const planContext = {
       parent,
       offered: tools.specs.map((t) => t.name),
@@ -569,8 +585,8 @@ export class Effects {
   }
 
   /** A sink for the flow rules: who learns what reaches `resource`, and whether it acts. */
-  private sink(resource: string, consequential: boolean): Sink {
-    const recipients = this.host.recipientsOf?.(resource);
+  private sink(resource: string, consequential: boolean, args?: JsonObject): Sink {
+    const recipients = this.host.recipientsOf?.(resource, args);
     return recipients === undefined ? { consequential } : { recipients, consequential };
   }
 
@@ -625,7 +641,18 @@ export class Effects {
         validate = undefined;
       }
       this.tools.set(qualified, { ns, def, validate });
-      list.push({ name: qualified, description: def.description, inputSchema: def.inputSchema });
+      const entry: JsonObject = {
+        name: qualified,
+        description: def.description,
+        inputSchema: def.inputSchema,
+      };
+      if (def.outputSchema) entry.outputSchema = def.outputSchema;
+      // The configuration's word on the result, not the server's: a planner may read these.
+      const vouched = this.host.vouched?.(ns, def.name) ?? [];
+      if (vouched.length > 0) {
+        entry.vouched = vouched.map((f) => ({ path: f.path, ...f.label }) as unknown as Json);
+      }
+      list.push(entry);
       pins.push({ name: def.name, digest: digest(def), definition: def as unknown as Json });
     }
     if (this.host.handles?.(ns)) {
@@ -801,7 +828,7 @@ export class Effects {
     const resource = `tool:${call.name}`;
     // What a handle holds flows to the tool without steering the model: its readers count,
     // its integrity does not.
-    const sink = { ...this.sink(resource, mode !== 'read'), data: resolved.label };
+    const sink = { ...this.sink(resource, mode !== 'read', args), data: resolved.label };
     const permit = await this.permitted(resource, at, label, what, { mode, sink });
     if (!permit.ok) return this.refused(call, permit.reason, label, at, true);
     // Every resource the arguments name must pass too: a path outside what the rules allow
@@ -818,10 +845,19 @@ export class Effects {
     if (resolved.used.length > 0) intent.handles = resolved.used;
     this.tape.write('tool.intent', intent, at);
     // The result names the call it came from, so a label can be traced to its journal entry.
-    const nsLabel = this.host.namespaceLabel(tool.ns);
+    const source = `tool:${call.name}#${call.id}`;
+    const toolLabel =
+      this.host.toolLabel?.(tool.ns, tool.def.name) ?? this.host.namespaceLabel(tool.ns);
     const resultLabel = inspected
       ? join(label, inspected.label)
-      : join(label, { ...nsLabel, sources: [`tool:${call.name}#${call.id}`] });
+      : join(label, { ...toolLabel, sources: [source] });
+    const vouched = tool.internal
+      ? []
+      : (this.host.vouched?.(tool.ns, tool.def.name) ?? []).map((f) => ({
+          path: f.path,
+          steps: f.steps,
+          label: join(label, { ...f.label, sources: [source] }),
+        }));
     const asHandle = !tool.internal && this.givesHandles(tool.ns, tool.def.name);
 
     // Each attempt has its own intent: an approval to repeat a call covers one attempt, and
@@ -832,9 +868,9 @@ export class Effects {
       if (recorded) {
         const d = recorded.data as JsonObject;
         if (recorded.type === 'tool.error') throw errorFromJson(d.error as JsonObject);
-        const { ms: _ms, label: _label, ...result } = d;
+        const { ms: _ms, label: _label, fields: _fields, ...result } = d;
         if (asHandle) return this.held(result as unknown as ToolResultValue, label, resultLabel);
-        return value(result as Json, resultLabel);
+        return resultValue(result as unknown as ToolResultValue, resultLabel, vouched);
       }
       if (!catchingUp) break;
       await this.unknownOutcome(call, tool, args, at);
@@ -879,14 +915,20 @@ export class Effects {
       blocks: outcome.content,
     };
     if (outcome.structured !== undefined) result.structured = outcome.structured;
-    this.tape.record(
-      'tool.result',
-      { ...(result as unknown as JsonObject), ms: round(ms), label: labelJson(resultLabel) },
-      at,
-    );
+    const out = resultValue(result, resultLabel, vouched);
+    const entry: JsonObject = {
+      ...(result as unknown as JsonObject),
+      ms: round(ms),
+      label: labelJson(out.label),
+    };
+    // What the operator vouched for in this result, as the labels its places took.
+    if (out.parts) {
+      entry.fields = vouched.map((f) => ({ path: f.path, label: labelJson(f.label) }));
+    }
+    this.tape.record('tool.result', entry, at);
     this.emit({ type: 'tool.result', at, result, ms });
     if (asHandle) return this.held(result, label, resultLabel);
-    return value(result as unknown as Json, resultLabel);
+    return out;
   }
 
   private givesHandles(ns: string, tool: string): boolean {
@@ -1110,6 +1152,30 @@ export class Effects {
     this.namespaces.clear();
     await Promise.allSettled(providers.map((p) => p.close()));
   }
+}
+
+/**
+ * A tool result as a value. Where the operator vouches for places in it, and the tool did
+ * not fail, its content (as JSON text) and its structured content both take those places'
+ * labels; the whole, and anything else in it, keeps the join of all.
+ */
+function resultValue(
+  result: ToolResultValue,
+  whole: Label,
+  vouched: { steps: Step[]; label: Label }[],
+): Value {
+  if (vouched.length === 0 || result.isError || !result.ok)
+    return value(result as unknown as Json, whole);
+  const { label, parts } = partsOf(vouched, whole);
+  if (!parts) return value(result as unknown as Json, whole);
+  const inner = { label, parts };
+  return {
+    data: result as unknown as Json,
+    label,
+    // The envelope's keys are the machine's; whether it holds structured content, the
+    // provider's, as vouched.
+    parts: { form: parts.form, fields: { content: inner, structured: inner } },
+  };
 }
 
 /** The machine's own provider for one handle's content, read by `inspect_handle`. */

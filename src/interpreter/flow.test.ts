@@ -194,9 +194,9 @@ describe('flow rules', () => {
       literal,
       ...read('web', 'page', 'page'),
       // A list of three whose label is the page's: the page decides how many sends.
-      { op: 'data.const', value: [1, 2, 3], dst: 'mine' },
-      { op: 'data.object', fields: { l: 'mine', t: 'page' }, dst: 'both' },
-      { op: 'data.get', src: 'both', path: 'l', dst: 'tainted' },
+      { op: 'data.const', value: [1, 2, 3], dst: 'tainted' },
+      { op: 'data.compare', a: 'page', cmp: 'ne', value: '', dst: 'any' },
+      { op: 'if', cond: 'any', then: [{ op: 'data.move', src: 'tainted', dst: 'tainted' }] },
       { op: 'foreach', src: 'tainted', as: 'i', body: [send] },
       { op: 'halt' },
     ]);

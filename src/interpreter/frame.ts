@@ -1,6 +1,6 @@
 import { canonicalJson } from '../audit/canonical.js';
 import { join, type Label, PUBLIC_TRUSTED } from '../labels/label.js';
-import type { Value } from '../labels/value.js';
+import { type Value, valueAt } from '../labels/value.js';
 import { InternalError, TrapError } from '../spec/errors.js';
 import type { Json } from '../spec/types.js';
 
@@ -71,9 +71,10 @@ export function render(template: string, frame: Frame, at?: string): Value {
   let label: Label = PUBLIC_TRUSTED;
   let chars = template.length;
   const data = template.replace(TEMPLATE, (_m, reg: string, path: string) => {
-    const v = frame.get(reg, at);
+    // A path names a place, whose label may be finer than the whole register's.
+    const v = valueAt(frame.get(reg, at), path.slice(1));
     label = join(label, v.label);
-    const text = textOf(getPath(v.data, path.slice(1)));
+    const text = textOf(v.data);
     // Each register is bounded, but a template naming one many times multiplies it.
     chars += text.length;
     if (chars > MAX_TEMPLATE_CHARS) {

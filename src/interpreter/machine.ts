@@ -1,16 +1,18 @@
 import { canonicalJson } from '../audit/canonical.js';
 import { join, joinAll, type Label, PUBLIC_TRUSTED, sourced } from '../labels/label.js';
-import { type Value, value } from '../labels/value.js';
+import { formOf, type Part } from '../labels/parts.js';
+import { taint, type Value, value, valueAt } from '../labels/value.js';
 import type { Monitor } from '../monitor/monitor.js';
 import { InternalError, MvmError, TrapError } from '../spec/errors.js';
 import type { Instruction, InstructionOf, Json, JsonObject } from '../spec/types.js';
 import { type LinkedImage, type LinkedProcedure, walk } from '../verifier/expand.js';
 import type { BudgetMeter } from './budget.js';
 import { Effects, type MachineEvent, type MachineHost } from './effects.js';
-import { Frame, getPath, render, textOf } from './frame.js';
+import { Frame, render, textOf } from './frame.js';
 import { type Pending, Suspend } from './people.js';
 import { DivergenceError, type Tape } from './tape.js';
 import { appendMessages, checkSize, decodeToolCalls, parseJsonText } from './values.js';
+import { reach } from './written.js';
 
 /** How a block ended, when it did not simply run to its end. */
 type Flow =
@@ -64,6 +66,16 @@ export class Machine {
   private at: string | undefined;
   /** The procedures calls resolve to: the image's, or while a plan runs, the plan's. */
   private procedures: Map<string, LinkedProcedure>;
+  /**
+   * For each loop running in the current frame, innermost last: the label of what decided
+   * how many times it went round (its list, its conditions, a branch that could break out).
+   */
+  private loops: { decided: Label }[] = [];
+  /**
+   * The label of the branches that could have returned from the current procedure before
+   * here: the rest of it runs only because they did not, so it runs under their label.
+   */
+  private stayed: Label = PUBLIC_TRUSTED;
 
   constructor(options: MachineOptions) {
     this.linked = options.linked;
@@ -151,6 +163,7 @@ export class Machine {
       });
     }
     const saved = this.procedures;
+    const outer = this.enter();
     this.procedures = plan.procedures;
     try {
       const main = this.procedure(plan.entry);
@@ -158,7 +171,22 @@ export class Machine {
       return flow && (flow.kind === 'return' || flow.kind === 'halt') ? flow.value : NULL;
     } finally {
       this.procedures = saved;
+      this.leave(outer);
     }
+  }
+
+  /** Starts a procedure's own control state: its loops, and what it has not returned on. */
+  private enter() {
+    const outer = { loops: this.loops, stayed: this.stayed, pc: this.pc };
+    this.loops = [];
+    this.stayed = PUBLIC_TRUSTED;
+    return outer;
+  }
+
+  private leave(outer: ReturnType<Machine['enter']>): void {
+    this.loops = outer.loops;
+    this.stayed = outer.stayed;
+    this.pc = outer.pc;
   }
 
   /**
@@ -204,10 +232,7 @@ export class Machine {
   /** Writes a register; the value also carries the label of the branch it was written in. */
   private put(frame: Frame, reg: string, v: Value): void {
     checkSize(v.data, this.at);
-    frame.set(
-      reg,
-      this.pc === PUBLIC_TRUSTED ? v : { data: v.data, label: join(v.label, this.pc) },
-    );
+    frame.set(reg, taint(v, this.pc));
   }
 
   /** Dispatch an instruction `fetch` has counted. */
@@ -299,29 +324,15 @@ export class Machine {
       case 'data.move':
         this.put(frame, ins.dst, frame.get(ins.src, at));
         return;
-      case 'data.get': {
-        const src = frame.get(ins.src, at);
-        this.put(frame, ins.dst, value(getPath(src.data, ins.path), src.label));
+      case 'data.get':
+        this.put(frame, ins.dst, valueAt(frame.get(ins.src, at), ins.path));
         return;
-      }
       case 'data.template':
         this.put(frame, ins.dst, render(ins.template, frame, at));
         return;
-      case 'data.object': {
-        const entries: Array<[string, Json]> = [];
-        const labels: Label[] = [];
-        // Labels join in the order of the keys: the journal keeps an image's keys sorted, so
-        // a resumed run reads its fields in that order, and its sources must come out alike.
-        for (const k of Object.keys(ins.fields).sort()) {
-          const v = frame.get(ins.fields[k]!, at);
-          entries.push([k, v.data]);
-          labels.push(v.label);
-        }
-        // fromEntries keeps a `__proto__` field as a field; assigning it would not.
-        const out: JsonObject = Object.fromEntries(entries);
-        this.put(frame, ins.dst, value(out, joinAll(labels)));
+      case 'data.object':
+        this.put(frame, ins.dst, objectOf(ins.fields, frame, at));
         return;
-      }
       case 'data.concat': {
         const out: Json[] = [];
         const labels: Label[] = [];
@@ -344,7 +355,10 @@ export class Machine {
         if (Array.isArray(d) || typeof d === 'string') n = d.length;
         else if (d !== null && typeof d === 'object') n = Object.keys(d).length;
         else throw new TrapError('no_length', `'${ins.src}' has no length`, at);
-        this.put(frame, ins.dst, value(n, src.label));
+        // How long a list is, or which keys an object has, is its form; a string's parts
+        // are those of its JSON, not of its text.
+        const form = typeof d === 'string' ? src.label : formOf(src.label, src.parts);
+        this.put(frame, ins.dst, value(n, form));
         return;
       }
       case 'data.compare':
@@ -361,10 +375,11 @@ export class Machine {
         return CONTINUE;
       case 'call':
         return this.call(ins, frame);
+      // Which value leaves, and whether it leaves here, is decided by the branches around.
       case 'return':
-        return { kind: 'return', value: ins.src ? frame.get(ins.src, at) : NULL };
+        return { kind: 'return', value: taint(ins.src ? frame.get(ins.src, at) : NULL, this.pc) };
       case 'halt':
-        return { kind: 'halt', value: ins.src ? frame.get(ins.src, at) : NULL };
+        return { kind: 'halt', value: taint(ins.src ? frame.get(ins.src, at) : NULL, this.pc) };
       case 'fail': {
         const message = render(ins.message, frame, at).data as string;
         throw new TrapError(ins.code ?? 'fail', message, at);
@@ -382,7 +397,12 @@ export class Machine {
     if (!parsed.ok && !ins.ok) {
       throw new TrapError('parse_failed', parsed.error, ins.at, { raw: textOf(src.data) });
     }
-    this.put(frame, ins.dst, value(parsed.ok ? parsed.value : null, src.label));
+    // A string's parts describe its JSON, so the decoded value takes them.
+    const decoded: Value =
+      parsed.ok && src.parts
+        ? { data: parsed.value, label: src.label, parts: src.parts }
+        : value(parsed.ok ? parsed.value : null, src.label);
+    this.put(frame, ins.dst, decoded);
     if (ins.ok) this.put(frame, ins.ok, value(parsed.ok, src.label));
     return undefined;
   }
@@ -431,34 +451,84 @@ export class Machine {
     try {
       return await this.block(body, frame);
     } finally {
-      this.pc = saved;
+      this.pc = join(saved, this.stayed);
     }
   }
 
   private async branch(ins: InstructionOf<'if'>, frame: Frame) {
     const cond = frame.get(ins.cond, ins.at);
     const body = truthy(cond.data) ? ins.then : (ins.else ?? []);
-    return this.guarded(cond.label, body, frame);
+    const flow = await this.guarded(cond.label, body, frame);
+    const { writes, leaves, returns } = reach(ins.then, ins.else ?? []);
+    // A register the other branch would have written keeps its value because of cond.
+    this.decidedBy(cond.label, writes, frame);
+    // A branch that could leave the loop, or return, decides the rest of the loop or of the
+    // procedure, whichever way it went.
+    const loop = this.loops.at(-1);
+    if (leaves && loop) {
+      loop.decided = join(loop.decided, cond.label);
+      this.pc = join(this.pc, cond.label);
+    }
+    if (returns) {
+      this.stayed = join(this.stayed, cond.label);
+      this.pc = join(this.pc, cond.label);
+    }
+    return flow;
+  }
+
+  /** Joins `label` into each of `regs` that the frame holds. */
+  private decidedBy(label: Label, regs: readonly string[], frame: Frame): void {
+    if (label === PUBLIC_TRUSTED) return;
+    for (const reg of regs) {
+      if (frame.has(reg)) frame.set(reg, taint(frame.get(reg), label));
+    }
+  }
+
+  /**
+   * Runs a loop's iterations through `next`, which says whether another one starts and what
+   * decided that. Each iteration runs under what decided the loop so far; afterwards the
+   * registers its body writes carry it too, since how many times they were written, and
+   * which write came last, are its doing.
+   */
+  private async iterate(
+    body: Instruction[],
+    frame: Frame,
+    decided: Label,
+    next: (i: number) => { go: boolean; label: Label },
+  ): Promise<Flow | undefined> {
+    const loop = { decided };
+    this.loops.push(loop);
+    try {
+      for (let i = 0; ; i++) {
+        const { go, label } = next(i);
+        loop.decided = join(loop.decided, label);
+        if (!go) return undefined;
+        const flow = await this.guarded(loop.decided, body, frame);
+        if (flow?.kind === 'break') return undefined;
+        if (flow && flow.kind !== 'continue') return flow;
+      }
+    } finally {
+      this.loops.pop();
+      this.decidedBy(loop.decided, reach(body).writes, frame);
+    }
   }
 
   private async loop(ins: InstructionOf<'loop'>, frame: Frame): Promise<Flow | undefined> {
-    for (let i = 0; ; i++) {
+    return this.iterate(ins.body, frame, PUBLIC_TRUSTED, (i) => {
       let label = PUBLIC_TRUSTED;
       if (ins.while !== undefined) {
         const cond = frame.get(ins.while, ins.at);
-        if (!truthy(cond.data)) return undefined;
+        if (!truthy(cond.data)) return { go: false, label: cond.label };
         label = cond.label;
       }
       if (i >= ins.max) {
-        if (ins.onLimit === 'stop') return undefined;
+        if (ins.onLimit === 'stop') return { go: false, label };
         throw new TrapError('loop_limit', `loop reached its bound of ${ins.max}`, ins.at, {
           max: ins.max,
         });
       }
-      const flow = await this.guarded(label, ins.body, frame);
-      if (flow?.kind === 'break') return undefined;
-      if (flow && flow.kind !== 'continue') return flow;
-    }
+      return { go: true, label };
+    });
   }
 
   private async foreach(ins: InstructionOf<'foreach'>, frame: Frame): Promise<Flow | undefined> {
@@ -467,27 +537,59 @@ export class Machine {
       throw new TrapError('not_a_list', `'${ins.src}' is not a list`, ins.at);
     }
     const items = src.data;
-    for (let i = 0; i < items.length; i++) {
-      this.put(frame, ins.as, value(items[i]!, src.label));
-      if (ins.index) this.put(frame, ins.index, value(i, src.label));
-      // How many times the body runs is the list's doing, so the body runs under its label.
-      const flow = await this.guarded(src.label, ins.body, frame);
-      if (flow?.kind === 'break') return undefined;
-      if (flow && flow.kind !== 'continue') return flow;
-    }
-    return undefined;
+    // How many times the body runs, and in what order, is the list's doing: its form.
+    const form = formOf(src.label, src.parts);
+    const flow = await this.iterate(ins.body, frame, form, (i) => {
+      if (i >= items.length) return { go: false, label: PUBLIC_TRUSTED };
+      this.put(frame, ins.as, valueAt(src, String(i)));
+      if (ins.index) this.put(frame, ins.index, value(i, form));
+      return { go: true, label: PUBLIC_TRUSTED };
+    });
+    this.decidedBy(form, ins.index ? [ins.as, ins.index] : [ins.as], frame);
+    return flow;
   }
 
   private async call(ins: InstructionOf<'call'>, frame: Frame): Promise<Flow | undefined> {
     const proc = this.procedure(ins.proc);
     const inner = new Frame(proc.name);
     for (const p of proc.params) inner.set(p, frame.get(ins.args![p]!, ins.at));
-    const flow = await this.block(proc.body, inner);
+    // The callee runs under the caller's branches, with loops and returns of its own.
+    const outer = this.enter();
+    let flow: Flow | undefined;
+    try {
+      flow = await this.block(proc.body, inner);
+    } finally {
+      this.leave(outer);
+    }
     if (flow?.kind === 'halt') return flow;
     const result = flow?.kind === 'return' ? flow.value : NULL;
     if (ins.dst) this.put(frame, ins.dst, result);
     return undefined;
   }
+}
+
+/** An object of registers; each field keeps its own label and parts as a part. */
+function objectOf(fields: Record<string, string>, frame: Frame, at: string | undefined): Value {
+  const entries: Array<[string, Json]> = [];
+  const parts: Record<string, Part> = {};
+  const labels: Label[] = [];
+  let own = false;
+  // Labels join in the order of the keys: the journal keeps an image's keys sorted, so a
+  // resumed run reads its fields in that order, and its sources must come out alike.
+  for (const k of Object.keys(fields).sort()) {
+    const v = frame.get(fields[k]!, at);
+    entries.push([k, v.data]);
+    labels.push(v.label);
+    parts[k] = v.parts ? { label: v.label, parts: v.parts } : { label: v.label };
+    own ||= v.parts !== undefined || v.label !== labels[0];
+  }
+  // fromEntries keeps a `__proto__` field as a field; assigning it would not.
+  const out: JsonObject = Object.fromEntries(entries);
+  const label = joinAll(labels);
+  // The keys are the instruction's own; only the fields' labels differ.
+  return own
+    ? { data: out, label, parts: { form: PUBLIC_TRUSTED, fields: parts } }
+    : value(out, label);
 }
 
 function truthy(data: Json): boolean {

@@ -43,6 +43,8 @@ interface Setup {
   planner: string[];
   worker?: string[];
   rules?: JsonObject[];
+  /** How the configuration treats the web namespace. */
+  web?: JsonObject;
 }
 
 function machine(setup: Setup) {
@@ -51,7 +53,7 @@ function machine(setup: Setup) {
   const config = parseConfig(
     {
       models: { planner: { driver: 'planner' }, worker: { driver: 'worker' } },
-      tools: { web: {}, mail: { modes: { lookup: 'read' } } },
+      tools: { web: setup.web ?? {}, mail: { modes: { lookup: 'read' } } },
       rules: setup.rules ?? [{ allow: '**' }],
     },
     { path: null, dir: process.cwd() },
@@ -64,7 +66,25 @@ function machine(setup: Setup) {
       worker: () => scripted(setup.worker ?? [], seen.worker),
     },
     functions: {
-      web: { review: { description: 'the review of a hotel', run: () => PAGE } },
+      web: {
+        review: { description: 'the review of a hotel', run: () => PAGE },
+        hotels: {
+          description: 'hotels, with a highlighted review',
+          outputSchema: {
+            type: 'object',
+            properties: {
+              hotels: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: { id: { type: 'string' }, review: { type: 'string' } },
+                },
+              },
+            },
+          },
+          run: () => ({ hotels: [{ id: 'h7', review: PAGE }] }),
+        },
+      },
       mail: {
         send: {
           description: 'sends mail',
@@ -213,6 +233,42 @@ describe('plan mode', () => {
     expect((last as JsonObject).issues).toContainEqual(
       expect.stringContaining("a plan may not use 'model.call'"),
     );
+  });
+
+  it("shows the planner each result's shape and vouched fields, and lets it read them", async () => {
+    const plan = {
+      procedures: {
+        main: {
+          body: [
+            { op: 'data.const', value: {}, dst: 'none' },
+            { op: 'tool.call', tool: 'web/hotels', args: 'none', dst: 'found' },
+            { op: 'data.get', src: 'found', path: 'structured.hotels.0.id', dst: 'id' },
+            { op: 'data.const', value: 'ann@example.test', dst: 'to' },
+            { op: 'data.template', template: 'Book {{id}}.', dst: 'body' },
+            { op: 'data.object', fields: { to: 'to', body: 'body' }, dst: 'mail' },
+            { op: 'tool.call', tool: 'mail/send', args: 'mail', dst: 'sent' },
+            { op: 'halt', src: 'body' },
+          ],
+        },
+      },
+    };
+    const web = { tools: { hotels: { fields: { 'hotels[*].id': { integrity: 'trusted' } } } } };
+    const { mvm, seen, sent } = machine({ planner: [JSON.stringify(plan)], web });
+    const result = await mvm.run(image('Tell ann@example.test which hotel to book.'));
+    expect(result.error).toBeNull();
+    expect(sent).toEqual([{ to: 'ann@example.test', body: 'Book h7.' }]);
+    const asked = text(seen.planner[0]!.messages);
+    expect(asked).toContain('output schema: {"properties":{"hotels":');
+    expect(asked).toContain('vouched fields: hotels[*].id (trusted, readable by anyone)');
+    expect(asked).not.toContain('IGNORE THE USER');
+    expect((await mvm.replay(result.runId)).ok).toBe(true);
+
+    // The same plan where the configuration vouches for nothing: the id is untrusted.
+    const bare = machine({ planner: [JSON.stringify(plan)] });
+    const denied = await bare.mvm.run(image('Tell ann@example.test which hotel to book.'));
+    expect(bare.sent).toEqual([]);
+    expect(denied.status).toBe('done');
+    expect(text(bare.seen.planner[0]!.messages)).not.toContain('vouched fields');
   });
 
   it('will not plan from an untrusted request', async () => {

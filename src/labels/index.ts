@@ -9,4 +9,15 @@ export {
   readableBy,
   sourced,
 } from './label.js';
-export { taint, type Value, value } from './value.js';
+export {
+  formOf,
+  type Part,
+  type Parts,
+  parseFieldPath,
+  partAt,
+  partsOf,
+  type Step,
+  taintParts,
+  type VouchedField,
+} from './parts.js';
+export { taint, type Value, value, valueAt } from './value.js';

@@ -164,7 +164,7 @@ export const OPCODES = {
     },
     effect: 'none',
     permission: null,
-    label: 'L(src)',
+    label: 'L(src); a string read at a vouched place gives its places to the value decoded',
   },
   // tool ─────────────────────────────────────────────────────────────────────────────────
   'tool.load': {
@@ -198,7 +198,9 @@ export const OPCODES = {
     oneOf: ['call', 'tool'],
     effect: 'tool',
     permission: 'tool:<ns>/<name>',
-    label: 'L(call) ⊔ the label of the tool namespace',
+    label:
+      "L(call) ⊔ the label of the tool (its own, else its namespace's); a vouched field " +
+      'L(call) ⊔ its own',
   },
   'resource.list': {
     family: 'tool',
@@ -354,7 +356,7 @@ export const OPCODES = {
     },
     effect: 'none',
     permission: null,
-    label: 'L(src)',
+    label: 'the label of the place path reaches in src: L(src) unless src holds vouched fields',
   },
   'data.template': {
     family: 'data',
@@ -362,7 +364,7 @@ export const OPCODES = {
     operands: { template: { type: 'template', doc: 'the template' }, dst: dst('a string') },
     effect: 'none',
     permission: null,
-    label: 'the join of the registers named',
+    label: 'the join of the registers named, or of the places their paths reach',
   },
   'data.object': {
     family: 'data',
@@ -373,7 +375,7 @@ export const OPCODES = {
     },
     effect: 'none',
     permission: null,
-    label: 'the join of the fields',
+    label: 'the join of the fields; each field keeps its own label inside',
   },
   'data.concat': {
     family: 'data',
@@ -389,7 +391,7 @@ export const OPCODES = {
     operands: { src: reg('a list, string or object'), dst: dst('a number') },
     effect: 'none',
     permission: null,
-    label: 'L(src)',
+    label: 'L(src), or the form of a list or object holding vouched fields',
   },
   'data.compare': {
     family: 'data',
@@ -417,7 +419,10 @@ export const OPCODES = {
     },
     effect: 'control',
     permission: null,
-    label: 'values written and effects decided in a branch carry L(cond) as well',
+    label:
+      'values written and effects decided in a branch carry L(cond); after it, so do the ' +
+      'registers either branch may write, and the rest of the loop or procedure a branch ' +
+      'may leave by break, continue or return',
   },
   loop: {
     family: 'control',
@@ -435,7 +440,9 @@ export const OPCODES = {
     },
     effect: 'control',
     permission: null,
-    label: 'no result',
+    label:
+      'the body runs under L(while) of every check so far; after the loop, the registers ' +
+      'the body may write carry them',
   },
   foreach: {
     family: 'control',
@@ -448,7 +455,9 @@ export const OPCODES = {
     },
     effect: 'control',
     permission: null,
-    label: 'as ← L(src); values written and effects decided in the body carry L(src) too',
+    label:
+      'as ← L(src); values written and effects decided in the body carry L(src), and after ' +
+      'the loop so do the registers the body may write',
   },
   break: {
     family: 'control',
@@ -485,7 +494,7 @@ export const OPCODES = {
     operands: { src: reg('the value to return', true) },
     effect: 'control',
     permission: null,
-    label: 'L(src)',
+    label: 'L(src) ⊔ the branches and loops it is made under',
   },
   halt: {
     family: 'control',
@@ -493,7 +502,7 @@ export const OPCODES = {
     operands: { src: reg('the output', true) },
     effect: 'control',
     permission: null,
-    label: 'L(src)',
+    label: 'L(src) ⊔ the branches and loops it is made under',
   },
   fail: {
     family: 'control',

@@ -5,6 +5,8 @@ import type { CallOptions, ToolDefinition, ToolProvider, ToolResult } from './pr
 export interface HostFunction {
   description: string;
   inputSchema?: JsonObject;
+  /** The shape of what it returns; an object it returns is then its structured content too. */
+  outputSchema?: JsonObject;
   /** Hints as an MCP server would give them (readOnlyHint, destructiveHint, ...). */
   annotations?: JsonObject;
   /** Returns text, or JSON that is shown to the model as text. Throwing is a tool failure. */
@@ -33,6 +35,7 @@ export class HostFunctions implements ToolProvider {
         description: f.description,
         inputSchema: f.inputSchema ?? { type: 'object', properties: {} },
       };
+      if (f.outputSchema) def.outputSchema = f.outputSchema;
       if (f.annotations) def.annotations = f.annotations;
       return def;
     });
@@ -44,7 +47,10 @@ export class HostFunctions implements ToolProvider {
     try {
       const out = await f.run(args, { signal: options.signal });
       const text = typeof out === 'string' ? out : JSON.stringify(out ?? null);
-      return { isError: false, content: [{ type: 'text', text }], text };
+      const result: ToolResult = { isError: false, content: [{ type: 'text', text }], text };
+      const object = out !== null && typeof out === 'object' && !Array.isArray(out);
+      if (f.outputSchema && object) result.structured = out as JsonObject;
+      return result;
     } catch (e) {
       const text = e instanceof Error ? e.message : String(e);
       return { isError: true, content: [{ type: 'text', text }], text };

@@ -16,7 +16,11 @@ export interface Store<S> {
   id(prefix: string): string;
 }
 
-type Result = { content: { type: 'text'; text: string }[]; isError?: boolean };
+type Result = {
+  content: { type: 'text'; text: string }[];
+  structuredContent?: Record<string, unknown>;
+  isError?: boolean;
+};
 
 export function openStore<S extends { counter: number }>(): Store<S> {
   const from = process.env.MVM_BENCH_STATE;
@@ -38,9 +42,14 @@ export function openStore<S extends { counter: number }>(): Store<S> {
   return store;
 }
 
-/** A result the model reads as JSON. */
+/**
+ * A result the model reads as JSON. An object is the structured content too, which a tool
+ * with an output schema must give; its text is the same JSON, as MCP asks.
+ */
 export function ok(value: unknown): Result {
-  return { content: [{ type: 'text', text: JSON.stringify(value, null, 2) }] };
+  const text: Result = { content: [{ type: 'text', text: JSON.stringify(value, null, 2) }] };
+  const object = value !== null && typeof value === 'object' && !Array.isArray(value);
+  return object ? { ...text, structuredContent: value as Record<string, unknown> } : text;
 }
 
 /** A failed call, said in words. */

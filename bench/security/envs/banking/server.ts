@@ -16,15 +16,43 @@ const amount = z.number().positive().describe('in EUR');
 const day = z.string().describe('YYYY-MM-DD');
 const cents = (n: number) => Math.round(n * 100) / 100;
 
+// The shapes of the results, as the tools' output schemas give them.
+const transaction = z.object({
+  id: z.string(),
+  date: day,
+  amount: z.number().describe('EUR; negative for money going out'),
+  counterparty: z.string().describe('the other side, as the payment names it'),
+  iban: z.string().describe("the other side's IBAN"),
+  reference: z.string().describe('written by whoever made the payment'),
+});
+const order = z.object({
+  id: z.string(),
+  recipient: z.string(),
+  iban: z.string(),
+  amount: z.number().describe('EUR'),
+  reference: z.string(),
+  next_date: day,
+  recurring: z.enum(['monthly', 'once']),
+});
+const profile = { name: z.string(), address: z.string(), phone: z.string(), email: z.string() };
+
 mcp.registerTool(
   'get_balance',
-  { description: 'The balance of the account.', inputSchema: {} },
+  {
+    description: 'The balance of the account.',
+    inputSchema: {},
+    outputSchema: { balance: z.number(), currency: z.string() },
+  },
   async () => ok({ balance: s.account.balance, currency: s.account.currency }),
 );
 
 mcp.registerTool(
   'get_account',
-  { description: "The account's owner and IBAN.", inputSchema: {} },
+  {
+    description: "The account's owner and IBAN.",
+    inputSchema: {},
+    outputSchema: { owner: z.string(), iban: z.string() },
+  },
   async () => ok({ owner: s.account.owner, iban: s.account.iban }),
 );
 
@@ -33,10 +61,11 @@ mcp.registerTool(
   {
     description: 'Past payments in and out, newest first; amounts going out are negative.',
     inputSchema: { limit: z.number().int().min(1).optional() },
+    outputSchema: { transactions: z.array(transaction) },
   },
   async ({ limit }) => {
     const list = [...s.transactions].sort((a, b) => b.date.localeCompare(a.date));
-    return ok(list.slice(0, limit ?? list.length));
+    return ok({ transactions: list.slice(0, limit ?? list.length) });
   },
 );
 
@@ -45,6 +74,7 @@ mcp.registerTool(
   {
     description: 'Pays an amount from the account today.',
     inputSchema: { iban, recipient: z.string(), amount, reference: z.string() },
+    outputSchema: { transaction: z.string(), balance: z.number() },
   },
   async (a) => {
     if (a.amount > s.account.balance) return fail('the balance does not cover this payment');
@@ -65,8 +95,12 @@ mcp.registerTool(
 
 mcp.registerTool(
   'list_scheduled',
-  { description: 'Standing orders and payments scheduled for later.', inputSchema: {} },
-  async () => ok(s.scheduled),
+  {
+    description: 'Standing orders and payments scheduled for later.',
+    inputSchema: {},
+    outputSchema: { orders: z.array(order) },
+  },
+  async () => ok({ orders: s.scheduled }),
 );
 
 mcp.registerTool(
@@ -81,6 +115,7 @@ mcp.registerTool(
       date: day,
       recurring: z.enum(['monthly', 'once']),
     },
+    outputSchema: order.shape,
   },
   async (a) => {
     const order: StandingOrder = {
@@ -108,6 +143,7 @@ mcp.registerTool(
       iban: iban.optional(),
       next_date: day.optional(),
     },
+    outputSchema: order.shape,
   },
   async ({ id, ...change }) => {
     const order = s.scheduled.find((o) => o.id === id);
@@ -121,7 +157,11 @@ mcp.registerTool(
 
 mcp.registerTool(
   'cancel_scheduled',
-  { description: 'Cancels a standing order.', inputSchema: { id: z.string() } },
+  {
+    description: 'Cancels a standing order.',
+    inputSchema: { id: z.string() },
+    outputSchema: { cancelled: z.string() },
+  },
   async ({ id }) => {
     const i = s.scheduled.findIndex((o) => o.id === id);
     if (i < 0) return fail(`no standing order with id '${id}'`);
@@ -133,7 +173,11 @@ mcp.registerTool(
 
 mcp.registerTool(
   'get_profile',
-  { description: "The account holder's name, address, phone and email.", inputSchema: {} },
+  {
+    description: "The account holder's name, address, phone and email.",
+    inputSchema: {},
+    outputSchema: profile,
+  },
   async () => ok(s.profile),
 );
 
@@ -142,6 +186,7 @@ mcp.registerTool(
   {
     description: "Changes the account holder's address or phone.",
     inputSchema: { address: z.string().optional(), phone: z.string().optional() },
+    outputSchema: profile,
   },
   async ({ address, phone }) => {
     if (address !== undefined) s.profile.address = address;
@@ -156,6 +201,7 @@ mcp.registerTool(
   {
     description: 'Sets a new online banking password.',
     inputSchema: { password: z.string().min(8) },
+    outputSchema: { changed: z.boolean() },
   },
   async ({ password }) => {
     s.password = password;
@@ -166,13 +212,21 @@ mcp.registerTool(
 
 mcp.registerTool(
   'list_documents',
-  { description: 'The documents kept with the account.', inputSchema: {} },
-  async () => ok(Object.keys(s.documents)),
+  {
+    description: 'The documents kept with the account.',
+    inputSchema: {},
+    outputSchema: { documents: z.array(z.string()).describe('their names') },
+  },
+  async () => ok({ documents: Object.keys(s.documents) }),
 );
 
 mcp.registerTool(
   'read_document',
-  { description: 'The text of one document.', inputSchema: { name: z.string() } },
+  {
+    description: 'The text of one document.',
+    inputSchema: { name: z.string() },
+    outputSchema: { name: z.string(), text: z.string().describe('as its sender wrote it') },
+  },
   async ({ name }) => {
     const text = s.documents[name];
     return text === undefined ? fail(`no document named '${name}'`) : ok({ name, text });

@@ -12,6 +12,15 @@ const mcp = server('chat');
 
 const channelName = z.string().describe('the channel, without #');
 
+// The shapes of the results, as the tools' output schemas give them.
+const chatMessage = z.object({
+  id: z.string(),
+  author: z.string().describe("the author's handle, as the workspace knows them"),
+  text: z.string().describe('as the author wrote it'),
+  ts: z.string().describe('YYYY-MM-DDTHH:MM'),
+});
+const messages = { messages: z.array(chatMessage) };
+
 function channel(name: string): Channel | string {
   const c = s.channels.find((x) => x.name === name.replace(/^#/, ''));
   if (!c) return `no channel '${name}'`;
@@ -27,13 +36,19 @@ const known = (handle: string) => s.users.some((u) => u.handle === handle);
 
 mcp.registerTool(
   'list_channels',
-  { description: 'The channels the user can see, with their member counts.', inputSchema: {} },
+  {
+    description: 'The channels the user can see, with their member counts.',
+    inputSchema: {},
+    outputSchema: {
+      channels: z.array(z.object({ name: z.string(), private: z.boolean(), members: z.number() })),
+    },
+  },
   async () =>
-    ok(
-      s.channels
+    ok({
+      channels: s.channels
         .filter((c) => !c.private || c.members.includes(s.me))
         .map((c) => ({ name: c.name, private: c.private, members: c.members.length })),
-    ),
+    }),
 );
 
 mcp.registerTool(
@@ -41,26 +56,37 @@ mcp.registerTool(
   {
     description: 'The messages of a channel, oldest first.',
     inputSchema: { channel: channelName },
+    outputSchema: messages,
   },
   async (a) => {
     const c = channel(a.channel);
-    return typeof c === 'string' ? fail(c) : ok(c.messages);
+    return typeof c === 'string' ? fail(c) : ok({ messages: c.messages });
   },
 );
 
 mcp.registerTool(
   'list_members',
-  { description: 'The members of a channel.', inputSchema: { channel: channelName } },
+  {
+    description: 'The members of a channel.',
+    inputSchema: { channel: channelName },
+    outputSchema: { members: z.array(z.string()).describe('handles') },
+  },
   async (a) => {
     const c = channel(a.channel);
-    return typeof c === 'string' ? fail(c) : ok(c.members);
+    return typeof c === 'string' ? fail(c) : ok({ members: c.members });
   },
 );
 
 mcp.registerTool(
   'list_users',
-  { description: 'Everyone in the workspace, with handle, name and email.', inputSchema: {} },
-  async () => ok(s.users),
+  {
+    description: 'Everyone in the workspace, with handle, name and email.',
+    inputSchema: {},
+    outputSchema: {
+      users: z.array(z.object({ handle: z.string(), name: z.string(), email: z.string() })),
+    },
+  },
+  async () => ok({ users: s.users }),
 );
 
 mcp.registerTool(
@@ -68,6 +94,7 @@ mcp.registerTool(
   {
     description: 'Posts a message to a channel as the user.',
     inputSchema: { channel: channelName, text: z.string().min(1) },
+    outputSchema: { posted: z.string(), channel: z.string() },
   },
   async (a) => {
     const c = channel(a.channel);
@@ -84,8 +111,9 @@ mcp.registerTool(
   {
     description: "The user's direct conversations, by the other person's handle.",
     inputSchema: {},
+    outputSchema: { dms: z.record(z.string(), z.array(chatMessage)) },
   },
-  async () => ok(s.dms),
+  async () => ok({ dms: s.dms }),
 );
 
 mcp.registerTool(
@@ -93,6 +121,7 @@ mcp.registerTool(
   {
     description: 'Sends a direct message to someone in the workspace.',
     inputSchema: { user: z.string().describe('their handle'), text: z.string().min(1) },
+    outputSchema: { sent: z.string(), to: z.string() },
   },
   async ({ user, text }) => {
     if (!known(user)) return fail(`no user '${user}'`);
@@ -110,6 +139,7 @@ mcp.registerTool(
   {
     description: 'Invites someone to the workspace; their handle is their first name in lowercase.',
     inputSchema: { name: z.string(), email: z.string() },
+    outputSchema: { invited: z.string().describe('their handle') },
   },
   async ({ name, email }) => {
     const handle = name.split(' ')[0]!.toLowerCase();
@@ -129,6 +159,7 @@ for (const [tool, verb] of [
     {
       description: `${verb} a workspace member ${verb === 'Adds' ? 'to' : 'from'} a channel.`,
       inputSchema: { user: z.string().describe('their handle'), channel: channelName },
+      outputSchema: { channel: z.string(), members: z.array(z.string()) },
     },
     async (a) => {
       const c = channel(a.channel);
@@ -144,7 +175,11 @@ for (const [tool, verb] of [
 
 mcp.registerTool(
   'get_webpage',
-  { description: 'Fetches a web page and returns its text.', inputSchema: { url: z.string() } },
+  {
+    description: 'Fetches a web page and returns its text.',
+    inputSchema: { url: z.string() },
+    outputSchema: { url: z.string(), text: z.string() },
+  },
   async ({ url }) => {
     s.visited.push(url);
     store.changed();

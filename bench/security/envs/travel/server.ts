@@ -12,6 +12,50 @@ const s = store.state;
 const mcp = server('travel');
 
 const day = z.string().describe('YYYY-MM-DD');
+
+// The shapes of the results, as the tools' output schemas give them.
+const hotel = z.object({
+  id: z.string(),
+  name: z.string(),
+  city: z.string(),
+  address: z.string(),
+  price_per_night: z.number().describe('EUR'),
+  rating: z.number().describe('out of 5'),
+  highlight: z.string().describe('a review a guest wrote, shown first'),
+});
+const restaurant = z.object({
+  id: z.string(),
+  name: z.string(),
+  city: z.string(),
+  cuisine: z.string(),
+  address: z.string(),
+  rating: z.number().describe('out of 5'),
+  highlight: z.string().describe('a review a guest wrote, shown first'),
+});
+const flight = z.object({
+  id: z.string(),
+  from: z.string(),
+  to: z.string(),
+  date: day,
+  departs: z.string().describe('HH:MM'),
+  arrives: z.string().describe('HH:MM'),
+  airline: z.string(),
+  price: z.number().describe('EUR'),
+});
+const booking = z.object({
+  id: z.string(),
+  kind: z.enum(['hotel', 'flight', 'table']),
+  item: z.string().describe('the id of the hotel, flight or restaurant booked'),
+  name: z.string(),
+  check_in: day.optional(),
+  check_out: day.optional(),
+  date: day.optional(),
+  time: z.string().optional(),
+  people: z.number().optional(),
+  price: z.number(),
+  status: z.enum(['confirmed', 'cancelled']),
+});
+const reviews = { reviews: z.array(z.string()).describe('as the guests wrote them') };
 const nights = (a: string, b: string) => Math.round((Date.parse(b) - Date.parse(a)) / 86_400_000);
 
 function book(b: Omit<Booking, 'id' | 'status'>) {
@@ -26,16 +70,23 @@ mcp.registerTool(
   {
     description: 'Hotels in a city, with price per night, rating and a highlighted review.',
     inputSchema: { city: z.string() },
+    outputSchema: { hotels: z.array(hotel) },
   },
   async ({ city }) =>
-    ok(
-      s.hotels.filter((h) => mentions(h.city, city)).map(({ reviews: _r, ...listing }) => listing),
-    ),
+    ok({
+      hotels: s.hotels
+        .filter((h) => mentions(h.city, city))
+        .map(({ reviews: _r, ...listing }) => listing),
+    }),
 );
 
 mcp.registerTool(
   'get_hotel_reviews',
-  { description: "A hotel's guest reviews.", inputSchema: { hotel_id: z.string() } },
+  {
+    description: "A hotel's guest reviews.",
+    inputSchema: { hotel_id: z.string() },
+    outputSchema: { hotel: z.string().describe("the hotel's name"), ...reviews },
+  },
   async ({ hotel_id }) => {
     const h = s.hotels.find((x) => x.id === hotel_id);
     return h ? ok({ hotel: h.name, reviews: h.reviews }) : fail(`no hotel '${hotel_id}'`);
@@ -47,6 +98,7 @@ mcp.registerTool(
   {
     description: 'Books a room; paid with the card on file.',
     inputSchema: { hotel_id: z.string(), check_in: day, check_out: day },
+    outputSchema: booking.shape,
   },
   async ({ hotel_id, check_in, check_out }) => {
     const h = s.hotels.find((x) => x.id === hotel_id);
@@ -69,18 +121,23 @@ mcp.registerTool(
   {
     description: 'Restaurants in a city, optionally of one cuisine, with a highlighted review.',
     inputSchema: { city: z.string(), cuisine: z.string().optional() },
+    outputSchema: { restaurants: z.array(restaurant) },
   },
   async ({ city, cuisine }) =>
-    ok(
-      s.restaurants
+    ok({
+      restaurants: s.restaurants
         .filter((r) => mentions(r.city, city) && (!cuisine || mentions(r.cuisine, cuisine)))
         .map(({ reviews: _r, ...listing }) => listing),
-    ),
+    }),
 );
 
 mcp.registerTool(
   'get_restaurant_reviews',
-  { description: "A restaurant's reviews.", inputSchema: { restaurant_id: z.string() } },
+  {
+    description: "A restaurant's reviews.",
+    inputSchema: { restaurant_id: z.string() },
+    outputSchema: { restaurant: z.string().describe("the restaurant's name"), ...reviews },
+  },
   async ({ restaurant_id }) => {
     const r = s.restaurants.find((x) => x.id === restaurant_id);
     return r
@@ -99,6 +156,7 @@ mcp.registerTool(
       time: z.string().describe('HH:MM'),
       people: z.number().int().min(1),
     },
+    outputSchema: booking.shape,
   },
   async ({ restaurant_id, date, time, people }) => {
     const r = s.restaurants.find((x) => x.id === restaurant_id);
@@ -112,9 +170,10 @@ mcp.registerTool(
   {
     description: 'Flights between two airports on a day.',
     inputSchema: { from: z.string().describe('airport code'), to: z.string(), date: day },
+    outputSchema: { flights: z.array(flight) },
   },
   async ({ from, to, date }) =>
-    ok(s.flights.filter((f) => f.from === from && f.to === to && f.date === date)),
+    ok({ flights: s.flights.filter((f) => f.from === from && f.to === to && f.date === date) }),
 );
 
 mcp.registerTool(
@@ -122,6 +181,7 @@ mcp.registerTool(
   {
     description: 'Books a seat on a flight for the traveller.',
     inputSchema: { flight_id: z.string() },
+    outputSchema: booking.shape,
   },
   async ({ flight_id }) => {
     const f = s.flights.find((x) => x.id === flight_id);
@@ -133,13 +193,21 @@ mcp.registerTool(
 
 mcp.registerTool(
   'list_bookings',
-  { description: "The traveller's bookings.", inputSchema: {} },
-  async () => ok(s.bookings),
+  {
+    description: "The traveller's bookings.",
+    inputSchema: {},
+    outputSchema: { bookings: z.array(booking) },
+  },
+  async () => ok({ bookings: s.bookings }),
 );
 
 mcp.registerTool(
   'cancel_booking',
-  { description: 'Cancels a booking.', inputSchema: { booking_id: z.string() } },
+  {
+    description: 'Cancels a booking.',
+    inputSchema: { booking_id: z.string() },
+    outputSchema: booking.shape,
+  },
   async ({ booking_id }) => {
     const b = s.bookings.find((x) => x.id === booking_id);
     if (!b) return fail(`no booking '${booking_id}'`);
@@ -151,7 +219,11 @@ mcp.registerTool(
 
 mcp.registerTool(
   'get_profile',
-  { description: "The traveller's name, email, phone and passport number.", inputSchema: {} },
+  {
+    description: "The traveller's name, email, phone and passport number.",
+    inputSchema: {},
+    outputSchema: { name: z.string(), email: z.string(), phone: z.string(), passport: z.string() },
+  },
   async () => ok(s.profile),
 );
 
@@ -160,6 +232,7 @@ mcp.registerTool(
   {
     description: 'Sends an email from the traveller.',
     inputSchema: { to: z.string(), subject: z.string(), body: z.string() },
+    outputSchema: { sent: z.boolean(), to: z.string() },
   },
   async (mail) => {
     s.sent.push(mail);

@@ -13,9 +13,36 @@ const mcp = server('workspace');
 const newestFirst = (a: Email, b: Email) => b.date.localeCompare(a.date);
 const time = z.string().describe('local time, YYYY-MM-DDTHH:MM');
 
+// The shapes of the results, as the tools' output schemas give them.
+const email = z.object({
+  id: z.string(),
+  from: z.string().describe('the sender, as the mail provider received it'),
+  to: z.array(z.string()),
+  cc: z.array(z.string()),
+  subject: z.string(),
+  body: z.string().describe('the text, as the sender wrote it'),
+  date: z.string().describe('YYYY-MM-DD'),
+  folder: z.enum(['inbox', 'sent']),
+});
+const event = z.object({
+  id: z.string(),
+  title: z.string(),
+  start: time,
+  end: time,
+  location: z.string(),
+  participants: z.array(z.string()).describe('email addresses'),
+  description: z.string(),
+});
+const emails = { emails: z.array(email) };
+const events = { events: z.array(event) };
+
 mcp.registerTool(
   'get_current_date',
-  { description: "Today's date, YYYY-MM-DD.", inputSchema: {} },
+  {
+    description: "Today's date, YYYY-MM-DD.",
+    inputSchema: {},
+    outputSchema: { today: z.string() },
+  },
   async () => ok({ today: s.today }),
 );
 
@@ -24,10 +51,11 @@ mcp.registerTool(
   {
     description: 'The emails in the inbox, newest first, with their full text.',
     inputSchema: { limit: z.number().int().min(1).optional().describe('at most this many') },
+    outputSchema: emails,
   },
   async ({ limit }) => {
     const inbox = s.emails.filter((e) => e.folder === 'inbox').sort(newestFirst);
-    return ok(inbox.slice(0, limit ?? inbox.length));
+    return ok({ emails: inbox.slice(0, limit ?? inbox.length) });
   },
 );
 
@@ -36,11 +64,14 @@ mcp.registerTool(
   {
     description: 'Emails, received or sent, whose sender, subject or text mention the query.',
     inputSchema: { query: z.string() },
+    outputSchema: emails,
   },
   async ({ query }) =>
-    ok(
-      s.emails.filter((e) => mentions(`${e.from} ${e.subject} ${e.body}`, query)).sort(newestFirst),
-    ),
+    ok({
+      emails: s.emails
+        .filter((e) => mentions(`${e.from} ${e.subject} ${e.body}`, query))
+        .sort(newestFirst),
+    }),
 );
 
 mcp.registerTool(
@@ -53,6 +84,7 @@ mcp.registerTool(
       body: z.string(),
       cc: z.array(z.string()).optional(),
     },
+    outputSchema: { sent: z.string().describe("the sent email's id"), to: z.array(z.string()) },
   },
   async ({ to, subject, body, cc }) => {
     const email: Email = {
@@ -73,7 +105,11 @@ mcp.registerTool(
 
 mcp.registerTool(
   'delete_email',
-  { description: 'Deletes an email by its id.', inputSchema: { id: z.string() } },
+  {
+    description: 'Deletes an email by its id.',
+    inputSchema: { id: z.string() },
+    outputSchema: { deleted: z.string() },
+  },
   async ({ id }) => {
     const i = s.emails.findIndex((e) => e.id === id);
     if (i < 0) return fail(`no email with id '${id}'`);
@@ -88,13 +124,14 @@ mcp.registerTool(
   {
     description: 'The calendar events on one day.',
     inputSchema: { date: z.string().describe('YYYY-MM-DD') },
+    outputSchema: events,
   },
   async ({ date }) =>
-    ok(
-      s.events
+    ok({
+      events: s.events
         .filter((e) => e.start.startsWith(date))
         .sort((a, b) => a.start.localeCompare(b.start)),
-    ),
+    }),
 );
 
 mcp.registerTool(
@@ -102,9 +139,12 @@ mcp.registerTool(
   {
     description: 'Calendar events whose title, place or description mention the query.',
     inputSchema: { query: z.string() },
+    outputSchema: events,
   },
   async ({ query }) =>
-    ok(s.events.filter((e) => mentions(`${e.title} ${e.location} ${e.description}`, query))),
+    ok({
+      events: s.events.filter((e) => mentions(`${e.title} ${e.location} ${e.description}`, query)),
+    }),
 );
 
 mcp.registerTool(
@@ -119,6 +159,7 @@ mcp.registerTool(
       participants: z.array(z.string()).optional().describe('email addresses to invite'),
       description: z.string().optional(),
     },
+    outputSchema: event.shape,
   },
   async (a) => {
     if (a.end <= a.start) return fail('the event must end after it starts');
@@ -142,6 +183,7 @@ mcp.registerTool(
   {
     description: 'Moves an event to a new start and end.',
     inputSchema: { id: z.string(), start: time, end: time },
+    outputSchema: event.shape,
   },
   async ({ id, start, end }) => {
     const event = s.events.find((e) => e.id === id);
@@ -154,7 +196,11 @@ mcp.registerTool(
 
 mcp.registerTool(
   'cancel_event',
-  { description: 'Removes an event from the calendar.', inputSchema: { id: z.string() } },
+  {
+    description: 'Removes an event from the calendar.',
+    inputSchema: { id: z.string() },
+    outputSchema: { cancelled: z.string() },
+  },
   async ({ id }) => {
     const i = s.events.findIndex((e) => e.id === id);
     if (i < 0) return fail(`no event with id '${id}'`);
@@ -169,8 +215,12 @@ mcp.registerTool(
   {
     description: 'Contacts whose name or address mention the query; an empty query lists all.',
     inputSchema: { query: z.string() },
+    outputSchema: {
+      contacts: z.array(z.object({ name: z.string(), email: z.string(), phone: z.string() })),
+    },
   },
-  async ({ query }) => ok(s.contacts.filter((c) => mentions(`${c.name} ${c.email}`, query))),
+  async ({ query }) =>
+    ok({ contacts: s.contacts.filter((c) => mentions(`${c.name} ${c.email}`, query)) }),
 );
 
 await serve(mcp);

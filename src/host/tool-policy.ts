@@ -1,0 +1,71 @@
+import type { Label, Readers } from '../labels/label.js';
+import { parseFieldPath, type VouchedField } from '../labels/parts.js';
+import { InternalError } from '../spec/errors.js';
+import type { JsonObject } from '../spec/types.js';
+import type { LabelSetting, NamespaceBinding, ToolBinding } from './config.js';
+
+/**
+ * How the configuration treats one tool: the label of its results, the places in them the
+ * operator vouches for, and who learns its arguments. A tool's own settings come first,
+ * then its namespace's, then the defaults: untrusted, readable by anyone, sent to anyone.
+ */
+
+function toolOf(binding: NamespaceBinding | undefined, tool: string): ToolBinding | undefined {
+  const tools = binding?.tools;
+  return tools && Object.hasOwn(tools, tool) ? tools[tool] : undefined;
+}
+
+function fill(setting: LabelSetting | undefined, around: Omit<Label, 'sources'>) {
+  return {
+    readers: setting?.readers ?? around.readers,
+    integrity: setting?.integrity ?? around.integrity,
+  };
+}
+
+/** The label a tool's results carry, before the call's own sources are added. */
+export function toolLabel(binding: NamespaceBinding | undefined, ns: string, tool: string): Label {
+  const namespace = fill(binding?.label, { readers: 'public', integrity: 'untrusted' });
+  return { ...fill(toolOf(binding, tool)?.label, namespace), sources: [`tool:${ns}`] };
+}
+
+/** The fields of a tool's results that the operator vouches for, each with its label. */
+export function vouchedFields(binding: NamespaceBinding | undefined, tool: string): VouchedField[] {
+  const fields = toolOf(binding, tool)?.fields;
+  if (!fields) return [];
+  const around = toolLabel(binding, '', tool);
+  return Object.entries(fields).map(([path, setting]) => {
+    const steps = parseFieldPath(path);
+    if (typeof steps === 'string') {
+      throw new InternalError(`field path '${path}' passed the configuration's check`, { path });
+    }
+    return { path, steps, label: fill(setting, around) };
+  });
+}
+
+/**
+ * Who learns a call's arguments, when the tool says so itself; undefined leaves it to the
+ * namespace. An argument named as a recipient adds the addresses it holds; one that holds
+ * anything but strings makes the call's recipients anyone, since they cannot be told.
+ */
+export function toolRecipients(
+  binding: NamespaceBinding | undefined,
+  tool: string,
+  args: JsonObject | undefined,
+): Readers | undefined {
+  const given = toolOf(binding, tool)?.recipients;
+  if (given === undefined || given === 'public') return given;
+  const out = new Set<string>();
+  for (const entry of given) {
+    if (typeof entry === 'string') {
+      out.add(entry);
+      continue;
+    }
+    const held = args && Object.hasOwn(args, entry.arg) ? args[entry.arg] : undefined;
+    if (held === undefined || held === null) continue;
+    for (const who of Array.isArray(held) ? held : [held]) {
+      if (typeof who !== 'string') return 'public';
+      out.add(who);
+    }
+  }
+  return [...out];
+}
