@@ -352,6 +352,13 @@ function patternProblem(pattern: string): string | undefined {
 export function expandString(s: string, dir: string, env: NodeJS.ProcessEnv): string {
   return s.replace(/\$\{([^}]+)\}/g, (whole, ref: string) => {
     if (ref === 'configDir') return dir;
+    if (ref.includes('$' + '{')) {
+      throw new ConfigError(
+        'bad_reference',
+        `'${s}': a reference cannot hold another one; a default is plain text`,
+        { reference: s },
+      );
+    }
     if (ref.startsWith('env:')) {
       const [name = '', ...fallback] = ref.slice(4).split(':-');
       const value = env[name];
@@ -606,13 +613,13 @@ export function parseConfig(
   try {
     expanded = expandDeep(raw, options.dir, env) as JsonObject;
   } catch (e) {
-    if (!(e instanceof ConfigError) || e.code !== 'unset_env') throw e;
+    if (!(e instanceof ConfigError) || !['unset_env', 'bad_reference'].includes(e.code)) throw e;
     const at = String(e.data.at);
     const pos = options.locate?.(at);
-    throw new ConfigError('unset_env', `${where}${pos ? `:${pos}` : ''}: ${at}: ${e.message}`, {
+    throw new ConfigError(e.code, `${where}${pos ? `:${pos}` : ''}: ${at}: ${e.message}`, {
+      ...e.data,
       file: options.path,
       at,
-      variable: e.data.variable as string,
     });
   }
   ((expanded.rules ?? []) as JsonObject[]).forEach((rule, i) => {

@@ -105,6 +105,16 @@ describe('the configuration', () => {
     expect(unset).toThrow("h.yaml: models.main.model: environment variable 'M' is not set");
   });
 
+  it('refuses a reference inside another, rather than cut it at the first brace', () => {
+    const nested = `${ref(`M:-${['$', '{runDir}'].join('')}`)}/x`;
+    expect(() =>
+      parseConfig(
+        { models: { main: { driver: 'replay', replies: [], model: nested } } },
+        { path: 'h.yaml', dir: '.', env: { M: '/m' } },
+      ),
+    ).toThrow(/models\.main\.model: .*a reference cannot hold another one/);
+  });
+
   it('says where an unset variable is in a rule', () => {
     const parse = () =>
       parseConfig(
