@@ -176,3 +176,37 @@ describe('rule patterns', () => {
     expect(parseConfig({ rules }, { path: null, dir: '/' }).rules).toHaveLength(9);
   });
 });
+
+describe('a tool called before its namespace is loaded', () => {
+  it('is refused with a reason that says the namespace is not loaded', async () => {
+    const m = new Mvm({
+      config: parseConfig({ rules: [{ allow: 'tool:t/*' }] }, { path: null, dir: '/' }),
+      storeDir: mkdtempSync(join(tmpdir(), 'mvm-unloaded-')),
+      functions: { t: { echo: { description: 'echo', run: () => 'x' } } },
+    });
+    const result = await m.run(
+      imageFromObject({
+        mvm: 1,
+        name: 'unloaded',
+        tools: { t: {} },
+        permissions: ['tool:t/*'],
+        procedures: {
+          main: {
+            body: [
+              { op: 'data.const', value: {}, dst: 'a' },
+              { op: 'tool.call', tool: 't/echo', args: 'a', dst: 'r' },
+              { op: 'halt', src: 'r' },
+            ],
+          },
+        },
+      }),
+    );
+    m.close();
+
+    expect(result.output).toMatchObject({
+      ok: false,
+      content:
+        "unknown tool 't/echo' (namespace 't' is not loaded: tool.load); the tools are: none",
+    });
+  });
+});

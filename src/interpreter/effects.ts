@@ -806,8 +806,17 @@ export class Effects {
       );
     }
     if (!tool) {
-      const known = [...this.tools.keys()].join(', ');
-      return this.refused(call, `unknown tool '${call.name}'; the tools are: ${known}`, label, at);
+      const known = [...this.tools.keys()].join(', ') || 'none';
+      const unloaded =
+        ns !== '' && !this.namespaces.has(ns)
+          ? ` (namespace '${ns}' is not loaded: tool.load)`
+          : '';
+      return this.refused(
+        call,
+        `unknown tool '${call.name}'${unloaded}; the tools are: ${known}`,
+        label,
+        at,
+      );
     }
     // Handles passed as arguments are put in place first: the tool's schema is for content.
     const resolved = this.handles.resolve(call.args!);
