@@ -197,6 +197,16 @@ describe('run, manifest, audit verify and runs on the example', () => {
     expect(manifest.err).toContain('[run_not_found]');
   });
 
+  it('reads runs only from a store that exists, and makes none where it was mistyped', async () => {
+    const missing = join(fresh('nowhere'), 'typo');
+    const runs = await mvm('runs', '--store', missing, '--json');
+    const manifest = await mvm('manifest', 'x', '--store', missing);
+
+    expect([runs.code, runs.out.trim()]).toEqual([0, '[]']);
+    expect([manifest.code, manifest.err]).toEqual([2, expect.stringContaining('[no_store]')]);
+    expect(existsSync(missing)).toBe(false);
+  });
+
   it('says an error as JSON on stdout when asked for JSON, and as text only otherwise', async () => {
     const json = await mvm('audit', 'verify', 'nope', '--store', store, '--json');
     const text = await mvm('audit', 'verify', 'nope', '--store', store);

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -78,10 +78,26 @@ function parseInputs(pairs: string[], image: Image): Record<string, Json> {
   return out;
 }
 
-function openMvm(configPath: string | undefined, storeDir: string | undefined): Mvm {
+/**
+ * A machine over a configuration and a store. A command that reads runs already there says
+ * `mustExist`: a mistyped `--store` is then an error, not a new empty store.
+ */
+function openMvm(
+  configPath: string | undefined,
+  storeDir: string | undefined,
+  mustExist = false,
+): Mvm {
   const config: HostConfig = configPath
     ? loadConfig(configPath)
     : parseConfig({}, { path: null, dir: process.cwd() });
+  if (mustExist) {
+    const dir = resolve(storeDir ?? '.mvm');
+    if (!existsSync(join(dir, 'mvm.db'))) {
+      throw new ConfigError('no_store', `no store at ${dir}: no run has been kept there`, {
+        store: dir,
+      });
+    }
+  }
   return new Mvm({ config, storeDir });
 }
 
@@ -278,7 +294,7 @@ function answersOf(opts: ResumeFlags): Answer[] {
 async function resumeCommand(id: string, opts: ResumeFlags, con: Console): Promise<number> {
   let configPath = opts.config;
   if (!configPath) {
-    const probe = openMvm(undefined, opts.store);
+    const probe = openMvm(undefined, opts.store, true);
     try {
       configPath = probe.store.findRun(id).configPath ?? undefined;
     } finally {
@@ -394,7 +410,7 @@ function program(con: Console, done: (code: number) => void): Command {
     .addOption(store)
     .action((id: string, opts: { store?: string; json?: boolean }) =>
       act(async () => {
-        const mvm = openMvm(undefined, opts.store);
+        const mvm = openMvm(undefined, opts.store, true);
         try {
           const r = await mvm.replay(id);
           if (opts.json) con.out(JSON.stringify(r));
@@ -482,7 +498,7 @@ function program(con: Console, done: (code: number) => void): Command {
     .addOption(store)
     .action((id: string, out: string, opts: { store?: string }) =>
       act(() => {
-        const mvm = openMvm(undefined, opts.store);
+        const mvm = openMvm(undefined, opts.store, true);
         try {
           const run = mvm.store.findRun(id);
           const manifest = (mvm.store.getManifest(run.id) ?? null) as unknown as Manifest | null;
@@ -539,7 +555,15 @@ function program(con: Console, done: (code: number) => void): Command {
     .addOption(store)
     .action((opts: { json?: boolean; store?: string }) =>
       act(() => {
-        const mvm = openMvm(undefined, opts.store);
+        let mvm: Mvm;
+        try {
+          mvm = openMvm(undefined, opts.store, true);
+        } catch (e) {
+          // No store yet is no runs yet.
+          if (!(e instanceof ConfigError) || e.code !== 'no_store') throw e;
+          if (opts.json) con.out('[]');
+          return EXIT.done;
+        }
         try {
           const runs = mvm.store.listRuns();
           if (opts.json) con.out(JSON.stringify(runs));
@@ -562,7 +586,7 @@ function program(con: Console, done: (code: number) => void): Command {
     .addOption(store)
     .action((id: string, opts: { store?: string }) =>
       act(() => {
-        const mvm = openMvm(undefined, opts.store);
+        const mvm = openMvm(undefined, opts.store, true);
         try {
           const run = mvm.store.findRun(id);
           const manifest = mvm.store.getManifest(run.id);
@@ -586,7 +610,7 @@ function program(con: Console, done: (code: number) => void): Command {
     .addOption(store)
     .action((id: string, opts: { out?: string; store?: string }) =>
       act(() => {
-        const mvm = openMvm(undefined, opts.store);
+        const mvm = openMvm(undefined, opts.store, true);
         try {
           con.out(writeReport(mvm.store, id, opts.out));
           return EXIT.done;
@@ -615,7 +639,7 @@ function program(con: Console, done: (code: number) => void): Command {
     .addOption(store)
     .action((id: string, seq: string | undefined, opts: { json?: boolean; store?: string }) =>
       act(() => {
-        const mvm = openMvm(undefined, opts.store);
+        const mvm = openMvm(undefined, opts.store, true);
         try {
           return explainCommand(mvm.store, id, seq, opts, con);
         } finally {
@@ -651,7 +675,7 @@ function program(con: Console, done: (code: number) => void): Command {
           }
           if (!id)
             throw new MvmError('config', 'missing_run', 'audit verify: name a run, or --file');
-          const mvm = openMvm(undefined, opts.store);
+          const mvm = openMvm(undefined, opts.store, true);
           try {
             const { run, report } = mvm.auditRun(id, opts.pub);
             if (opts.json) con.out(JSON.stringify({ run: run.id, ...report }));
