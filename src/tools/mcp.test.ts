@@ -416,6 +416,7 @@ describe('McpProvider resources and prompts of the everything server', () => {
     expect(unknown.code).toBe('rpc_error');
     expect(unknown.data).toMatchObject({ namespace: 'ev', rpcCode: -32602 });
     expect(unknown.message).toContain('demo://nowhere/9');
+    expect(unknown.message.match(/MCP error -32602/g)).toHaveLength(1);
   });
 
   it('lists prompts with their arguments and fetches one', {

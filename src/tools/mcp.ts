@@ -275,9 +275,11 @@ export class McpProvider implements ToolProvider {
     } catch (error) {
       const failure = this.classify(error, what, timeoutMs, signal);
       if (failure instanceof ProviderError) throw failure;
+      // A server built on the SDK sends its error's text with the prefix already on it.
+      const said = failure.message.replace(/^(MCP error -?\d+: )\1+/, '$1');
       throw new ProviderError(
         'rpc_error',
-        `${this.namespace}: ${what}: ${failure.message}`,
+        `${this.namespace}: ${what}: ${said}`,
         { namespace: this.namespace, rpcCode: failure.code },
         failure,
       );
