@@ -521,7 +521,9 @@ export class Mvm {
     if (config.digest !== digest(this.config.raw)) {
       throw new ConfigError(
         'config_changed',
-        `run ${run.id} was started under another host configuration (${String(config.path)}); resume it under the same one`,
+        config.path === this.config.path
+          ? `run ${run.id} was started under ${String(config.path)} as it was then, and the file has changed since; resume it under the same configuration`
+          : `run ${run.id} was started under another host configuration (${String(config.path)}); resume it under the same one`,
         { run: run.id },
       );
     }
