@@ -89,7 +89,7 @@ function rate(text: string): number {
     throw new MvmError(
       'config',
       'bad_flag',
-      `--fail-under: expected a rate from 0 to 1, or a percentage, found '${text}'`,
+      `--fail-under: expected a rate from 0 to 1 (0.8) or a percentage (80%), found '${text}'`,
     );
   }
   return r;
