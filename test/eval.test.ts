@@ -455,7 +455,7 @@ procedures: { main: { body: [{ op: halt }] } }
     );
     expect(flag.code).toBe(2);
     expect(flag.err).toContain(
-      "--fail-under: expected a rate from 0 to 1, or a percentage, found '120%'",
+      "--fail-under: expected a rate from 0 to 1 (0.8) or a percentage (80%), found '120%'",
     );
   });
 });
