@@ -30,6 +30,7 @@ import {
   WAIT,
 } from './people.js';
 import { checkPlan, type PlanContext, planMessages } from './plan.js';
+import { RequestDigests } from './request-digest.js';
 import { DivergenceError, type Tape } from './tape.js';
 import {
   type DecodedCall,
@@ -141,6 +142,7 @@ export class Effects {
   private readonly handles = new Handles();
   private handleSeq = 0;
   private requestSeq = 0;
+  private readonly requests = new RequestDigests();
 
   constructor(options: EffectsOptions) {
     this.host = options.host;
@@ -279,21 +281,7 @@ export class Effects {
     for (const reg of regs ?? []) {
       const v = frame.get(reg, at);
       labels.push(v.label);
-      if (!Array.isArray(v.data)) {
-        throw new TrapError('not_a_tool_list', `'${reg}' is not a tool list`, at);
-      }
-      for (const t of v.data) {
-        const o = t as JsonObject;
-        const schema = o?.inputSchema;
-        if (typeof o?.name !== 'string' || typeof schema !== 'object' || schema === null) {
-          throw new TrapError('not_a_tool_list', `'${reg}' holds something not a tool`, at);
-        }
-        specs.push({
-          name: o.name as string,
-          description: o.description as string,
-          inputSchema: o.inputSchema as JsonObject,
-        });
-      }
+      specs.push(...toolSpecsOf(v.data, reg, at));
     }
     return { specs, label: joinAll(labels) };
   }
@@ -323,7 +311,7 @@ export class Effects {
       {
         slot,
         n,
-        request: digest({ messages, tools, schema }),
+        request: this.requests.of(messages, tools, schema),
         messages: messages.length,
         tools: tools.map((t) => t.name),
       },
@@ -1045,6 +1033,32 @@ export class Effects {
     this.namespaces.clear();
     await Promise.allSettled(providers.map((p) => p.close()));
   }
+}
+
+/** A tool list's specs, made once per list: values do not change, and the same specs hash alike. */
+const specsByList = new WeakMap<object, ToolSpec[]>();
+
+function toolSpecsOf(data: Json, reg: string, at?: string): ToolSpec[] {
+  if (!Array.isArray(data)) {
+    throw new TrapError('not_a_tool_list', `'${reg}' is not a tool list`, at);
+  }
+  const known = specsByList.get(data);
+  if (known) return known;
+  const specs: ToolSpec[] = [];
+  for (const t of data) {
+    const o = t as JsonObject;
+    const schema = o?.inputSchema;
+    if (typeof o?.name !== 'string' || typeof schema !== 'object' || schema === null) {
+      throw new TrapError('not_a_tool_list', `'${reg}' holds something not a tool`, at);
+    }
+    specs.push({
+      name: o.name as string,
+      description: o.description as string,
+      inputSchema: o.inputSchema as JsonObject,
+    });
+  }
+  specsByList.set(data, specs);
+  return specs;
 }
 
 /** The machine's own provider for one handle's content, read by `inspect_handle`. */
