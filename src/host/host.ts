@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { digest } from '../audit/canonical.js';
-import { verifyChain } from '../audit/chain.js';
+import { type JournalEntry, verifyChain } from '../audit/chain.js';
 import { buildManifest, type Manifest } from '../audit/manifest.js';
 import {
   loadPrivateKey,
@@ -28,9 +28,9 @@ import { type ModelPin, PinnedDriver } from '../models/pin.js';
 import { RecordingDriver } from '../models/record.js';
 import { ReplayDriver } from '../models/replay.js';
 import { Monitor } from '../monitor/monitor.js';
-import { ConfigError } from '../spec/errors.js';
+import { ConfigError, StoreError } from '../spec/errors.js';
 import type { Image, Json, JsonObject } from '../spec/types.js';
-import { type RunRecord, RunStore } from '../store/store.js';
+import { type Journal, type RunRecord, RunStore } from '../store/store.js';
 import { type HostFunction, HostFunctions } from '../tools/host-functions.js';
 import { McpProvider, type McpServerSpec } from '../tools/mcp.js';
 import type { McpAuth, McpClientHooks, McpEvent } from '../tools/mcp-hooks.js';
@@ -131,6 +131,9 @@ function recordPath(path: string, slot: string, slots: number): string {
     : `${path}.${slot}.yaml`;
 }
 
+/** How many linked images an Mvm keeps; a host serves a handful of images, not thousands. */
+const LINKED_KEPT = 32;
+
 /** Nobody answers now: questions and confirmations suspend the run. */
 const nobody: UserChannel = {
   async show() {},
@@ -173,6 +176,8 @@ export class Mvm {
   private readonly functions: Record<string, Record<string, HostFunction>>;
   private readonly drivers: Record<string, DriverFactory>;
   private readonly mcpAuth: Record<string, McpAuth>;
+  /** Images verified and linked, by digest, most recently used last. */
+  private readonly linkedImages = new Map<string, LinkedImage>();
 
   constructor(options: MvmOptions) {
     this.config = options.config;
@@ -359,6 +364,14 @@ export class Mvm {
     };
   }
 
+  private configDigestText: string | undefined;
+
+  /** The configuration's digest, which every run records and every resume compares. */
+  private configDigest(): string {
+    this.configDigestText ??= digest(this.config.raw);
+    return this.configDigestText;
+  }
+
   /** The tool lock the run is held to, by path and the digest of what it pins; or null. */
   private lockIdentity(): Json {
     if (!this.config.path) return null;
@@ -417,6 +430,27 @@ export class Mvm {
     }
   }
 
+  /**
+   * Verifies an image once per digest. The verifier reads the image alone (the grants are
+   * checked by `bind`, on every run), so the same digest links the same way; an image file's
+   * digest must be its data's, as `readImageFile` and `imageFromObject` make it, which the
+   * signature check and the journal rely on already. A linked image is not changed by runs.
+   */
+  private link(file: ImageFile): LinkedImage {
+    const known = this.linkedImages.get(file.digest);
+    if (known) {
+      this.linkedImages.delete(file.digest);
+      this.linkedImages.set(file.digest, known);
+      return known;
+    }
+    const linked = verifyFile(file);
+    if (this.linkedImages.size >= LINKED_KEPT) {
+      this.linkedImages.delete(this.linkedImages.keys().next().value!);
+    }
+    this.linkedImages.set(file.digest, linked);
+    return linked;
+  }
+
   /** Verifies, binds and runs an image; the journal and manifest stay in the store. */
   async run(file: ImageFile, options: RunOptions = {}): Promise<RunResult> {
     this.checkSignature(file);
@@ -425,28 +459,40 @@ export class Mvm {
         file: options.record,
       });
     }
-    const linked = verifyFile(file);
+    const linked = this.link(file);
     const bound = this.bind(linked, options.inputs ?? {});
     const image = linked.image;
-
-    const run = this.store.createRun({
-      imageName: image.name,
-      imageDigest: file.digest,
-      configPath: this.config.path,
-    });
-    const journal = this.store.journal(run.id);
-    journal.append('run.start', {
+    const start: JsonObject = {
       image: { name: image.name, digest: file.digest, path: file.path },
-      config: { path: this.config.path, digest: digest(this.config.raw) },
+      config: { path: this.config.path, digest: this.configDigest() },
       lock: this.lockIdentity(),
       inputs: bound.inputs,
       budgets: { ...new BudgetMeter(this.config.budgets).limits },
       source: file.data as Json,
-    });
-    // What the run is must be on disk before it does anything: resume starts from it.
-    journal.flush();
-    options.started?.(run.id);
-    return this.execute(run, linked, bound, new Tape(journal), options);
+    };
+
+    // What the run is must be on disk before it does anything: resume starts from it. The
+    // run and its first entry are committed together.
+    let run: RunRecord | undefined;
+    let tape: Tape;
+    try {
+      tape = this.store.transaction(() => {
+        run = this.store.createRun({
+          imageName: image.name,
+          imageDigest: file.digest,
+          configPath: this.config.path,
+        });
+        const t = new Tape(this.store.journal(run.id));
+        t.mark('run.start', start);
+        t.flush();
+        return t;
+      });
+    } catch (e) {
+      if (run) this.store.release(run.id);
+      throw e;
+    }
+    options.started?.(run!.id);
+    return this.execute(run!, linked, bound, tape, options);
   }
 
   /**
@@ -460,8 +506,9 @@ export class Mvm {
    */
   async resume(idOrPrefix: string, answers: Answer[], options: ResumeOptions = {}) {
     const run = this.store.findRun(idOrPrefix);
+    // Read once: the audit, the answers, the replies and the tape all work from these.
     const entries = this.store.entries(run.id);
-    const chain = this.auditRun(run.id).report;
+    const chain = this.audit(run, entries).report;
     if (!chain.ok) {
       throw new ConfigError(
         'journal_invalid',
@@ -491,7 +538,7 @@ export class Mvm {
     }
     const start = entries[0].data as JsonObject;
     const config = start.config as JsonObject;
-    if (config.digest !== digest(this.config.raw)) {
+    if (config.digest !== this.configDigest()) {
       throw new ConfigError(
         'config_changed',
         `run ${run.id} was started under another host configuration (${String(config.path)}); resume it under the same one`,
@@ -500,10 +547,9 @@ export class Mvm {
     }
     const pending = pendingOf(entries);
     checkAnswers(run.id, run.status, pending, answers);
-    this.store.claim(run.id);
 
     const file = imageFromObject(start.source);
-    const linked = verifyFile(file);
+    const linked = this.link(file);
     const bound = this.bind(linked, start.inputs as Record<string, Json>);
     for (const [slot, driver] of bound.drivers) {
       const replies = entries
@@ -512,19 +558,30 @@ export class Mvm {
       driver.resumeAfter?.(replies);
     }
 
-    const journal = this.store.journal(run.id);
-    for (const a of answers) {
-      if ('answer' in a) journal.append('user.answer', { id: a.id, answer: a.answer });
-      else {
-        const data: JsonObject = { id: a.id, verdict: a.verdict };
-        if (a.reason !== undefined) data.reason = a.reason;
-        journal.append('confirm.answer', data);
-      }
+    // Taking the run, its answers and its status are one commit: until then it is as it was.
+    const recorded = [...entries];
+    let journal: Journal | undefined;
+    try {
+      journal = this.store.transaction(() => {
+        this.store.claim(run.id);
+        const j = this.store.journal(run.id);
+        if (j.head !== run.head || j.count !== run.count) {
+          throw new StoreError('run_changed', `run ${run.id} moved on while it was read`, {
+            run: run.id,
+          });
+        }
+        for (const a of answers) recorded.push(j.append(...answerEntry(a)));
+        const resumed = { answers: answers.map((a) => a.id), after: run.status };
+        recorded.push(j.append('run.resume', resumed));
+        j.flush();
+        this.store.setStatus(run.id, 'running');
+        return j;
+      });
+    } catch (e) {
+      this.store.release(run.id);
+      throw e;
     }
-    journal.append('run.resume', { answers: answers.map((a) => a.id), after: run.status });
-    this.store.setStatus(run.id, 'running');
     options.started?.(run.id);
-    const recorded = this.store.entries(run.id);
     return this.execute(run, linked, bound, new Tape(journal, recorded), options);
   }
 
@@ -544,7 +601,7 @@ export class Mvm {
     const chain = verifyChain(entries, { head: run.head, count: run.count });
     const start = entries[0]?.data as JsonObject;
     const file = options.image ?? imageFromObject(start.source);
-    const linked = verifyFile(file);
+    const linked = this.link(file);
     const slots = Object.keys(linked.image.models ?? {});
     const drivers = new Map(slots.map((s) => [s, recordedDriver(s, entries)] as const));
     const providerOf = recordedProviders(entries);
@@ -567,7 +624,13 @@ export class Mvm {
       tape,
       meter: new BudgetMeter({ ...((start.budgets ?? {}) as Partial<Budgets>) }),
     });
-    const outcome = await machine.run(start.inputs as Record<string, Json>);
+    let outcome: Awaited<ReturnType<Machine['run']>>;
+    try {
+      outcome = await machine.run(start.inputs as Record<string, Json>);
+    } finally {
+      // A replay only reads: the journal object it opened is not kept.
+      this.store.release(run.id);
+    }
     const diverged = outcome.error instanceof DivergenceError ? outcome.error : undefined;
     const consumed = tape.catchingUp ? tape.position : entries.length;
     const report: ReplayReport = {
@@ -672,6 +735,8 @@ export class Mvm {
       meter: new BudgetMeter(this.config.budgets),
       events: telemetry ? telemetry.listen(options.events) : options.events,
       signal: options.signal,
+      // The end is committed below, with the run's status and its manifest.
+      commitEnd: false,
     });
     let outcome: Awaited<ReturnType<Machine['run']>>;
     try {
@@ -686,14 +751,18 @@ export class Mvm {
     }
     telemetry?.end(outcome.status, outcome.error ?? undefined, outcome.pending.length);
     const error = outcome.error ? (outcome.error.toJSON() as JsonObject) : null;
-    if (outcome.status === 'waiting') this.store.setStatus(run.id, 'waiting');
-    else this.store.finishRun(run.id, outcome.status, outcome.output?.data ?? null, error);
+    const output = outcome.output?.data ?? null;
 
-    const manifest = buildManifest(run.id, this.store.entries(run.id));
+    const manifest = buildManifest(run.id, tape.entries);
     if (this.config.manifestKey) {
       manifest.signature = signDigest(digest(manifest), loadPrivateKey(this.config.manifestKey));
     }
-    this.store.saveManifest(run.id, manifest as unknown as Json);
+    // The journal's last entries, the run's status and its manifest: one commit.
+    this.store.settle(run.id, outcome.status, {
+      output,
+      error,
+      manifest: manifest as unknown as Json,
+    });
     const manifestPath = join(run.dir, 'manifest.json');
     mkdirSync(run.dir, { recursive: true });
     writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
@@ -701,7 +770,7 @@ export class Mvm {
     return {
       runId: run.id,
       status: outcome.status,
-      output: outcome.output?.data ?? null,
+      output,
       error,
       pending: outcome.pending,
       manifest,
@@ -714,7 +783,10 @@ export class Mvm {
   /** Checks a run's journal against its hash chain and the anchor kept beside it. */
   auditRun(idOrPrefix: string, publicKeys: string[] = []) {
     const run = this.store.findRun(idOrPrefix);
-    const entries = this.store.entries(run.id);
+    return this.audit(run, this.store.entries(run.id), publicKeys);
+  }
+
+  private audit(run: RunRecord, entries: readonly JournalEntry[], publicKeys: string[] = []) {
     const report = verifyChain(entries, { head: run.head, count: run.count });
     const manifest = this.store.getManifest(run.id) as unknown as Manifest | undefined;
     let signedBy: string | null = null;
@@ -808,6 +880,14 @@ export class Mvm {
   close(): void {
     this.store.close();
   }
+}
+
+/** The journal entry that records an answer: its type and data. */
+function answerEntry(a: Answer): [type: string, data: JsonObject] {
+  if ('answer' in a) return ['user.answer', { id: a.id, answer: a.answer }];
+  const data: JsonObject = { id: a.id, verdict: a.verdict };
+  if (a.reason !== undefined) data.reason = a.reason;
+  return ['confirm.answer', data];
 }
 
 /**
