@@ -7,6 +7,7 @@ import { canonicalJson } from '../audit/canonical.js';
 import { type EntryBody, GENESIS, hashWithData, type JournalEntry } from '../audit/chain.js';
 import { StoreError } from '../spec/errors.js';
 import type { Json } from '../spec/types.js';
+import { Checkpointer } from './checkpoint.js';
 
 export type RunStatus = 'running' | 'done' | 'failed' | 'waiting' | 'cancelled';
 
@@ -159,6 +160,7 @@ export class RunStore {
     dir: string,
     db: Database.Database,
     private readonly durability: Durability,
+    private readonly checkpoints: Checkpointer,
   ) {
     this.dir = dir;
     this.db = db;
@@ -178,7 +180,10 @@ export class RunStore {
       throw new StoreError('open_failed', `cannot open the run store at ${abs}`, { dir: abs }, e);
     }
     migrate(db, abs);
-    return new RunStore(abs, db, options.durability ?? 'normal');
+    const durability = options.durability ?? 'normal';
+    const synchronous = durability === 'full' ? 'FULL' : 'NORMAL';
+    const checkpoints = new Checkpointer(db, join(abs, 'mvm.db'), synchronous);
+    return new RunStore(abs, db, durability, checkpoints);
   }
 
   runDir(id: string): string {
@@ -402,6 +407,7 @@ export class RunStore {
       for (const j of this.journals.values()) j.flush();
     } finally {
       this.db.close();
+      this.checkpoints.close();
     }
   }
 
@@ -411,7 +417,7 @@ export class RunStore {
       'INSERT INTO journal (run_id, seq, ts, type, at, data, prev, hash) VALUES (?,?,?,?,?,?,?,?)',
     );
     const anchor = this.sql('UPDATE runs SET head = ?, count = ? WHERE id = ?');
-    return this.db.transaction((runId: string, rows: Buffered[]) => {
+    const write = this.db.transaction((runId: string, rows: Buffered[]) => {
       for (const { body, hash, dataText } of rows) {
         insert.run(
           runId,
@@ -428,6 +434,10 @@ export class RunStore {
       const last = rows[rows.length - 1]!;
       anchor.run(last.hash, last.body.seq, runId);
     });
+    return (runId, rows) => {
+      write(runId, rows);
+      this.checkpoints.committed();
+    };
   }
 
   private sql(text: string): Database.Statement {
