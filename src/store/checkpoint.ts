@@ -59,7 +59,8 @@ export class Checkpointer {
     if (this.waiting) {
       // No answer yet (the worker is slow, or this thread has not let its answer in): the log
       // must not grow unbounded, so this connection checkpoints, as it would by default.
-      if (this.commits >= 4 * COMMITS_PER_CHECKPOINT) {
+      // Not inside a transaction, where SQLite refuses a checkpoint: at a later commit.
+      if (this.commits >= 4 * COMMITS_PER_CHECKPOINT && !this.db.inTransaction) {
         this.commits = 0;
         this.db.pragma('wal_checkpoint(PASSIVE)');
       }
