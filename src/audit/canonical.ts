@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 
 /**
@@ -96,8 +97,11 @@ function encode(value: unknown): string {
   return `${out}}`;
 }
 
+/** Node's one-shot hash (20.12 and later), which skips making a Hash object per call. */
+const oneShot = (crypto as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash;
+
 export function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return oneShot ? oneShot('sha256', text, 'hex') : createHash('sha256').update(text).digest('hex');
 }
 
 /** The digest of a JSON value: sha256 over its canonical encoding, prefixed with the algorithm. */

@@ -345,10 +345,10 @@ export class Mvm {
     return { config: this.config, monitor, user, driver, ...(events ? { events } : {}) };
   }
 
-  /** The files and URLs a call to namespace `ns` with these arguments names. */
-  private touched(ns: string, args: JsonObject, runDir: string): string[] {
+  /** How the arguments of a call to namespace `ns` name files and URLs. */
+  private resourceRulesOf(ns: string, runDir: string) {
     const binding = own(this.config.tools, ns);
-    return resourcesOf(args, resourceRules(binding && expandRunDir(binding, runDir)));
+    return resourceRules(binding && expandRunDir(binding, runDir));
   }
 
   private handlesOf(ns: string): boolean | string[] {
@@ -663,11 +663,17 @@ export class Mvm {
     const providers: ToolProvider[] = [];
     const scope = linked.image.name;
     const user: UserChannel = { ...nobody, ...options.user };
+    // How a namespace's arguments name files and URLs, worked out once per run.
+    const rules = new Map<string, ReturnType<typeof resourceRules>>();
+    const touched = (ns: string, args: JsonObject) => {
+      if (!rules.has(ns)) rules.set(ns, this.resourceRulesOf(ns, run.dir));
+      return resourcesOf(args, rules.get(ns));
+    };
     // A person asked to confirm a tool call sees what it would touch, too.
     const ask = user.confirm.bind(user);
     user.confirm = (request) => {
       const ns = request.tool.slice(0, Math.max(0, request.tool.indexOf('/')));
-      return ask({ ...request, touches: this.touched(ns, request.args, run.dir) });
+      return ask({ ...request, touches: touched(ns, request.args) });
     };
     let lock: { path: string; file: ReturnType<typeof readLock> } | undefined;
     const lend = this.lendToServers(user, options.serverEvents);
@@ -706,7 +712,7 @@ export class Mvm {
         lock ??= { path: lockPath(this.config.path), file: readLock(lockPath(this.config.path)) };
         if (lock.file) checkLock(lock.file, ns, defs, lock.path);
       },
-      resourcesOf: (ns, args) => this.touched(ns, args, run.dir),
+      resourcesOf: touched,
     };
 
     const recorders = new Map<string, RecordingDriver>();

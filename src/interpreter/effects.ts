@@ -143,6 +143,7 @@ export class Effects {
   private handleSeq = 0;
   private requestSeq = 0;
   private readonly requests = new RequestDigests();
+  private deadline: { deadline: AbortSignal; signal: AbortSignal } | undefined;
 
   constructor(options: EffectsOptions) {
     this.host = options.host;
@@ -328,10 +329,13 @@ export class Effects {
       // A model call changes nothing in the world, so one cut off by a stop is made again.
       this.tape.flush();
       const started = performance.now();
-      // The wall-clock budget bounds the call too, not only the steps around it.
-      const remaining = Math.min(2 ** 31 - 1, Math.max(1, this.meter.remainingMs()));
-      const deadline = AbortSignal.timeout(remaining);
-      const signal = this.signal ? AbortSignal.any([this.signal, deadline]) : deadline;
+      const { deadline, signal: ends } = this.modelSignal();
+      // A signal of the call's own: what a driver hangs on it goes with the call.
+      const call = new AbortController();
+      const abort = () => call.abort(ends.reason);
+      if (ends.aborted) abort();
+      else ends.addEventListener('abort', abort, { once: true });
+      const signal = call.signal;
       try {
         const onText = (delta: string) => this.emit({ type: 'model.text', at, slot, delta });
         reply = await driver.call({ slot, messages, tools, schema, signal, onText });
@@ -349,6 +353,8 @@ export class Effects {
               );
         this.tape.record('model.error', { slot, n, error: err.toJSON() as JsonObject }, at);
         throw err;
+      } finally {
+        ends.removeEventListener('abort', abort);
       }
       const ms = performance.now() - started;
       this.tape.record(
@@ -365,6 +371,22 @@ export class Effects {
       at,
     );
     return reply;
+  }
+
+  /**
+   * What ends a model call early: the run's own signal, and the wall-clock budget, which
+   * bounds the call too, not only the steps around it. The budget's end is one moment for the
+   * whole run, so one timer serves every call; a timer per call cost more than the rest of
+   * the call's bookkeeping.
+   */
+  private modelSignal(): { deadline: AbortSignal; signal: AbortSignal } {
+    if (!this.deadline) {
+      const remaining = Math.min(2 ** 31 - 1, Math.max(1, this.meter.remainingMs()));
+      const deadline = AbortSignal.timeout(remaining);
+      const signal = this.signal ? AbortSignal.any([this.signal, deadline]) : deadline;
+      this.deadline = { deadline, signal };
+    }
+    return this.deadline;
   }
 
   /**

@@ -132,6 +132,19 @@ function ownerAlive(owner: string): boolean {
   }
 }
 
+let lastMs = 0;
+let lastIso = '';
+
+/** The time as an entry records it; entries a millisecond apart share the text. */
+function timestamp(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastIso = new Date(now).toISOString();
+  }
+  return lastIso;
+}
+
 function newRunId(): string {
   const t = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
   return `${t}-${randomBytes(3).toString('hex')}`;
@@ -506,7 +519,7 @@ export class Journal {
     }
     const body: EntryBody = {
       seq: this.length + 1,
-      ts: new Date().toISOString(),
+      ts: timestamp(),
       type,
       data,
       prev: this.headHash,
