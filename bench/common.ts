@@ -1,6 +1,7 @@
 /**
  * What the benchmarks share: the line that names the machine, quantiles and a Markdown table.
  */
+import { appendFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 
@@ -33,9 +34,9 @@ export function median(xs: readonly number[]): number {
   );
 }
 
-/** A Markdown table; columns after the first are right-aligned. */
-export function table(head: string[], rows: (string | number)[][]): string {
-  const align = head.map((_, i) => (i === 0 ? '---' : '---:'));
+/** A Markdown table; columns after the first `left` are right-aligned. */
+export function table(head: string[], rows: (string | number)[][], left = 1): string {
+  const align = head.map((_, i) => (i < left ? '---' : '---:'));
   return [head, align, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
@@ -62,4 +63,24 @@ export function flags<K extends string, S extends string = never>(
   }
   for (const k of strings) out[k] = values[k] as string | undefined;
   return out as Record<K, number> & Partial<Record<S, string>>;
+}
+
+/** A figure a benchmark reports to `npm run bench`, with the target it is held to, if any. */
+export interface Figure {
+  bench: string;
+  measure: string;
+  value: number;
+  unit: string;
+  /** Met when the value is at most (`<=`) or below (`<`) this. */
+  target?: { op: '<=' | '<'; value: number };
+}
+
+/**
+ * Hands the figures to `npm run bench` (bench/all.ts), which names a file in
+ * MVM_BENCH_FIGURES; run alone, a benchmark only prints its tables.
+ */
+export function report(figures: Figure[]): void {
+  const file = process.env.MVM_BENCH_FIGURES;
+  if (!file) return;
+  appendFileSync(file, figures.map((f) => `${JSON.stringify(f)}\n`).join(''));
 }

@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Json, Mvm, parseConfig, verifyChain } from '../src/index.js';
-import { flags, load, machine, median, table } from './common.js';
+import { flags, load, machine, median, report, table } from './common.js';
 
 const o = flags({ entries: 6000, full: 300, repeats: 5, verify: 10_000 });
 
@@ -61,6 +61,7 @@ function appendRow(mvm: Mvm, label: string, n: number, every: number): (string |
   appendRun(mvm, Math.min(n, 200), every); // warm-up
   const secs = Array.from({ length: o.repeats }, () => appendRun(mvm, n, every));
   const s = median(secs);
+  report([{ bench: 'journal', measure: `append, ${label}`, value: (s / n) * 1e6, unit: 'µs' }]);
   return [label, n, (n / s).toFixed(0), ((s / n) * 1e6).toFixed(1)];
 }
 
@@ -87,6 +88,8 @@ function verifyRow(mvm: Mvm, n: number): (string | number)[] {
     chain.push(t3 - t2);
   }
   const per = (ms: number) => ((ms / n) * 1000).toFixed(2);
+  const measure = `audit verify, per 1000 of ${n} entries`;
+  report([{ bench: 'journal', measure, value: (median(audit) / n) * 1000, unit: 'ms' }]);
   return [n, per(median(audit)), per(median(chain)), median(audit).toFixed(1)];
 }
 

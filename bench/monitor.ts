@@ -3,6 +3,7 @@
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Monitor, type Rule } from '../src/monitor/monitor.js';
+import { report } from './common.js';
 
 const { values } = parseArgs({
   options: {
@@ -59,3 +60,6 @@ console.log('|---:|---:|---:|---:|---:|---:|');
 console.log(
   `| ${ruleCount} | ${calls} | ${q(0.5).toFixed(2)} | ${q(0.9).toFixed(2)} | ${q(0.99).toFixed(2)} | ${verdicts} |`,
 );
+report([
+  { bench: 'monitor', measure: `decision, ${ruleCount} rules, median`, value: q(0.5), unit: 'µs' },
+]);

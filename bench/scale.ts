@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type HostFunction, imageFromObject, Mvm, parseConfig } from '../src/index.js';
-import { flags, load, machine, quantile, table } from './common.js';
+import { flags, load, machine, quantile, report, table } from './common.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc (npm run bench:scale does)');
@@ -189,6 +189,24 @@ try {
     ['store on disk per run (db + wal)', perKb(dbBytes), '', ''],
   ];
   console.log(table(['measure', 'value', 'target', 'met'], rows));
+  report([
+    {
+      bench: 'scale',
+      measure: `heap per suspended run (${o.runs} runs)`,
+      value: perRun / KB,
+      unit: 'KB',
+      target: { op: '<', value: 20 },
+    },
+    {
+      bench: 'scale',
+      measure: 'resume, median',
+      value: med,
+      unit: 'ms',
+      target: { op: '<', value: 2 },
+    },
+    { bench: 'scale', measure: 'resume, p90', value: quantile(times, 0.9), unit: 'ms' },
+    { bench: 'scale', measure: 'resume, CPU time (mean)', value: resumeCpu, unit: 'ms' },
+  ]);
   console.log('');
   console.log(
     `heap after GC: ${(before.heap / 2 ** 20).toFixed(1)} MiB before the runs, ` +

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { flags, load, machine, quantile, table } from './common.js';
+import { flags, load, machine, quantile, report, table } from './common.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const o = flags({ runs: 20, warmup: 2 }, 0);
@@ -50,6 +50,14 @@ for (let i = 0; i < o.warmup + o.runs; i++) {
 
 const sorted = times.map((t) => [...t].sort((a, b) => a - b));
 const base = quantile(sorted[0]!, 0.5);
+report(
+  commands.slice(1).map((c, i) => ({
+    bench: 'startup',
+    measure: `${c.name}, median`,
+    value: quantile(sorted[i + 1]!, 0.5),
+    unit: 'ms',
+  })),
+);
 console.log('# startup: the CLI checking the bundled example, against node -e 0');
 console.log(machine());
 console.log(load());

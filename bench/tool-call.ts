@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { imageFromObject, type MachineEvent, Mvm, parseConfig } from '../src/index.js';
+import { report } from './common.js';
 
 const SERVER = fileURLToPath(
   new URL('../node_modules/@modelcontextprotocol/server-everything/dist/index.js', import.meta.url),
@@ -275,6 +276,17 @@ async function main(): Promise<void> {
   if (mvmRow && bareRow) {
     console.log(`ratio mvm/bare (median): ${(mvmRow.median / bareRow.median).toFixed(2)}`);
     console.log(`ratio mvm/bare (p90): ${(mvmRow.p90 / bareRow.p90).toFixed(2)}`);
+    report([
+      { bench: 'tool call', measure: 'mvm, median', value: mvmRow.median, unit: 'ms' },
+      { bench: 'tool call', measure: 'bare SDK client, median', value: bareRow.median, unit: 'ms' },
+      {
+        bench: 'tool call',
+        measure: 'mvm / bare client, median, stdio',
+        value: mvmRow.median / bareRow.median,
+        unit: '×',
+        target: { op: '<=', value: 1.05 },
+      },
+    ]);
   }
   if (mvmRow) {
     // The MCP request alone, as mvm times it around McpProvider.call: the rest of the

@@ -41,11 +41,12 @@ import {
   Mvm,
   parseConfig,
 } from '../../src/index.js';
-import { flags, load, machine, median, table } from '../common.js';
+import { type Figure, flags, load, machine, median, report, table } from '../common.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const o = flags({ total: 1000, rounds: 3, warmup: 100 }, 1, ['only']);
 const LENGTHS = [10, 50, 200];
+const HALF = { op: '<=' as const, value: 0.5 };
 
 if (
   !existsSync(join(here, 'node_modules/@openai/agents')) ||
@@ -412,13 +413,22 @@ async function main(): Promise<void> {
         'rounds; mvm with monitor, labels and journal (SQLite, durability normal)',
     );
     console.log('');
+    const figures: Figure[] = [];
     const rows = LENGTHS.map((n) => {
       const us = frameworks.map((f) => median(perStep.get(`${f.name}@${n}`)!));
       const cells = [n, ...us.map((u) => u.toFixed(1))];
       if (frameworks.length < 3) return cells;
-      const ratio = us[0]! / Math.min(...us.slice(1));
+      const fastest = Math.min(...us.slice(1));
+      const ratio = us[0]! / fastest;
+      const bench = `agent step, ${n} per run`;
+      figures.push(
+        { bench, measure: 'mvm', value: us[0]!, unit: 'µs' },
+        { bench, measure: 'fastest peer', value: fastest, unit: 'µs' },
+        { bench, measure: 'mvm / fastest peer', value: ratio, unit: '×', target: HALF },
+      );
       return [...cells, ratio.toFixed(2), ratio <= 0.5 ? 'yes' : 'no'];
     });
+    report(figures);
     const head = ['steps per run', ...frameworks.map((f) => `${f.name} µs/step`)];
     const ratios = frameworks.length < 3 ? [] : ['mvm / fastest peer', 'at most 0.5'];
     console.log(table([...head, ...ratios], rows));

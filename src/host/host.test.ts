@@ -76,6 +76,30 @@ describe('binding an image to a configuration', () => {
   });
 });
 
+describe('images verified once per digest', () => {
+  it('runs each image as it is, two of one name and the same image again', async () => {
+    const m = mvm({ models, tools });
+    const other = { ...image, procedures: { main: { params: ['n'], body: [{ op: 'halt' }] } } };
+
+    expect((await m.run(imageFromObject(image), { inputs: { n: 1 } })).output).toBe(1);
+    expect((await m.run(imageFromObject(other), { inputs: { n: 1 } })).output).toBeNull();
+    expect((await m.run(imageFromObject(image), { inputs: { n: 2 } })).output).toBe(2);
+    m.close();
+  });
+
+  it('still refuses an image that does not verify, every time it is given', async () => {
+    const m = mvm({ models, tools });
+    const bad = { ...image, procedures: { main: { body: [{ op: 'halt', src: 'nowhere' }] } } };
+
+    for (let i = 0; i < 2; i++) {
+      const err = await m.run(imageFromObject(bad), { inputs: { n: 1 } }).catch((e) => e);
+      expect(err).toMatchObject({ kind: 'verify' });
+    }
+    expect(m.store.listRuns()).toEqual([]);
+    m.close();
+  });
+});
+
 describe('the configuration', () => {
   it('refuses an expiry it cannot read, naming the rule', () => {
     expect(() =>

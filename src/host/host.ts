@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { digest } from '../audit/canonical.js';
-import { verifyChain } from '../audit/chain.js';
+import { type JournalEntry, verifyChain } from '../audit/chain.js';
 import { buildManifest, type Manifest } from '../audit/manifest.js';
 import {
   loadPrivateKey,
@@ -28,9 +28,9 @@ import { type ModelPin, PinnedDriver } from '../models/pin.js';
 import { RecordingDriver } from '../models/record.js';
 import { ReplayDriver } from '../models/replay.js';
 import { Monitor } from '../monitor/monitor.js';
-import { ConfigError } from '../spec/errors.js';
+import { ConfigError, StoreError } from '../spec/errors.js';
 import type { Image, Json, JsonObject } from '../spec/types.js';
-import { type RunRecord, RunStore } from '../store/store.js';
+import { type Journal, type RunRecord, RunStore } from '../store/store.js';
 import { type HostFunction, HostFunctions } from '../tools/host-functions.js';
 import { McpProvider, type McpServerSpec } from '../tools/mcp.js';
 import type { McpAuth, McpClientHooks, McpEvent } from '../tools/mcp-hooks.js';
@@ -132,6 +132,9 @@ function recordPath(path: string, slot: string, slots: number): string {
     : `${path}.${slot}.yaml`;
 }
 
+/** How many linked images an Mvm keeps; a host serves a handful of images, not thousands. */
+const LINKED_KEPT = 32;
+
 /** Nobody answers now: questions and confirmations suspend the run. */
 const nobody: UserChannel = {
   async show() {},
@@ -173,6 +176,8 @@ export class Mvm {
   private readonly functions: Record<string, Record<string, HostFunction>>;
   private readonly drivers: Record<string, DriverFactory>;
   private readonly mcpAuth: Record<string, McpAuth>;
+  /** Images verified and linked, by digest, most recently used last. */
+  private readonly linkedImages = new Map<string, LinkedImage>();
 
   constructor(options: MvmOptions) {
     this.config = options.config;
@@ -356,10 +361,10 @@ export class Mvm {
     return { config: this.config, monitor, user, driver, ...(events ? { events } : {}) };
   }
 
-  /** The files and URLs a call to namespace `ns` with these arguments names. */
-  private touched(ns: string, args: JsonObject, runDir: string): string[] {
+  /** How the arguments of a call to namespace `ns` name files and URLs. */
+  private resourceRulesOf(ns: string, runDir: string) {
     const binding = own(this.config.tools, ns);
-    return resourcesOf(args, resourceRules(binding && expandRunDir(binding, runDir)));
+    return resourceRules(binding && expandRunDir(binding, runDir));
   }
 
   private handlesOf(ns: string): boolean | string[] {
@@ -373,6 +378,14 @@ export class Mvm {
       integrity: l?.integrity ?? 'untrusted',
       sources: [`tool:${ns}`],
     };
+  }
+
+  private configDigestText: string | undefined;
+
+  /** The configuration's digest, which every run records and every resume compares. */
+  private configDigest(): string {
+    this.configDigestText ??= digest(this.config.raw);
+    return this.configDigestText;
   }
 
   /** The tool lock the run is held to, by path and the digest of what it pins; or null. */
@@ -442,6 +455,27 @@ export class Mvm {
     }
   }
 
+  /**
+   * Verifies an image once per digest. The verifier reads the image alone (the grants are
+   * checked by `bind`, on every run), so the same digest links the same way; an image file's
+   * digest must be its data's, as `readImageFile` and `imageFromObject` make it, which the
+   * signature check and the journal rely on already. A linked image is not changed by runs.
+   */
+  private link(file: ImageFile): LinkedImage {
+    const known = this.linkedImages.get(file.digest);
+    if (known) {
+      this.linkedImages.delete(file.digest);
+      this.linkedImages.set(file.digest, known);
+      return known;
+    }
+    const linked = verifyFile(file);
+    if (this.linkedImages.size >= LINKED_KEPT) {
+      this.linkedImages.delete(this.linkedImages.keys().next().value!);
+    }
+    this.linkedImages.set(file.digest, linked);
+    return linked;
+  }
+
   /** Verifies, binds and runs an image; the journal and manifest stay in the store. */
   async run(file: ImageFile, options: RunOptions = {}): Promise<RunResult> {
     this.checkSignature(file);
@@ -450,30 +484,40 @@ export class Mvm {
         file: options.record,
       });
     }
-    const linked = verifyFile(file);
+    const linked = this.link(file);
     const bound = this.bind(linked, options.inputs ?? {});
     const image = linked.image;
-
-    // Read before the run exists: a lock that cannot be read stops the load, not the run.
-    const lock = this.lockIdentity();
-    const run = this.store.createRun({
-      imageName: image.name,
-      imageDigest: file.digest,
-      configPath: this.config.path,
-    });
-    const journal = this.store.journal(run.id);
-    journal.append('run.start', {
+    const start: JsonObject = {
       image: { name: image.name, digest: file.digest, path: file.path },
-      config: { path: this.config.path, digest: digest(this.config.raw) },
-      lock,
+      config: { path: this.config.path, digest: this.configDigest() },
+      lock: this.lockIdentity(),
       inputs: bound.inputs,
       budgets: { ...new BudgetMeter(this.config.budgets).limits },
       source: file.data as Json,
-    });
-    // What the run is must be on disk before it does anything: resume starts from it.
-    journal.flush();
-    options.started?.(run.id);
-    return this.execute(run, linked, bound, new Tape(journal), options);
+    };
+
+    // What the run is must be on disk before it does anything: resume starts from it. The
+    // run and its first entry are committed together.
+    let run: RunRecord | undefined;
+    let tape: Tape;
+    try {
+      tape = this.store.transaction(() => {
+        run = this.store.createRun({
+          imageName: image.name,
+          imageDigest: file.digest,
+          configPath: this.config.path,
+        });
+        const t = new Tape(this.store.journal(run.id));
+        t.mark('run.start', start);
+        t.flush();
+        return t;
+      });
+    } catch (e) {
+      if (run) this.store.release(run.id);
+      throw e;
+    }
+    options.started?.(run!.id);
+    return this.execute(run!, linked, bound, tape, options);
   }
 
   /**
@@ -487,8 +531,9 @@ export class Mvm {
    */
   async resume(idOrPrefix: string, answers: Answer[], options: ResumeOptions = {}) {
     const run = this.store.findRun(idOrPrefix);
+    // Read once: the audit, the answers, the replies and the tape all work from these.
     const entries = this.store.entries(run.id);
-    const chain = this.auditRun(run.id).report;
+    const chain = this.audit(run, entries).report;
     if (!chain.ok) {
       throw new ConfigError(
         'journal_invalid',
@@ -518,7 +563,7 @@ export class Mvm {
     }
     const start = entries[0].data as JsonObject;
     const config = start.config as JsonObject;
-    if (config.digest !== digest(this.config.raw)) {
+    if (config.digest !== this.configDigest()) {
       throw new ConfigError(
         'config_changed',
         config.path === this.config.path
@@ -529,11 +574,11 @@ export class Mvm {
     }
     const pending = pendingOf(entries);
     checkAnswers(run.id, run.status, pending, answers);
+    // A lock that cannot be read stops the resume before the run is claimed.
     this.lockIdentity();
-    this.store.claim(run.id);
 
     const file = imageFromObject(start.source);
-    const linked = verifyFile(file);
+    const linked = this.link(file);
     const bound = this.bind(linked, start.inputs as Record<string, Json>);
     for (const [slot, driver] of bound.drivers) {
       const replies = entries
@@ -542,19 +587,30 @@ export class Mvm {
       driver.resumeAfter?.(replies);
     }
 
-    const journal = this.store.journal(run.id);
-    for (const a of answers) {
-      if ('answer' in a) journal.append('user.answer', { id: a.id, answer: a.answer });
-      else {
-        const data: JsonObject = { id: a.id, verdict: a.verdict };
-        if (a.reason !== undefined) data.reason = a.reason;
-        journal.append('confirm.answer', data);
-      }
+    // Taking the run, its answers and its status are one commit: until then it is as it was.
+    const recorded = [...entries];
+    let journal: Journal | undefined;
+    try {
+      journal = this.store.transaction(() => {
+        this.store.claim(run.id);
+        const j = this.store.journal(run.id);
+        if (j.head !== run.head || j.count !== run.count) {
+          throw new StoreError('run_changed', `run ${run.id} moved on while it was read`, {
+            run: run.id,
+          });
+        }
+        for (const a of answers) recorded.push(j.append(...answerEntry(a)));
+        const resumed = { answers: answers.map((a) => a.id), after: run.status };
+        recorded.push(j.append('run.resume', resumed));
+        j.flush();
+        this.store.setStatus(run.id, 'running');
+        return j;
+      });
+    } catch (e) {
+      this.store.release(run.id);
+      throw e;
     }
-    journal.append('run.resume', { answers: answers.map((a) => a.id), after: run.status });
-    this.store.setStatus(run.id, 'running');
     options.started?.(run.id);
-    const recorded = this.store.entries(run.id);
     return this.execute(run, linked, bound, new Tape(journal, recorded), options);
   }
 
@@ -574,7 +630,7 @@ export class Mvm {
     const chain = verifyChain(entries, { head: run.head, count: run.count });
     const start = entries[0]?.data as JsonObject;
     const file = options.image ?? imageFromObject(start.source);
-    const linked = verifyFile(file);
+    const linked = this.link(file);
     const slots = Object.keys(linked.image.models ?? {});
     const drivers = new Map(slots.map((s) => [s, recordedDriver(s, entries)] as const));
     const providerOf = recordedProviders(entries);
@@ -603,7 +659,13 @@ export class Mvm {
       tape,
       meter,
     });
-    const outcome = await machine.run(start.inputs as Record<string, Json>);
+    let outcome: Awaited<ReturnType<Machine['run']>>;
+    try {
+      outcome = await machine.run(start.inputs as Record<string, Json>);
+    } finally {
+      // A replay only reads: the journal object it opened is not kept.
+      this.store.release(run.id);
+    }
     const diverged = outcome.error instanceof DivergenceError ? outcome.error : undefined;
     const consumed = tape.catchingUp ? tape.position : entries.length;
     const report: ReplayReport = {
@@ -636,12 +698,18 @@ export class Mvm {
     const providers: ToolProvider[] = [];
     const scope = linked.image.name;
     const user: UserChannel = { ...nobody, ...options.user };
+    // How a namespace's arguments name files and URLs, worked out once per run.
+    const rules = new Map<string, ReturnType<typeof resourceRules>>();
+    const touched = (ns: string, args: JsonObject) => {
+      if (!rules.has(ns)) rules.set(ns, this.resourceRulesOf(ns, run.dir));
+      return resourcesOf(args, rules.get(ns));
+    };
     // A person asked to confirm a tool call sees what it would touch, too.
     const ask = user.confirm.bind(user);
     user.confirm = (request) => {
       if (request.kind !== 'tool' && request.kind !== 'unknown_outcome') return ask(request);
       const ns = request.tool.slice(0, Math.max(0, request.tool.indexOf('/')));
-      return ask({ ...request, touches: this.touched(ns, request.args, run.dir) });
+      return ask({ ...request, touches: touched(ns, request.args) });
     };
     let lock: { path: string; file: ReturnType<typeof readLock> } | undefined;
     const meter = new BudgetMeter(this.config.budgets);
@@ -696,7 +764,7 @@ export class Mvm {
         lock ??= { path: lockPath(this.config.path), file: readLock(lockPath(this.config.path)) };
         if (lock.file) checkLock(lock.file, ns, defs, lock.path);
       },
-      resourcesOf: (ns, args) => this.touched(ns, args, run.dir),
+      resourcesOf: touched,
     };
 
     const recorders = new Map<string, RecordingDriver>();
@@ -725,6 +793,8 @@ export class Mvm {
       meter,
       events: telemetry ? telemetry.listen(options.events) : options.events,
       signal: options.signal,
+      // The end is committed below, with the run's status and its manifest.
+      commitEnd: false,
     });
     let outcome: Awaited<ReturnType<Machine['run']>>;
     try {
@@ -739,14 +809,18 @@ export class Mvm {
     }
     telemetry?.end(outcome.status, outcome.error ?? undefined, outcome.pending.length);
     const error = outcome.error ? (outcome.error.toJSON() as JsonObject) : null;
-    if (outcome.status === 'waiting') this.store.setStatus(run.id, 'waiting');
-    else this.store.finishRun(run.id, outcome.status, outcome.output?.data ?? null, error);
+    const output = outcome.output?.data ?? null;
 
-    const manifest = buildManifest(run.id, this.store.entries(run.id));
+    const manifest = buildManifest(run.id, tape.entries);
     if (this.config.manifestKey) {
       manifest.signature = signDigest(digest(manifest), loadPrivateKey(this.config.manifestKey));
     }
-    this.store.saveManifest(run.id, manifest as unknown as Json);
+    // The journal's last entries, the run's status and its manifest: one commit.
+    this.store.settle(run.id, outcome.status, {
+      output,
+      error,
+      manifest: manifest as unknown as Json,
+    });
     const manifestPath = join(run.dir, 'manifest.json');
     mkdirSync(run.dir, { recursive: true });
     writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
@@ -754,7 +828,7 @@ export class Mvm {
     return {
       runId: run.id,
       status: outcome.status,
-      output: outcome.output?.data ?? null,
+      output,
       error,
       pending: outcome.pending,
       manifest,
@@ -767,7 +841,10 @@ export class Mvm {
   /** Checks a run's journal against its hash chain and the anchor kept beside it. */
   auditRun(idOrPrefix: string, publicKeys: string[] = []) {
     const run = this.store.findRun(idOrPrefix);
-    const entries = this.store.entries(run.id);
+    return this.audit(run, this.store.entries(run.id), publicKeys);
+  }
+
+  private audit(run: RunRecord, entries: readonly JournalEntry[], publicKeys: string[] = []) {
     const report = verifyChain(entries, { head: run.head, count: run.count });
     const manifest = this.store.getManifest(run.id) as unknown as Manifest | undefined;
     let signedBy: string | null = null;
@@ -867,6 +944,14 @@ export class Mvm {
   close(): void {
     this.store.close();
   }
+}
+
+/** The journal entry that records an answer: its type and data. */
+function answerEntry(a: Answer): [type: string, data: JsonObject] {
+  if ('answer' in a) return ['user.answer', { id: a.id, answer: a.answer }];
+  const data: JsonObject = { id: a.id, verdict: a.verdict };
+  if (a.reason !== undefined) data.reason = a.reason;
+  return ['confirm.answer', data];
 }
 
 /**

@@ -31,6 +31,7 @@ import {
   WAIT,
 } from './people.js';
 import { checkPlan, type PlanContext, type PlanShape, planMessages } from './plan.js';
+import { RequestDigests } from './request-digest.js';
 import { ServerContent } from './server-content.js';
 import { DivergenceError, type Tape } from './tape.js';
 import {
@@ -164,6 +165,8 @@ export class Effects {
   private handleSeq = 0;
   private requestSeq = 0;
   private readonly content: ServerContent;
+  private readonly requests = new RequestDigests();
+  private deadline: { deadline: AbortSignal; signal: AbortSignal } | undefined;
 
   constructor(options: EffectsOptions) {
     this.host = options.host;
@@ -313,20 +316,9 @@ export class Effects {
     for (const reg of regs ?? []) {
       const v = frame.get(reg, at);
       labels.push(v.label);
-      if (!Array.isArray(v.data)) {
-        throw new TrapError('not_a_tool_list', `'${reg}' is not a tool list`, at);
-      }
-      for (const t of v.data) {
+      specs.push(...toolSpecsOf(v.data, reg, at));
+      for (const t of v.data as Json[]) {
         const o = t as JsonObject;
-        const schema = o?.inputSchema;
-        if (typeof o?.name !== 'string' || typeof schema !== 'object' || schema === null) {
-          throw new TrapError('not_a_tool_list', `'${reg}' holds something not a tool`, at);
-        }
-        specs.push({
-          name: o.name as string,
-          description: o.description as string,
-          inputSchema: o.inputSchema as JsonObject,
-        });
         // What a planner is told beyond what a model calling the tool is.
         const shape: PlanShape = {};
         if (o.outputSchema !== null && typeof o.outputSchema === 'object') {
@@ -364,7 +356,7 @@ export class Effects {
       {
         slot,
         n,
-        request: digest({ messages, tools, schema }),
+        request: this.requests.of(messages, tools, schema),
         messages: messages.length,
         tools: tools.map((t) => t.name),
       },
@@ -381,10 +373,13 @@ export class Effects {
       // A model call changes nothing in the world, so one cut off by a stop is made again.
       this.tape.flush();
       const started = performance.now();
-      // The wall-clock budget bounds the call too, not only the steps around it.
-      const remaining = Math.min(2 ** 31 - 1, Math.max(1, this.meter.remainingMs()));
-      const deadline = AbortSignal.timeout(remaining);
-      const signal = this.signal ? AbortSignal.any([this.signal, deadline]) : deadline;
+      const { deadline, signal: ends } = this.modelSignal();
+      // A signal of the call's own: what a driver hangs on it goes with the call.
+      const call = new AbortController();
+      const abort = () => call.abort(ends.reason);
+      if (ends.aborted) abort();
+      else ends.addEventListener('abort', abort, { once: true });
+      const signal = call.signal;
       try {
         const onText = (delta: string) => this.emit({ type: 'model.text', at, slot, delta });
         reply = await driver.call({ slot, messages, tools, schema, signal, onText });
@@ -402,6 +397,8 @@ export class Effects {
               );
         this.tape.record('model.error', { slot, n, error: err.toJSON() as JsonObject }, at);
         throw err;
+      } finally {
+        ends.removeEventListener('abort', abort);
       }
       const ms = performance.now() - started;
       this.tape.record(
@@ -418,6 +415,22 @@ export class Effects {
       at,
     );
     return reply;
+  }
+
+  /**
+   * What ends a model call early: the run's own signal, and the wall-clock budget, which
+   * bounds the call too, not only the steps around it. The budget's end is one moment for the
+   * whole run, so one timer serves every call; a timer per call cost more than the rest of
+   * the call's bookkeeping.
+   */
+  private modelSignal(): { deadline: AbortSignal; signal: AbortSignal } {
+    if (!this.deadline) {
+      const remaining = Math.min(2 ** 31 - 1, Math.max(1, this.meter.remainingMs()));
+      const deadline = AbortSignal.timeout(remaining);
+      const signal = this.signal ? AbortSignal.any([this.signal, deadline]) : deadline;
+      this.deadline = { deadline, signal };
+    }
+    return this.deadline;
   }
 
   /**
@@ -1185,6 +1198,32 @@ function resultValue(
     // provider's, as vouched.
     parts: { form: parts.form, fields: { content: inner, structured: inner } },
   };
+}
+
+/** A tool list's specs, made once per list: values do not change, and the same specs hash alike. */
+const specsByList = new WeakMap<object, ToolSpec[]>();
+
+function toolSpecsOf(data: Json, reg: string, at?: string): ToolSpec[] {
+  if (!Array.isArray(data)) {
+    throw new TrapError('not_a_tool_list', `'${reg}' is not a tool list`, at);
+  }
+  const known = specsByList.get(data);
+  if (known) return known;
+  const specs: ToolSpec[] = [];
+  for (const t of data) {
+    const o = t as JsonObject;
+    const schema = o?.inputSchema;
+    if (typeof o?.name !== 'string' || typeof schema !== 'object' || schema === null) {
+      throw new TrapError('not_a_tool_list', `'${reg}' holds something not a tool`, at);
+    }
+    specs.push({
+      name: o.name as string,
+      description: o.description as string,
+      inputSchema: o.inputSchema as JsonObject,
+    });
+  }
+  specsByList.set(data, specs);
+  return specs;
 }
 
 /** The machine's own provider for one handle's content, read by `inspect_handle`. */

@@ -44,6 +44,12 @@ export interface MachineOptions {
   meter: BudgetMeter;
   events?: (event: MachineEvent) => void;
   signal?: AbortSignal;
+  /**
+   * Whether the machine commits the journal when the run ends or suspends; by default it
+   * does. A host that commits the end together with its own record of the run, in one
+   * transaction, says false and must commit it before it reports the outcome.
+   */
+  commitEnd?: boolean;
 }
 
 /**
@@ -76,8 +82,10 @@ export class Machine {
    * here: the rest of it runs only because they did not, so it runs under their label.
    */
   private stayed: Label = PUBLIC_TRUSTED;
+  private readonly commitEnd: boolean;
 
   constructor(options: MachineOptions) {
+    this.commitEnd = options.commitEnd ?? true;
     this.linked = options.linked;
     this.procedures = options.linked.procedures;
     this.meter = options.meter;
@@ -118,7 +126,7 @@ export class Machine {
         used: { ...used },
         wallMs,
       });
-      this.tape.flush();
+      if (this.commitEnd) this.tape.flush();
       this.emit({ type: 'run.suspend', pending: outcome.pending });
       return outcome;
     }
@@ -141,7 +149,7 @@ export class Machine {
         this.tape.mark('run.end', endOf(outcome));
       }
     }
-    this.tape.flush();
+    if (this.commitEnd) this.tape.flush();
     this.emit({ type: 'run.end', status: outcome.status, error: outcome.error ?? undefined });
     return outcome;
   }

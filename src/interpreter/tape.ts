@@ -55,6 +55,8 @@ function comparable(data: Json): string {
 export class Tape {
   private cursor = 0;
   private readonly recorded: readonly JournalEntry[];
+  /** What this tape appended, after the recorded entries. */
+  private readonly appended: JournalEntry[] = [];
 
   /**
    * `readOnly` replays: everything must come from the recorded entries, and a run that
@@ -66,6 +68,20 @@ export class Tape {
     readonly readOnly = false,
   ) {
     this.recorded = recorded;
+  }
+
+  /**
+   * The run's whole journal as this tape knows it: the recorded entries, then those it
+   * appended. A host builds the manifest from it without reading the journal back.
+   */
+  get entries(): readonly JournalEntry[] {
+    return this.appended.length === 0 ? this.recorded : [...this.recorded, ...this.appended];
+  }
+
+  private append(type: string, data: Json, at?: string): JournalEntry {
+    const entry = this.journal.append(type, data, at);
+    this.appended.push(entry);
+    return entry;
   }
 
   /** How many recorded entries the re-execution has gone through. */
@@ -85,7 +101,7 @@ export class Tape {
 
   /** Journals a mark on the run (a suspension, a divergence's end); nothing when replaying. */
   mark(type: string, data: Json): void {
-    if (!this.readOnly) this.journal.append(type, data);
+    if (!this.readOnly) this.append(type, data);
   }
 
   /** True while the machine is re-executing what the journal already holds. */
@@ -114,7 +130,7 @@ export class Tape {
   write(type: string, data: Json, at?: string): JournalEntry {
     if (!this.catchingUp) {
       if (this.readOnly) this.pastTheEnd(type, at);
-      return this.journal.append(type, data, at);
+      return this.append(type, data, at);
     }
     const rec = this.recorded[this.cursor]!;
     const same =
@@ -199,6 +215,6 @@ export class Tape {
       throw new InternalError(`outcome ${type} produced while re-executing`, { at });
     }
     if (this.readOnly) this.pastTheEnd(type, at);
-    return this.journal.append(type, data, at);
+    return this.append(type, data, at);
   }
 }

@@ -198,6 +198,7 @@ export function appendMessages(
 ): Json {
   if (!Array.isArray(history)) throw new TrapError('not_a_history', 'not a history', at);
   const out = [...history];
+  const before = out.length;
   if (role === 'user') {
     out.push({ role: 'user', content: textOf(src) });
   } else if (role === 'assistant') {
@@ -216,5 +217,22 @@ export function appendMessages(
   } else {
     out.push(toolMessage(src, at));
   }
+  sizeAfterAppend(history, out, before);
   return out;
+}
+
+/**
+ * The size of a history grown by appending, from the size of the one it grew from: writing
+ * it to a register would otherwise measure every message again, on every turn.
+ */
+function sizeAfterAppend(history: Json[], out: Json[], before: number): void {
+  const known = sizes.get(history);
+  if (!known) return;
+  let { chars, depth } = known;
+  for (let i = before; i < out.length; i++) {
+    const m = measure(out[i]!, 1);
+    chars += m.chars + 1;
+    depth = Math.max(depth, m.depth + 1);
+  }
+  if (Number.isFinite(depth)) sizes.set(out, { chars, depth });
 }

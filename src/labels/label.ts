@@ -26,12 +26,26 @@ function meetReaders(a: Readers, b: Readers): Readers {
   return a.filter((r) => b.includes(r));
 }
 
+/** `a`, then each source of `b` not already there, in order. */
 function unionSources(a: readonly string[], b: readonly string[]): readonly string[] {
-  if (b.length === 0) return a;
+  if (b.length === 0 || a === b) return a;
   if (a.length === 0) return b;
   const out = [...a];
-  for (const s of b) if (!out.includes(s)) out.push(s);
-  return out;
+  if (a.length * b.length <= 256) {
+    for (const s of b) if (!out.includes(s)) out.push(s);
+  } else {
+    // A conversation's label gathers a source per tool result, and each step joins it with
+    // a label that holds most of the same sources: a scan of both would be quadratic.
+    const seen = new Set(a);
+    for (const s of b) {
+      if (seen.has(s)) continue;
+      seen.add(s);
+      out.push(s);
+    }
+  }
+  // Most often one list holds the other: share it rather than keep an equal copy.
+  if (out.length === a.length) return a;
+  return out.length === b.length && b.every((s, i) => s === out[i]) ? b : out;
 }
 
 /** The least label at least as restrictive as both. */

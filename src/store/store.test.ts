@@ -227,6 +227,42 @@ describe('journal', () => {
   });
 });
 
+describe('settling a run', () => {
+  it('commits the journal, the status and the manifest together, then lets the journal go', () => {
+    const run = store.createRun(meta());
+    const j = store.journal(run.id);
+    j.append('run.start', { inputs: {} });
+    const end = j.append('run.end', { status: 'done' });
+
+    store.settle(run.id, 'done', { output: 'ok', error: null, manifest: { head: end.hash } });
+
+    expect(store.getRun(run.id)).toMatchObject({ status: 'done', output: 'ok', count: 2 });
+    expect(store.getManifest(run.id)).toEqual({ head: end.hash });
+    expect(thrown(() => j.append('late', 1))).toMatchObject({ code: 'journal_closed' });
+    // A new object takes up the chain where the anchor stands.
+    const again = store.journal(run.id);
+    expect(again).not.toBe(j);
+    expect(again.append('audit.note', 1)).toMatchObject({ seq: 3, prev: end.hash });
+  });
+
+  it('leaves the run as it was when the transaction fails, and the journal reopens', () => {
+    const run = store.createRun(meta());
+    const j = store.journal(run.id);
+    j.append('run.start', { inputs: {} });
+    j.flush();
+    j.append('run.suspend', { pending: [] });
+    store.database.exec('DROP TABLE manifests');
+
+    expect(
+      thrown(() => store.settle(run.id, 'waiting', { output: null, error: null, manifest: 1 })),
+    ).toBeDefined();
+
+    expect(store.getRun(run.id)).toMatchObject({ status: 'running', count: 1 });
+    expect(store.journal(run.id).count).toBe(1);
+    expect(store.entries(run.id).map((e) => e.type)).toEqual(['run.start']);
+  });
+});
+
 describe('manifests and memory', () => {
   it('keeps a manifest per run, the latest one winning', () => {
     const run = store.createRun(meta());

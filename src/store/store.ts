@@ -7,6 +7,7 @@ import { canonicalJson } from '../audit/canonical.js';
 import { type EntryBody, GENESIS, hashWithData, type JournalEntry } from '../audit/chain.js';
 import { StoreError } from '../spec/errors.js';
 import type { Json } from '../spec/types.js';
+import { Checkpointer } from './checkpoint.js';
 
 export type RunStatus = 'running' | 'done' | 'failed' | 'waiting' | 'cancelled';
 
@@ -131,6 +132,19 @@ function ownerAlive(owner: string): boolean {
   }
 }
 
+let lastMs = 0;
+let lastIso = '';
+
+/** The time as an entry records it; entries a millisecond apart share the text. */
+function timestamp(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastIso = new Date(now).toISOString();
+  }
+  return lastIso;
+}
+
 function newRunId(): string {
   const t = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
   return `${t}-${randomBytes(3).toString('hex')}`;
@@ -152,11 +166,14 @@ export class RunStore {
   private readonly journals = new Map<string, Journal>();
   /** Each statement is prepared once: preparing costs more than running most of them. */
   private readonly statements = new Map<string, Database.Statement>();
+  private claimTx: Database.Transaction<(id: string) => void> | undefined;
+  private writeRows: RowWriter | undefined;
 
   private constructor(
     dir: string,
     db: Database.Database,
     private readonly durability: Durability,
+    private readonly checkpoints: Checkpointer,
   ) {
     this.dir = dir;
     this.db = db;
@@ -176,7 +193,10 @@ export class RunStore {
       throw new StoreError('open_failed', `cannot open the run store at ${abs}`, { dir: abs }, e);
     }
     migrate(db, abs);
-    return new RunStore(abs, db, options.durability ?? 'normal');
+    const durability = options.durability ?? 'normal';
+    const synchronous = durability === 'full' ? 'FULL' : 'NORMAL';
+    const checkpoints = new Checkpointer(db, join(abs, 'mvm.db'), synchronous);
+    return new RunStore(abs, db, durability, checkpoints);
   }
 
   runDir(id: string): string {
@@ -255,6 +275,49 @@ export class RunStore {
     );
   }
 
+  /**
+   * Commits what a run's journal holds together with how the run now stands, in one
+   * transaction: waiting, or ended with its output or error; with its manifest. The store
+   * then lets go of the run's journal object; a resumed run opens it again from the anchor.
+   */
+  settle(
+    id: string,
+    status: RunStatus,
+    end: { output: Json | null; error: Json | null; manifest: Json },
+  ): void {
+    const journal = this.journals.get(id);
+    try {
+      this.transaction(() => {
+        journal?.flush();
+        if (status === 'waiting' || status === 'running') this.setStatus(id, status);
+        else this.finishRun(id, status, end.output, end.error);
+        this.saveManifest(id, end.manifest);
+      });
+    } finally {
+      this.release(id);
+    }
+  }
+
+  /**
+   * Commits a run's journal and lets go of its object, which the store otherwise keeps while
+   * the run may still append; a later `journal(id)` opens it again from the anchor.
+   */
+  release(id: string): void {
+    const journal = this.journals.get(id);
+    this.journals.delete(id);
+    journal?.close();
+  }
+
+  /**
+   * Runs `fn` in one transaction: everything it writes, journal flushes included, is
+   * committed together or not at all. A journal whose flush is rolled back with it must be
+   * released, since its object has moved on.
+   */
+  transaction<T>(fn: () => T): T {
+    // Immediate: the write lock is taken at the start, so what `fn` reads stays true.
+    return this.db.transaction(fn).immediate();
+  }
+
   /** Marks a run waiting, or running again, without ending it. */
   setStatus(id: string, status: RunStatus): void {
     const owner = status === 'running' ? OWNER : null;
@@ -266,17 +329,22 @@ export class RunStore {
    * refused: two processes must never carry on the same run.
    */
   claim(id: string): void {
-    const row = this.sql('SELECT owner FROM runs WHERE id = ?').get(id) as
-      | { owner: string | null }
-      | undefined;
-    const owner = row?.owner ?? null;
-    if (owner && owner !== OWNER && ownerAlive(owner)) {
-      throw new StoreError('run_in_progress', `run ${id} is being carried on by process ${owner}`, {
-        run: id,
-        owner,
-      });
-    }
-    this.sql('UPDATE runs SET owner = ? WHERE id = ?').run(OWNER, id);
+    // Read and taken under the write lock, so that two processes cannot both take it.
+    this.claimTx ??= this.db.transaction((id: string) => {
+      const row = this.sql('SELECT owner FROM runs WHERE id = ?').get(id) as
+        | { owner: string | null }
+        | undefined;
+      const owner = row?.owner ?? null;
+      if (owner && owner !== OWNER && ownerAlive(owner)) {
+        throw new StoreError(
+          'run_in_progress',
+          `run ${id} is being carried on by process ${owner}`,
+          { run: id, owner },
+        );
+      }
+      this.sql('UPDATE runs SET owner = ? WHERE id = ?').run(OWNER, id);
+    });
+    this.claimTx.immediate(id);
   }
 
   journal(runId: string): Journal {
@@ -284,7 +352,8 @@ export class RunStore {
     if (!j) {
       const run = this.getRun(runId);
       if (!run) throw new StoreError('run_not_found', `no run '${runId}'`, { run: runId });
-      j = new Journal(this.db, runId, run.head, run.count, this.durability === 'full');
+      this.writeRows ??= this.rowWriter();
+      j = new Journal(this.writeRows, runId, run.head, run.count, this.durability === 'full');
       this.journals.set(runId, j);
     }
     return j;
@@ -293,10 +362,9 @@ export class RunStore {
   /** A run's journal entries in order; with `after`, only those past that sequence number. */
   entries(runId: string, after = 0): JournalEntry[] {
     this.journals.get(runId)?.flush();
-    const rows = this.sql('SELECT * FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq').all(
-      runId,
-      after,
-    ) as EntryRow[];
+    const rows = this.sql(
+      'SELECT seq, ts, type, at, data, prev, hash FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq',
+    ).all(runId, after) as EntryRow[];
     return rows.map((r) => {
       const e: JournalEntry = {
         seq: r.seq,
@@ -352,7 +420,37 @@ export class RunStore {
       for (const j of this.journals.values()) j.flush();
     } finally {
       this.db.close();
+      this.checkpoints.close();
     }
+  }
+
+  /** One transaction for every journal: a run's buffered entries, then its anchor. */
+  private rowWriter(): RowWriter {
+    const insert = this.sql(
+      'INSERT INTO journal (run_id, seq, ts, type, at, data, prev, hash) VALUES (?,?,?,?,?,?,?,?)',
+    );
+    const anchor = this.sql('UPDATE runs SET head = ?, count = ? WHERE id = ?');
+    const write = this.db.transaction((runId: string, rows: Buffered[]) => {
+      for (const { body, hash, dataText } of rows) {
+        insert.run(
+          runId,
+          body.seq,
+          body.ts,
+          body.type,
+          // As JSON text, so that a lone surrogate survives SQLite's UTF-8 and the hash holds.
+          body.at === undefined ? null : JSON.stringify(body.at),
+          dataText,
+          body.prev,
+          hash,
+        );
+      }
+      const last = rows[rows.length - 1]!;
+      anchor.run(last.hash, last.body.seq, runId);
+    });
+    return (runId, rows) => {
+      write(runId, rows);
+      this.checkpoints.committed();
+    };
   }
 
   private sql(text: string): Database.Statement {
@@ -391,38 +489,17 @@ export class RunStore {
  * done. With durability `full`, every append is committed and synced at once.
  */
 export class Journal {
-  private readonly tx: (rows: Buffered[]) => void;
   private buffer: Buffered[] = [];
+  private closed = false;
 
+  /** `write` commits a run's rows and moves its anchor, in one transaction. */
   constructor(
-    db: Database.Database,
+    private readonly write: RowWriter,
     readonly runId: string,
     private headHash: string,
     private length: number,
     private readonly eager = false,
-  ) {
-    const insert = db.prepare(
-      'INSERT INTO journal (run_id, seq, ts, type, at, data, prev, hash) VALUES (?,?,?,?,?,?,?,?)',
-    );
-    const anchor = db.prepare('UPDATE runs SET head = ?, count = ? WHERE id = ?');
-    this.tx = db.transaction((rows: Buffered[]) => {
-      for (const { body, hash, dataText } of rows) {
-        insert.run(
-          runId,
-          body.seq,
-          body.ts,
-          body.type,
-          // As JSON text, so that a lone surrogate survives SQLite's UTF-8 and the hash holds.
-          body.at === undefined ? null : JSON.stringify(body.at),
-          dataText,
-          body.prev,
-          hash,
-        );
-      }
-      const last = rows[rows.length - 1]!;
-      anchor.run(last.hash, last.body.seq, runId);
-    });
-  }
+  ) {}
 
   get head(): string {
     return this.headHash;
@@ -433,9 +510,16 @@ export class Journal {
   }
 
   append(type: string, data: Json, at?: string): JournalEntry {
+    if (this.closed) {
+      // Another object may hold the run's journal by now: a second writer would fork the chain.
+      throw new StoreError('journal_closed', `the journal of ${this.runId} was let go`, {
+        run: this.runId,
+        type,
+      });
+    }
     const body: EntryBody = {
       seq: this.length + 1,
-      ts: new Date().toISOString(),
+      ts: timestamp(),
       type,
       data,
       prev: this.headHash,
@@ -450,6 +534,15 @@ export class Journal {
     return { ...body, hash };
   }
 
+  /** Commits what is buffered; later appends are refused. */
+  close(): void {
+    try {
+      this.flush();
+    } finally {
+      this.closed = true;
+    }
+  }
+
   /**
    * Commits the buffered entries and the anchor in one transaction. When that fails, the
    * buffered entries are dropped and the journal stands where it was last committed.
@@ -459,7 +552,7 @@ export class Journal {
     const rows = this.buffer;
     this.buffer = [];
     try {
-      this.tx(rows);
+      this.write(this.runId, rows);
     } catch (e) {
       this.headHash = rows[0]!.body.prev;
       this.length = rows[0]!.body.seq - 1;
@@ -472,6 +565,8 @@ export class Journal {
     }
   }
 }
+
+type RowWriter = (runId: string, rows: Buffered[]) => void;
 
 interface Buffered {
   body: EntryBody;

@@ -1,0 +1,40 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { join, type Label } from './label.js';
+
+/**
+ * The union as first written: a's sources, then each of b's not yet there; either list as it
+ * is when the other is empty. Journals hold labels made so, and resumed runs must match them.
+ */
+function naive(a: readonly string[], b: readonly string[]): readonly string[] {
+  if (b.length === 0) return a;
+  if (a.length === 0) return b;
+  const out = [...a];
+  for (const s of b) if (!out.includes(s)) out.push(s);
+  return out;
+}
+
+const label = (sources: string[]): Label => ({ readers: 'public', integrity: 'trusted', sources });
+const sources = fc.array(fc.constantFrom(...Array.from({ length: 60 }, (_, i) => `tool:t#${i}`)), {
+  maxLength: 80,
+});
+
+describe('joining the sources of two labels', () => {
+  it('keeps the order and the duplicates of the first, small lists and large', () => {
+    fc.assert(
+      fc.property(sources, sources, (a, b) => {
+        expect(join(label(a), label(b)).sources).toEqual(naive(a, b));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('gives back the longer list itself when it extends the shorter', () => {
+    const a = Array.from({ length: 300 }, (_, i) => `tool:t#${i}`);
+    const b = [...a, 'tool:t#300'];
+
+    expect(join(label(a), label(b)).sources).toBe(b);
+    expect(join(label(b), label(a)).sources).toBe(b);
+    expect(join(label(a), label([...a])).sources).toBe(a);
+  });
+});
