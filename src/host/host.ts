@@ -590,6 +590,7 @@ export class Mvm {
     // Taking the run, its answers and its status are one commit: until then it is as it was.
     const recorded = [...entries];
     let journal: Journal | undefined;
+    let appended = false;
     try {
       journal = this.store.transaction(() => {
         this.store.claim(run.id);
@@ -599,6 +600,7 @@ export class Mvm {
             run: run.id,
           });
         }
+        appended = true;
         for (const a of answers) recorded.push(j.append(...answerEntry(a)));
         const resumed = { answers: answers.map((a) => a.id), after: run.status };
         recorded.push(j.append('run.resume', resumed));
@@ -607,7 +609,9 @@ export class Mvm {
         return j;
       });
     } catch (e) {
-      this.store.release(run.id);
+      // What this appended was rolled back with the transaction: the object must not go on
+      // from it. One this did not write to is left alone: this process may be running it.
+      if (appended) this.store.release(run.id);
       throw e;
     }
     options.started?.(run.id);

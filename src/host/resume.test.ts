@@ -1,5 +1,5 @@
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { verifyChain } from '../audit/chain.js';
@@ -193,6 +193,32 @@ describe('confirmation and resume', () => {
     );
     expect(done.status).toBe('done');
     expect(calls).toHaveLength(2);
+  });
+
+  it('refuses a run another live process holds, and leaves it as it was', async () => {
+    const { calls, functions } = counter();
+    const open = processes(config([{ toolCalls: [send('a', 'ann')] }, { text: 'x' }]), functions);
+    const first = await inProcess(open, (m) => m.run(imageFromObject(image)));
+    // The parent of this test process is alive, on this machine: as if it held the run.
+    const holder = `${process.ppid}@${hostname()}`;
+    await inProcess(open, async (m) => {
+      m.store.database.prepare('UPDATE runs SET owner = ? WHERE id = ?').run(holder, first.runId);
+    });
+
+    const err = await inProcess(open, (m) =>
+      m.resume(first.runId, [{ id: 'c1', verdict: 'approve' }]),
+    ).catch((e: unknown) => e);
+
+    expect(err).toMatchObject({ kind: 'store', code: 'run_in_progress' });
+    expect(calls).toEqual([]);
+    await inProcess(open, async (m) => {
+      expect(m.store.getRun(first.runId)).toMatchObject({
+        status: 'waiting',
+        count: first.journal.count,
+      });
+      const after = await m.resume(first.runId, [{ id: 'c1', verdict: 'approve' }]).catch((e) => e);
+      expect(after).toMatchObject({ code: 'run_in_progress' });
+    });
   });
 
   it('refuses an answer to a request that does not exist, and leaves the run untouched', async () => {

@@ -50,6 +50,9 @@ export class Checkpointer {
     private readonly synchronous: 'NORMAL' | 'FULL',
   ) {
     db.pragma('wal_autocheckpoint = 0');
+    // When the log starts again from the front, it is cut back to this, not left as large as
+    // it grew while a checkpoint was catching up.
+    db.pragma(`journal_size_limit = ${8 * 2 ** 20}`);
   }
 
   /** Counts a commit; asks for a checkpoint when enough have gone by since the last. */
