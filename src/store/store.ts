@@ -7,7 +7,6 @@ import { canonicalJson } from '../audit/canonical.js';
 import { type EntryBody, GENESIS, hashWithData, type JournalEntry } from '../audit/chain.js';
 import { StoreError } from '../spec/errors.js';
 import type { Json } from '../spec/types.js';
-import { Checkpointer } from './checkpoint.js';
 
 export type RunStatus = 'running' | 'done' | 'failed' | 'waiting' | 'cancelled';
 
@@ -173,7 +172,6 @@ export class RunStore {
     dir: string,
     db: Database.Database,
     private readonly durability: Durability,
-    private readonly checkpoints: Checkpointer,
   ) {
     this.dir = dir;
     this.db = db;
@@ -194,9 +192,7 @@ export class RunStore {
     }
     migrate(db, abs);
     const durability = options.durability ?? 'normal';
-    const synchronous = durability === 'full' ? 'FULL' : 'NORMAL';
-    const checkpoints = new Checkpointer(db, join(abs, 'mvm.db'), synchronous);
-    return new RunStore(abs, db, durability, checkpoints);
+    return new RunStore(abs, db, durability);
   }
 
   runDir(id: string): string {
@@ -420,7 +416,6 @@ export class RunStore {
       for (const j of this.journals.values()) j.flush();
     } finally {
       this.db.close();
-      this.checkpoints.close();
     }
   }
 
@@ -447,10 +442,7 @@ export class RunStore {
       const last = rows[rows.length - 1]!;
       anchor.run(last.hash, last.body.seq, runId);
     });
-    return (runId, rows) => {
-      write(runId, rows);
-      this.checkpoints.committed();
-    };
+    return (runId, rows) => write(runId, rows);
   }
 
   private sql(text: string): Database.Statement {
