@@ -389,8 +389,11 @@ export class McpProvider implements ToolProvider {
         hooks.events?.(event);
       },
     });
-    // A server that exits during the handshake ends it at once: a message sent to it after
-    // it has gone would otherwise wait for a drain that never comes, until the deadline.
+    // A stdio server that exits during the handshake ends it at once: a message sent to it
+    // after it has gone would otherwise wait for a drain that never comes, until the deadline.
+    // Over HTTP a closed transport is no exit: the SDK closes it on a 401, and the
+    // UnauthorizedError that follows is what starts authorizing.
+    const stdio = transport instanceof StdioClientTransport;
     let exited = () => {};
     const gone = new Promise<never>((_, reject) => {
       exited = () => reject(new McpError(ErrorCode.ConnectionClosed, 'the server exited'));
@@ -399,7 +402,7 @@ export class McpProvider implements ToolProvider {
     client.onclose = () => {
       this.pid = undefined;
       if (this.connected && !this.closing) this.lost = true;
-      exited();
+      if (stdio) exited();
     };
     // Transport hiccups also reach the pending request they break; nothing to add here.
     client.onerror = () => {};
