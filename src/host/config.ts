@@ -44,6 +44,13 @@ export interface ToolBinding {
    * what a field's label leaves out is the tool's. The result as a whole keeps its label.
    */
   fields?: Record<string, LabelSetting>;
+  /**
+   * Arguments that carry content the call delivers (a message's text, an event's place)
+   * rather than choose what it does: untrusted data in them does not make the call one made
+   * from an untrusted context, though their readers still count. An argument that names
+   * recipients cannot be content.
+   */
+  content?: string[];
 }
 
 /** A tool namespace: an MCP server as `mcpServers` entries are written, and how to treat it. */
@@ -170,6 +177,7 @@ const toolBinding = {
       ],
     },
     fields: { type: 'object', additionalProperties: labelSetting },
+    content: { type: 'array', uniqueItems: true, items: { type: 'string', minLength: 1 } },
   },
 };
 
@@ -281,6 +289,7 @@ const CONFIG_SCHEMA = {
       properties: {
         untrusted: verdict,
         readers: verdict,
+        release: { enum: ['none', 'chosen'] },
         endorse: {
           type: 'array',
           uniqueItems: true,
@@ -716,8 +725,30 @@ function checkFieldPaths(
             { file: options.path, at, path },
           );
         }
+        checkContent(binding, `${block}.${ns}.tools.${tool}`, where, options);
       }
     }
+  }
+}
+
+/** Refuses an argument called content that also names recipients: it chooses who learns. */
+function checkContent(
+  binding: JsonObject,
+  at: string,
+  where: string,
+  options: { path: string | null; locate?: (p: string) => string | undefined },
+): void {
+  const content = (binding.content ?? []) as string[];
+  const recipients = Array.isArray(binding.recipients) ? binding.recipients : [];
+  for (const entry of recipients) {
+    const arg = (entry as JsonObject)?.arg;
+    if (typeof arg !== 'string' || !content.includes(arg)) continue;
+    const pos = options.locate?.(`${at}.content`);
+    throw new ConfigError(
+      'invalid_config',
+      `${where}${pos ? `:${pos}` : ''}: ${at}.content: '${arg}' names the call's recipients, so it chooses who learns the call and cannot be content`,
+      { file: options.path, at: `${at}.content`, arg },
+    );
   }
 }
 

@@ -44,7 +44,13 @@ import { recordedDriver, recordedProviders } from './recorded.js';
 import { modeOf, resourceRules, resourcesOf } from './resources.js';
 import { chargeRecorded, type ServerHookContext, serverHooks } from './server-hooks.js';
 import { RunTelemetry } from './telemetry.js';
-import { toolLabel, toolRecipients, vouchedFields } from './tool-policy.js';
+import {
+  chosenRecipients,
+  contentArgs,
+  toolLabel,
+  toolRecipients,
+  vouchedFields,
+} from './tool-policy.js';
 
 export type ResumeOptions = Omit<RunOptions, 'inputs'>;
 
@@ -757,6 +763,11 @@ export class Mvm {
       toolTimeout: (ns) => this.config.tools[ns]?.timeoutMs,
       modeOf: (ns, tool) => modeOf(own(this.config.tools, ns), tool),
       recipientsOf: (sink, args) => this.recipientsOf(sink, args),
+      chosenRecipients: (ns, tool, args, trusted) => ({
+        by: this.config.principal,
+        recipients: chosenRecipients(own(this.config.tools, ns), tool, args, trusted),
+      }),
+      contentArgs: (ns, tool) => contentArgs(own(this.config.tools, ns), tool),
       handles: (ns) => this.handlesOf(ns),
       idempotent: (ns, tool) => {
         const which = own(this.config.tools, ns)?.idempotent ?? false;

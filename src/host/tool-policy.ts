@@ -42,6 +42,14 @@ export function vouchedFields(binding: NamespaceBinding | undefined, tool: strin
   });
 }
 
+/** The addresses an argument holds: a string or a list of strings; null when it holds others. */
+function addressesIn(args: JsonObject | undefined, arg: string): string[] | null {
+  const held = args && Object.hasOwn(args, arg) ? args[arg] : undefined;
+  if (held === undefined || held === null) return [];
+  const list = Array.isArray(held) ? held : [held];
+  return list.every((who) => typeof who === 'string') ? (list as string[]) : null;
+}
+
 /**
  * Who learns a call's arguments, when the tool says so itself; undefined leaves it to the
  * namespace. An argument named as a recipient adds the addresses it holds; one that holds
@@ -60,12 +68,34 @@ export function toolRecipients(
       out.add(entry);
       continue;
     }
-    const held = args && Object.hasOwn(args, entry.arg) ? args[entry.arg] : undefined;
-    if (held === undefined || held === null) continue;
-    for (const who of Array.isArray(held) ? held : [held]) {
-      if (typeof who !== 'string') return 'public';
-      out.add(who);
-    }
+    const held = addressesIn(args, entry.arg);
+    if (held === null) return 'public';
+    for (const who of held) out.add(who);
   }
   return [...out];
+}
+
+/**
+ * The recipients a call's arguments name whose arguments `trusted` accepts: the ones the
+ * principal chose, when the labels of those arguments say nothing untrusted chose them.
+ */
+export function chosenRecipients(
+  binding: NamespaceBinding | undefined,
+  tool: string,
+  args: JsonObject | undefined,
+  trusted: (arg: string) => boolean,
+): string[] {
+  const given = toolOf(binding, tool)?.recipients;
+  if (given === undefined || given === 'public') return [];
+  const out = new Set<string>();
+  for (const entry of given) {
+    if (typeof entry === 'string' || !trusted(entry.arg)) continue;
+    for (const who of addressesIn(args, entry.arg) ?? []) out.add(who);
+  }
+  return [...out];
+}
+
+/** The arguments of a tool that carry content it delivers, not choices it makes. */
+export function contentArgs(binding: NamespaceBinding | undefined, tool: string): string[] {
+  return toolOf(binding, tool)?.content ?? [];
 }

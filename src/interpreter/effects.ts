@@ -1,7 +1,7 @@
 import type { ValidateFunction } from 'ajv';
 import { canonicalJson, digest } from '../audit/canonical.js';
 import { join, joinAll, type Label, PUBLIC_TRUSTED, type Readers } from '../labels/label.js';
-import { partsOf, type Step, type VouchedField } from '../labels/parts.js';
+import { fieldLabel, formOf, partsOf, type Step, type VouchedField } from '../labels/parts.js';
 import { type Value, value } from '../labels/value.js';
 import type { Message, ModelDriver, ModelReply, ToolSpec } from '../models/driver.js';
 import type { Sink } from '../monitor/flow.js';
@@ -79,6 +79,18 @@ export interface MachineHost {
    * may depend on the call's arguments. Without it, the readers flow rule does not apply.
    */
   recipientsOf?(sink: string, args?: JsonObject): Readers;
+  /**
+   * The recipients of a call to `ns/tool` named by the arguments `trusted` accepts, and the
+   * principal who chose them; the readers rule may release the principal's data to them.
+   */
+  chosenRecipients?(
+    ns: string,
+    tool: string,
+    args: JsonObject,
+    trusted: (arg: string) => boolean,
+  ): { by: string; recipients: readonly string[] };
+  /** The arguments of a tool that carry content it delivers rather than choose what it does. */
+  contentArgs?(ns: string, tool: string): readonly string[];
   /** Which tools of a namespace give their results as handles: all, some, or none. */
   handles?(ns: string): boolean | string[];
   /** Whether a call of this tool may be made again when whether it happened is unknown. */
@@ -225,6 +237,7 @@ export class Effects {
         rule: decision.rule,
         reason: decision.reason,
         context: labelJson(context),
+        ...(decision.released ? { released: [...decision.released] } : {}),
         // Which call it was about, so a decision can be traced without guessing.
         ...(callId === undefined ? {} : { callId }),
       },
@@ -731,10 +744,38 @@ export class Effects {
   }
 
   /** The call named by the instruction: a decoded model call, or a literal tool and args. */
+  /**
+   * What a call's arguments do: the label of those that choose what the call does (the
+   * context its decision is made in), the label of those the configuration calls content,
+   * and the recipients chosen by arguments that nothing untrusted chose.
+   */
+  private roles(
+    tool: LoadedTool,
+    args: JsonObject,
+    form: Label,
+    argLabel: (arg: string) => Label,
+  ): { steering: Label; content: Label; chosen?: Sink['chosen'] } {
+    const named = this.host.contentArgs?.(tool.ns, tool.def.name) ?? [];
+    // Which arguments there are is a choice too.
+    let steering = form;
+    let content = PUBLIC_TRUSTED;
+    for (const key of Object.keys(args)) {
+      if (named.includes(key)) content = join(content, argLabel(key));
+      else steering = join(steering, argLabel(key));
+    }
+    const pc = this.pc();
+    const trusted = (arg: string) =>
+      Object.hasOwn(args, arg) && join(argLabel(arg), pc).integrity === 'trusted';
+    const chosen = this.host.chosenRecipients?.(tool.ns, tool.def.name, args, trusted);
+    return chosen && chosen.recipients.length > 0
+      ? { steering, content, chosen }
+      : { steering, content };
+  }
+
   private callOf(
     ins: InstructionOf<'tool.call'>,
     frame: Frame,
-  ): { call: DecodedCall; label: Label } {
+  ): { call: DecodedCall; label: Label; form: Label; argLabel: (arg: string) => Label } {
     const seq = ++this.toolSeq;
     if (ins.call !== undefined) {
       const v = frame.get(ins.call, ins.at);
@@ -752,7 +793,8 @@ export class Effects {
         error: decoded.error,
       };
       if (Array.isArray(o.offered)) call.offered = o.offered.filter((n) => typeof n === 'string');
-      return { call, label: v.label };
+      // A model's call is one reply: every argument carries all of it.
+      return { call, label: v.label, form: v.label, argLabel: () => v.label };
     }
     const args = frame.get(ins.args!, ins.at);
     const ok = args.data !== null && typeof args.data === 'object' && !Array.isArray(args.data);
@@ -765,6 +807,8 @@ export class Effects {
         error: ok ? null : 'arguments must be a JSON object',
       },
       label: args.label,
+      form: formOf(args.label, args.parts),
+      argLabel: (arg) => fieldLabel(args, arg),
     };
   }
 
@@ -803,7 +847,7 @@ export class Effects {
 
   async callTool(ins: InstructionOf<'tool.call'>, frame: Frame): Promise<Value> {
     const at = ins.at;
-    const { call, label } = this.callOf(ins, frame);
+    const { call, label, form, argLabel } = this.callOf(ins, frame);
     const ns = call.name.slice(0, Math.max(0, call.name.indexOf('/')));
     if (this.namespaces.has(ns)) await this.relist(ns, at);
     const tool = this.tools.get(call.name);
@@ -848,10 +892,17 @@ export class Effects {
     const mode = tool.internal ? 'read' : (this.host.modeOf?.(tool.ns, tool.def.name) ?? 'write');
     const what = { kind: 'tool' as const, tool: call.name, callId: call.id, args };
     const resource = `tool:${call.name}`;
-    // What a handle holds flows to the tool without steering the model: its readers count,
-    // its integrity does not.
-    const sink = { ...this.sink(resource, mode !== 'read', args), data: resolved.label };
-    const permit = await this.permitted(resource, at, label, what, { mode, sink });
+    const roles = tool.internal
+      ? { steering: label, content: PUBLIC_TRUSTED }
+      : this.roles(tool, args, form, argLabel);
+    // What a handle holds, and what content arguments carry, flows to the tool without
+    // choosing what it does: its readers count, its integrity does not.
+    const sink: Sink = {
+      ...this.sink(resource, mode !== 'read', args),
+      data: join(resolved.label, roles.content),
+    };
+    if (roles.chosen) sink.chosen = roles.chosen;
+    const permit = await this.permitted(resource, at, roles.steering, what, { mode, sink });
     if (!permit.ok) return this.refused(call, permit.reason, label, at, true);
     // Every resource the arguments name must pass too: a path outside what the rules allow
     // is refused however the tool itself is allowed.

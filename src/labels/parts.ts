@@ -193,6 +193,16 @@ export function partAt(
   return { data: cur, label: out, parts: taintParts(curParts, form) };
 }
 
+/**
+ * The label of the field `key` of an object value, counting the object's form: its own
+ * part's, else the whole value's.
+ */
+export function fieldLabel(v: { label: Label; parts?: Parts }, key: string): Label {
+  const fields = v.parts?.fields;
+  if (!fields || !Object.hasOwn(fields, key)) return v.label;
+  return join(fields[key]!.label, v.parts!.form);
+}
+
 /** What decides a list's length and order, or an object's keys: its form, else its label. */
 export function formOf(label: Label, parts: Parts | undefined): Label {
   return parts ? parts.form : label;

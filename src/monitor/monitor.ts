@@ -55,6 +55,11 @@ export interface Decision {
   /** The rule that decided, as `rules[2]: deny tool:fs/write_*`, or null for the default. */
   rule: string | null;
   reason: string;
+  /**
+   * Recipients the request's data reaches that its readers do not name, because trusted
+   * arguments chose them and the policy releases to such recipients.
+   */
+  released?: readonly string[];
 }
 
 const kindOf = (rule: Rule): { verdict: Verdict; pattern: string } =>
@@ -149,9 +154,12 @@ export class Monitor {
   decide(request: AccessRequest): Decision {
     const decision = this.byRules(request);
     if (decision.verdict === 'deny' || !request.sink || !request.context) return decision;
-    const [finding] = checkFlow(this.flow, request.resource, request.context, request.sink);
-    if (!finding || rank(finding.verdict) <= rank(decision.verdict)) return decision;
-    return { resource: request.resource, ...finding };
+    const flow = checkFlow(this.flow, request.resource, request.context, request.sink);
+    const [finding] = flow.findings;
+    if (finding && rank(finding.verdict) > rank(decision.verdict)) {
+      return { resource: request.resource, ...finding };
+    }
+    return flow.released.length > 0 ? { ...decision, released: flow.released } : decision;
   }
 
   private byRules(request: AccessRequest): Decision {
