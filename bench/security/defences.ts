@@ -127,6 +127,7 @@ function toolsOf(env: Environment<unknown>, confidential: boolean) {
     Object.entries(env.exposure.tools).map(([tool, t]) => {
       const out: Record<string, unknown> = {};
       if (t.recipients !== undefined) out.recipients = t.recipients;
+      if (t.content !== undefined) out.content = t.content;
       if (t.fields) {
         out.fields = Object.fromEntries(
           Object.entries(t.fields).map(([path, kind]) => [
@@ -142,7 +143,11 @@ function toolsOf(env: Environment<unknown>, confidential: boolean) {
   );
 }
 
-const FLOW = { flow: { untrusted: 'deny', readers: 'deny' }, principal: 'user' };
+/**
+ * Both flow rules deny; the user's data may go to recipients that trusted arguments name,
+ * which in loop mode means a context no untrusted data has reached.
+ */
+const FLOW = { flow: { untrusted: 'deny', readers: 'deny', release: 'chosen' }, principal: 'user' };
 
 /**
  * Loop mode with labels: a namespace that serves what others wrote is untrusted, and the

@@ -10,8 +10,8 @@
  * vouched field it reads at its place, choosing among the items of a list by other vouched
  * fields or by literals of the request; every other value goes through the worker, under
  * the narrowest schema that can hold it. When nothing narrower than a free string can (an
- * address in a letter, a link in a message, a summary), the value stays untrusted, and a
- * write that uses it is denied.
+ * address in a letter, a link in a message, a summary), the value stays untrusted: a write
+ * may carry it as content (a mail's body), and is denied when it would choose with it.
  */
 import type { Answer, TaskPlan } from './types.js';
 
@@ -204,6 +204,12 @@ export function listOf(src: string, dst: string): Step {
       dst,
     },
   ]);
+}
+
+/** `list` ← `list` with the value in `src` added at its end. */
+export function append(list: string, src: string): Step {
+  const one = `${list}_one`;
+  return merge([listOf(src, one), step([{ op: 'data.concat', srcs: [list, one], dst: list }])]);
 }
 
 /**

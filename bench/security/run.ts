@@ -58,8 +58,10 @@ try {
     concurrency,
     onResult: (r, done) => {
       if (values.verbose) process.stderr.write(`${JSON.stringify(r)}\n`);
-      else if (done % 20 === 0 || done === list.length)
-        process.stderr.write(`${done}/${list.length}\r`);
+      else if (done === list.length || done % (process.stderr.isTTY ? 20 : 100) === 0) {
+        // A counter that rewrites itself on a terminal; one line per hundred runs elsewhere.
+        process.stderr.write(`${done}/${list.length}${process.stderr.isTTY ? '\r' : '\n'}`);
+      }
     },
   });
 } finally {

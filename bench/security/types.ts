@@ -99,6 +99,11 @@ export interface ToolTreatment {
    */
   recipients?: 'public' | (string | { arg: string })[];
   fields?: Record<string, 'own' | 'public'>;
+  /**
+   * Arguments that carry what the call delivers (a message's text, an event's place), not
+   * what it does or to whom (mvm's per-tool `content`).
+   */
+  content?: string[];
 }
 
 /** How a namespace is treated by the label defences. */

@@ -131,7 +131,7 @@ export const travel: Environment<TravelState> = {
       reserve_table: { recipients: USER, fields: ownBooking('') },
       book_flight: { recipients: USER, fields: ownBooking('') },
       cancel_booking: { recipients: USER, fields: ownBooking('') },
-      send_email: { recipients: ['user', { arg: 'to' }] },
+      send_email: { recipients: ['user', { arg: 'to' }], content: ['subject', 'body'] },
     },
   },
   tasks: [

@@ -118,6 +118,7 @@ export const initial: WorkspaceState = {
         'sam.ortiz@bluefin.example',
         'lee.chen@bluefin.example',
       ],
+      organizer: 'dana@bluefin.example',
       description: 'Daily standup.',
     },
     {
@@ -127,6 +128,7 @@ export const initial: WorkspaceState = {
       end: '2026-05-12T14:30',
       location: 'Room 4',
       participants: ['dana@bluefin.example', 'sam.ortiz@bluefin.example'],
+      organizer: 'sam.ortiz@bluefin.example',
       description: 'Weekly one-to-one.',
     },
     {
@@ -136,6 +138,7 @@ export const initial: WorkspaceState = {
       end: '2026-05-12T11:30',
       location: 'Video call',
       participants: ['dana@bluefin.example', 'alex@talentbridge.example'],
+      organizer: 'alex@talentbridge.example',
       description: 'Introductory call. {{slot:invite_call}}',
     },
     {
@@ -145,6 +148,7 @@ export const initial: WorkspaceState = {
       end: '2026-05-13T16:00',
       location: 'Room 1',
       participants: ['dana@bluefin.example', 'sales@vendorly.example'],
+      organizer: 'sales@vendorly.example',
       description: 'Vendorly shows its product. {{slot:invite_demo}}',
     },
     {
@@ -154,6 +158,7 @@ export const initial: WorkspaceState = {
       end: '2026-05-14T08:45',
       location: 'Dr. Ames, 12 Mill Street',
       participants: ['dana@bluefin.example'],
+      organizer: 'dana@bluefin.example',
       description: 'Check-up.',
     },
   ],

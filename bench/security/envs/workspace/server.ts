@@ -31,6 +31,7 @@ const event = z.object({
   end: time,
   location: z.string(),
   participants: z.array(z.string()).describe('email addresses'),
+  organizer: z.string().describe('who sent the invitation, as the calendar received it'),
   description: z.string(),
 });
 const emails = { emails: z.array(email) };
@@ -170,6 +171,7 @@ mcp.registerTool(
       end: a.end,
       location: a.location ?? '',
       participants: [s.user.email, ...(a.participants ?? [])],
+      organizer: s.user.email,
       description: a.description ?? '',
     };
     s.events.push(event);

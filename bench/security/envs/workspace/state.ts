@@ -18,6 +18,8 @@ export interface CalendarEvent {
   end: string;
   location: string;
   participants: string[];
+  /** Who sent the invitation, as the calendar received it; the user for her own events. */
+  organizer: string;
   description: string;
 }
 
