@@ -24,6 +24,8 @@ export interface DecisionFacts {
   verdict: string;
   rule: string | null;
   reason: string;
+  /** Recipients the data went to because trusted arguments chose them (`flow.release`). */
+  released?: string[];
 }
 
 export interface ExplainNode {
@@ -139,12 +141,14 @@ function describe(entry: JournalEntry): string {
 function decisionFacts(entry: JournalEntry): DecisionFacts | undefined {
   if (entry.type !== 'decision' || !isObject(entry.data)) return undefined;
   const d = entry.data;
-  return {
+  const facts: DecisionFacts = {
     resource: str(d.resource),
     verdict: str(d.verdict),
     rule: typeof d.rule === 'string' ? d.rule : null,
     reason: str(d.reason),
   };
+  if (Array.isArray(d.released)) facts.released = d.released.map(str);
+  return facts;
 }
 
 /** A journal's entries by what a trace looks them up with; built once, for many trees. */
@@ -404,8 +408,9 @@ function answerTo(index: JournalIndex, decision: JournalEntry): string | undefin
 }
 
 /**
- * Every decision worth a look: one that did not simply allow, or that was taken on an
- * untrusted context, with where that context's untrusted data came from.
+ * Every decision worth a look: one that did not simply allow, that released data to
+ * recipients its readers do not name, or that was taken on an untrusted context, with where
+ * that context's untrusted data came from.
  */
 export function explainDecisions(entries: readonly JournalEntry[]): DecisionExplanation[] {
   const index = new JournalIndex(entries);
@@ -414,7 +419,7 @@ export function explainDecisions(entries: readonly JournalEntry[]): DecisionExpl
     const facts = decisionFacts(entry);
     if (!facts) continue;
     const integrity = labelOf(entry)?.integrity ?? 'trusted';
-    if (facts.verdict === 'allow' && integrity === 'trusted') continue;
+    if (facts.verdict === 'allow' && integrity === 'trusted' && !facts.released) continue;
 
     const origins = originsOf(explainIn(index, entry.seq));
     const x: DecisionExplanation = {

@@ -82,6 +82,7 @@ function entryLines(runId: string, tree: ExplainNode): string[] {
   if (d) {
     lines.push(`  ${d.resource}: ${d.verdict}${d.rule ? ` by ${d.rule}` : ''}`);
     if (d.reason) lines.push(`  reason: ${d.reason}`);
+    if (d.released) lines.push(`  released to: ${d.released.join(', ')}`);
   }
   if (tree.label) {
     const readers = tree.label.readers === 'public' ? 'public' : tree.label.readers.join(', ');
@@ -100,7 +101,9 @@ function decisionLines(runId: string, decisions: DecisionExplanation[]): string[
     return [`run ${runId}: every decision allowed, each on a trusted context`];
   }
   const n = decisions.length === 1 ? 'one decision' : `${decisions.length} decisions`;
-  const lines = [`run ${runId}: ${n} to look at, not a plain allow or on untrusted data`];
+  const lines = [
+    `run ${runId}: ${n} to look at: not a plain allow, a release, or on untrusted data`,
+  ];
   for (const d of decisions) {
     const verdict = d.answer ? `${d.verdict} (a person: ${d.answer})` : d.verdict;
     const at = d.at ? ` at ${d.at}` : '';
@@ -111,7 +114,10 @@ function decisionLines(runId: string, decisions: DecisionExplanation[]): string[
       d.integrity === 'untrusted'
         ? `UNTRUSTED context from ${from.join(', ') || 'sources not in this journal'}`
         : `trusted context: ${d.reason}`;
-    lines.push(`#${d.seq} ${verdict} ${d.resource}${at}: ${why}; rule ${d.rule ?? 'none'}`);
+    const released = d.released ? `; released to ${d.released.join(', ')}` : '';
+    lines.push(
+      `#${d.seq} ${verdict} ${d.resource}${at}: ${why}; rule ${d.rule ?? 'none'}${released}`,
+    );
   }
   lines.push(`'mvm explain ${runId} SEQ' shows the chain behind one`);
   return lines;

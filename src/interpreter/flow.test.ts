@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { explainDecisions } from '../audit/explain.js';
 import { parseConfig } from '../host/config.js';
 import { Mvm } from '../host/host.js';
 import { imageFromObject } from '../host/image-file.js';
@@ -455,6 +456,10 @@ describe('argument roles', () => {
       verdict: 'allow',
       released: [ANN],
     });
+    // A release is a decision worth a look, though it allowed on a trusted context.
+    expect(explainDecisions(released.entries)).toEqual([
+      expect.objectContaining({ resource: 'tool:mail/send', released: [ANN] }),
+    ]);
   });
 
   it('release nothing to a recipient untrusted data chose, or chose under', async () => {
