@@ -2,7 +2,7 @@ import type { ValidateFunction } from 'ajv';
 import { canonicalJson, digest } from '../audit/canonical.js';
 import { join, joinAll, type Label, PUBLIC_TRUSTED, type Readers } from '../labels/label.js';
 import { fieldLabel, formOf, partsOf, type Step, type VouchedField } from '../labels/parts.js';
-import { type Value, value } from '../labels/value.js';
+import { taint, type Value, value } from '../labels/value.js';
 import type { Message, ModelDriver, ModelReply, ToolSpec } from '../models/driver.js';
 import type { Sink } from '../monitor/flow.js';
 import type { Decision, Mode, Monitor } from '../monitor/monitor.js';
@@ -880,6 +880,17 @@ export class Effects {
     if (resolved.missing !== undefined) {
       return this.refused(call, `there is no handle '${resolved.missing}'`, label, at);
     }
+    // Which handle goes where is a choice: untrusted data may not make it, or a reference
+    // written into a page could pull in what nobody passed.
+    for (const key of resolved.byArg.keys()) {
+      if (argLabel(key).integrity === 'trusted') continue;
+      return this.refused(call, `a handle in '${key}' is named by untrusted data`, label, at);
+    }
+    // An argument carries the handles put in it: their integrity counts where it chooses.
+    const argAndHandles = (key: string) => {
+      const held = resolved.byArg.get(key);
+      return held ? join(argLabel(key), held) : argLabel(key);
+    };
     const args = resolved.args;
     if (tool.validate && !tool.validate(args)) {
       return this.refused(call, `invalid arguments: ${schemaErrors(tool.validate)}`, label, at);
@@ -894,13 +905,10 @@ export class Effects {
     const resource = `tool:${call.name}`;
     const roles = tool.internal
       ? { steering: label, content: PUBLIC_TRUSTED }
-      : this.roles(tool, args, form, argLabel);
-    // What a handle holds, and what content arguments carry, flows to the tool without
+      : this.roles(tool, args, form, argAndHandles);
+    // What content arguments carry, handles put there included, flows to the tool without
     // choosing what it does: its readers count, its integrity does not.
-    const sink: Sink = {
-      ...this.sink(resource, mode !== 'read', args),
-      data: join(resolved.label, roles.content),
-    };
+    const sink: Sink = { ...this.sink(resource, mode !== 'read', args), data: roles.content };
     if (roles.chosen) sink.chosen = roles.chosen;
     const permit = await this.permitted(resource, at, roles.steering, what, { mode, sink });
     if (!permit.ok) return this.refused(call, permit.reason, label, at, true);
@@ -1109,8 +1117,12 @@ export class Effects {
 
   // memory ───────────────────────────────────────────────────────────────────────────────
 
-  memStore(key: Value, v: Value, at?: string): void {
+  memStore(key: Value, given: Value, at?: string): void {
     const k = key.data as string;
+    // What is stored keeps what chose where it went and whether it was stored at all: a
+    // value stored under an untrusted branch, or at a key untrusted data wrote, is as
+    // untrusted when it is loaded again.
+    const v = taint(given, join(key.label, this.pc()));
     const decision = this.decide(`mem:${k}`, at, v.label);
     if (decision.verdict !== 'allow') {
       throw new PolicyError('memory_denied', `memory key '${k}' is denied: ${decision.reason}`, {
@@ -1143,7 +1155,8 @@ export class Effects {
       return { data: d.data ?? null, label: d.label as unknown as Label };
     }
     const found = this.host.memory.get(k);
-    const v = found ?? value(fallback);
+    // The key chose which value comes back, or whether the default does.
+    const v = taint(found ?? value(fallback), key.label);
     this.tape.record(
       'mem.load',
       { key: k, found: found !== undefined, data: v.data, label: labelJson(v.label) },
@@ -1242,13 +1255,28 @@ function resultValue(
   const { label, parts } = partsOf(vouched, whole);
   if (!parts) return value(result as unknown as Json, whole);
   const inner = { label, parts };
+  // The text has the vouched places only when it is the structured content's JSON, or all
+  // there is: a server may send structured content beside a text someone else wrote.
+  const text = result.structured === undefined || sameJson(result.content, result.structured);
   return {
     data: result as unknown as Json,
     label,
     // The envelope's keys are the machine's; whether it holds structured content, the
     // provider's, as vouched.
-    parts: { form: parts.form, fields: { content: inner, structured: inner } },
+    parts: {
+      form: parts.form,
+      fields: text ? { content: inner, structured: inner } : { structured: inner },
+    },
   };
+}
+
+/** Whether `text` is JSON for the same value as `data`. */
+function sameJson(text: string, data: Json): boolean {
+  try {
+    return canonicalJson(JSON.parse(text) as Json) === canonicalJson(data);
+  } catch {
+    return false;
+  }
 }
 
 /** A tool list's specs, made once per list: values do not change, and the same specs hash alike. */

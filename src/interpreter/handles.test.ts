@@ -36,6 +36,8 @@ function machine(replies: unknown[], extra: JsonObject = {}) {
           label: { integrity: 'untrusted' },
           handles: ['read_inbox', 'read_secret'],
           modes: { read_inbox: 'read', read_secret: 'read' },
+          // A handle's integrity counts where it chooses; a forwarded body only delivers.
+          tools: { forward: { content: ['body'] } },
         },
         ...extra,
       },
@@ -159,12 +161,24 @@ describe('handles', () => {
           label: { integrity: 'untrusted', readers: ['user'] },
           handles: true,
           modes: { read_inbox: 'read' },
+          tools: { forward: { content: ['body'] } },
         },
       },
     );
     expect(forwarded).toEqual([]);
     const send = of('decision').find((d) => d.resource === 'tool:mail/forward')!;
     expect(send).toMatchObject({ verdict: 'deny', rule: 'flow.readers: deny' });
+  });
+
+  it('count a handle where it chooses: as an address, its untrusted content decides', async () => {
+    const { forwarded, of } = await run([
+      { toolCalls: [call('r', 'mail/read_inbox', {})] },
+      { toolCalls: [call('f', 'mail/forward', { to: { $handle: 'h1' }, body: 'hi' })] },
+      { text: 'done' },
+    ]);
+    expect(forwarded).toEqual([]);
+    const send = of('decision').find((d) => d.resource === 'tool:mail/forward')!;
+    expect(send).toMatchObject({ verdict: 'deny', rule: 'flow.untrusted: deny' });
   });
 
   it('refuse a handle that does not exist, as a result the model sees', async () => {

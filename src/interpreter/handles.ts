@@ -33,6 +33,8 @@ export interface Resolved {
   args: JsonObject;
   /** The join of the labels of the handles passed, public and trusted when none. */
   label: Label;
+  /** For each argument that holds a handle, the join of the labels of those it holds. */
+  byArg: Map<string, Label>;
   used: string[];
   /** A handle named that does not exist, if any. */
   missing?: string;
@@ -64,6 +66,7 @@ export class Handles {
   /** Puts each `{"$handle": "h1"}` in the arguments, at any depth, in place of its content. */
   resolve(args: JsonObject): Resolved {
     let label = PUBLIC_TRUSTED;
+    let here: Label | undefined;
     const used: string[] = [];
     let missing: string | undefined;
     const walk = (v: Json): Json => {
@@ -74,6 +77,7 @@ export class Handles {
           return v;
         }
         label = join(label, held.label);
+        here = join(here ?? PUBLIC_TRUSTED, held.label);
         if (!used.includes(v.$handle)) used.push(v.$handle);
         return held.content;
       }
@@ -83,7 +87,17 @@ export class Handles {
       }
       return v;
     };
-    const out = walk(args) as JsonObject;
-    return missing === undefined ? { args: out, label, used } : { args, label, used, missing };
+    const entries: [string, Json][] = [];
+    const byArg = new Map<string, Label>();
+    for (const [key, v] of Object.entries(args)) {
+      here = undefined;
+      entries.push([key, walk(v)]);
+      if (here !== undefined) byArg.set(key, here);
+    }
+    // fromEntries keeps a `__proto__` key as a key, as the arguments had it.
+    const out = Object.fromEntries(entries) as JsonObject;
+    return missing === undefined
+      ? { args: out, label, byArg, used }
+      : { args, label, byArg, used, missing };
   }
 }

@@ -11,6 +11,7 @@ export const NOTATION: ReadonlyArray<readonly [string, string]> = [
   ['L(x)', 'the label of value x'],
   ['⊔', 'join of labels: readers meet, integrity takes the lower'],
   ['ctx', 'the join of the labels of every value given to a model call'],
+  ['pc', 'the join of the labels of the branch conditions and loop lists around'],
   ['⇝ m', 'the effect passes the reference monitor for resource m first'],
   ['J', 'journaled: the intent is appended before the effect, the outcome after'],
   ['[ … ]', 'a nested block of instructions'],
@@ -271,7 +272,7 @@ export const OPCODES = {
     operands: { key: { type: 'template', doc: 'the key' }, src: reg('the value to store') },
     effect: 'memory',
     permission: 'mem:<key>',
-    label: 'no result; the stored value keeps L(src)',
+    label: 'no result; the stored value keeps L(src) ⊔ L(⟦key⟧) ⊔ pc',
   },
   'mem.load': {
     family: 'memory',
@@ -283,7 +284,7 @@ export const OPCODES = {
     },
     effect: 'memory',
     permission: 'mem:<key>',
-    label: 'the stored label',
+    label: 'the stored label ⊔ L(⟦key⟧)',
   },
   'history.new': {
     family: 'memory',
