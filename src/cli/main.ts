@@ -13,7 +13,12 @@ import {
   signDigest,
   verifySignature,
 } from '../audit/signing.js';
-import { type Answer, approveFile as approveFile_, describePending } from '../host/answers.js';
+import {
+  type Answer,
+  approveFile as approveFile_,
+  describeHints,
+  describePending,
+} from '../host/answers.js';
 import type { HostConfig } from '../host/config.js';
 import { loadConfig, parseConfig } from '../host/config.js';
 import { Mvm, type RunResult } from '../host/host.js';
@@ -132,6 +137,8 @@ function terminalUser(con: Console, approveFile?: string): Partial<UserChannel> 
       con.err(`\nconfirm ${request.tool} (${request.resource})`);
       con.err(`  arguments: ${JSON.stringify(request.args)}`);
       if (request.touches?.length) con.err(`  touches: ${request.touches.join(', ')}`);
+      const hints = describeHints(request.hints);
+      if (hints) con.err(`  the server says: ${hints} (its own claim, not checked)`);
       con.err(`  asked by: ${request.rule ?? 'the machine'}: ${request.reason}`);
       for (;;) {
         const typed = await prompt('allow? [y]es, [n]o, [a]lways for this run, [w]ait: ');

@@ -65,7 +65,8 @@ export type NamespaceBinding = McpServerSpec & {
   /**
    * How each tool uses what it touches; a tool not named is taken to write, except the
    * reference filesystem and memory servers' read tools, known by name. The server's own
-   * annotations are hints and are not used: a read-only claim could widen a grant.
+   * annotations only tighten that guess (a read tool it calls destructive is decided as a
+   * write too); a read-only claim never makes a tool read.
    */
   modes?: Record<string, 'read' | 'write' | 'execute'>;
   /**

@@ -643,8 +643,8 @@ export class Mvm {
       model: async (slot) => drivers.get(slot)!,
       provider: async (ns) => providerOf(ns),
       namespaceLabel: (ns) => this.namespaceLabel(ns),
-      toolLabel: (ns, tool) => toolLabel(own(this.config.tools, ns), ns, tool),
-      vouched: (ns, tool) => vouchedFields(own(this.config.tools, ns), tool),
+      toolLabel: (ns, tool, hints) => toolLabel(own(this.config.tools, ns), ns, tool, hints),
+      vouched: (ns, tool, hints) => vouchedFields(own(this.config.tools, ns), tool, hints),
       memory: { get: () => undefined, put: () => {} },
       // What comes as a handle shapes what the model is given, so replay must know it too.
       handles: (ns) => this.handlesOf(ns),
@@ -742,8 +742,8 @@ export class Mvm {
         return telemetry ? telemetry.provider(p) : p;
       },
       namespaceLabel: (ns) => this.namespaceLabel(ns),
-      toolLabel: (ns, tool) => toolLabel(own(this.config.tools, ns), ns, tool),
-      vouched: (ns, tool) => vouchedFields(own(this.config.tools, ns), tool),
+      toolLabel: (ns, tool, hints) => toolLabel(own(this.config.tools, ns), ns, tool, hints),
+      vouched: (ns, tool, hints) => vouchedFields(own(this.config.tools, ns), tool, hints),
       memory: {
         get: (key) => {
           const found = this.store.memoryGet(scope, key);
@@ -755,7 +755,7 @@ export class Mvm {
       user,
       toolTimeoutMs: this.config.toolTimeoutMs,
       toolTimeout: (ns) => this.config.tools[ns]?.timeoutMs,
-      modeOf: (ns, tool) => modeOf(own(this.config.tools, ns), tool),
+      modeOf: (ns, tool, hints) => modeOf(own(this.config.tools, ns), tool, hints),
       recipientsOf: (sink, args) => this.recipientsOf(sink, args),
       handles: (ns) => this.handlesOf(ns),
       idempotent: (ns, tool) => {

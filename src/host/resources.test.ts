@@ -85,4 +85,18 @@ describe('resources named by arguments', () => {
     expect(modeOf({ command: 'node', args: ['other.js'] }, 'read_graph')).toBe('write');
     expect(modeOf(undefined, 'read_file')).toBe('write');
   });
+
+  it("takes a server's hints only to be stricter, where the configuration says nothing", () => {
+    const fsServer = { command: 'node', args: ['/x/server-filesystem/dist/index.js', data] };
+    const other = { command: 'node', args: ['other.js'] };
+
+    expect(modeOf(fsServer, 'read_text_file', { destructive: true })).toEqual(['read', 'write']);
+    expect(modeOf(fsServer, 'read_text_file', { readOnly: false })).toEqual(['read', 'write']);
+    expect(modeOf(fsServer, 'read_text_file', { readOnly: true, destructive: false })).toBe('read');
+    // A read-only claim never makes a tool read, nor one the configuration sets.
+    expect(modeOf(fsServer, 'write_file', { readOnly: true })).toBe('write');
+    expect(modeOf(other, 'lookup', { readOnly: true, idempotent: true })).toBe('write');
+    const configured = { ...fsServer, modes: { read_text_file: 'read' as const } };
+    expect(modeOf(configured, 'read_text_file', { destructive: true })).toBe('read');
+  });
 });

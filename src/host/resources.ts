@@ -2,6 +2,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Mode } from '../monitor/monitor.js';
 import type { Json, JsonObject } from '../spec/types.js';
+import { mayChange, type ToolHints } from '../tools/provider.js';
 import type { NamespaceBinding } from './config.js';
 
 /** How a tool's arguments name resources: argument name to kind. */
@@ -30,14 +31,32 @@ const READS: Record<string, readonly string[]> = {
   'server-memory': ['read_graph', 'search_nodes', 'open_nodes'],
 };
 
-/** How a tool uses what it touches: the namespace's `modes`, else a reference server's, else write. */
-export function modeOf(binding: NamespaceBinding | undefined, tool: string): Mode {
+/**
+ * How a tool uses what it touches: the namespace's `modes`, else a reference server's read
+ * tools, known by name, else write.
+ *
+ * The server's own hints count only where the configuration is silent, and only to be
+ * stricter: a tool taken to read by its name that its server says may change things
+ * (`readOnlyHint: false` or `destructiveHint: true`) is decided as both a read and a write,
+ * so every rule for either applies. A read-only hint never makes a tool read.
+ *
+ * ```ts
+ * modeOf(fsServer, 'read_file', { destructive: true }) // ['read', 'write']
+ * ```
+ */
+export function modeOf(
+  binding: NamespaceBinding | undefined,
+  tool: string,
+  hints: ToolHints = {},
+): Mode | Mode[] {
   const given =
     binding?.modes && Object.hasOwn(binding.modes, tool) ? binding.modes[tool] : undefined;
   if (given) return given;
   const args = binding && 'args' in binding ? (binding.args ?? []) : [];
   for (const [server, reads] of Object.entries(READS)) {
-    if (args.some((a) => a.includes(server)) && reads.includes(tool)) return 'read';
+    if (args.some((a) => a.includes(server)) && reads.includes(tool)) {
+      return mayChange(hints) ? ['read', 'write'] : 'read';
+    }
   }
   return 'write';
 }

@@ -17,7 +17,12 @@ import {
   TrapError,
 } from '../spec/errors.js';
 import type { Image, InstructionOf, Json, JsonObject, JsonSchema } from '../spec/types.js';
-import type { ToolDefinition, ToolProvider } from '../tools/provider.js';
+import {
+  type ToolDefinition,
+  type ToolHints,
+  type ToolProvider,
+  toolHints,
+} from '../tools/provider.js';
 import type { LinkedImage } from '../verifier/expand.js';
 import type { BudgetMeter } from './budget.js';
 import { type Frame, render, textOf } from './frame.js';
@@ -52,13 +57,16 @@ export interface MachineHost {
   provider(ns: string): Promise<ToolProvider>;
   /** The label that results from a namespace carry, from the host configuration. */
   namespaceLabel(ns: string): Label;
-  /** The label one tool's results carry, where the configuration sets it per tool. */
-  toolLabel?(ns: string, tool: string): Label;
+  /**
+   * The label one tool's results carry, where the configuration sets it per tool; `hints`
+   * are the server's, which may only make it less trusted.
+   */
+  toolLabel?(ns: string, tool: string, hints?: ToolHints): Label;
   /**
    * The places in a tool's results that the operator vouches for, each with its label;
    * reading a result at one of them gives that label (with the call's) instead of the whole's.
    */
-  vouched?(ns: string, tool: string): VouchedField[];
+  vouched?(ns: string, tool: string, hints?: ToolHints): VouchedField[];
   memory: {
     get(key: string): Value | undefined;
     put(key: string, v: Value): void;
@@ -70,8 +78,11 @@ export interface MachineHost {
   toolTimeout?(ns: string): number | undefined;
   /** Holds a namespace's definitions to what the operator approved; throws when they differ. */
   checkTools?(ns: string, defs: ToolDefinition[]): void;
-  /** How a tool uses what it touches, from the host configuration. */
-  modeOf?(ns: string, tool: string): Mode;
+  /**
+   * How a tool uses what it touches, from the host configuration; `hints` are the server's,
+   * which may only add a mode. A call of several modes needs each one granted.
+   */
+  modeOf?(ns: string, tool: string, hints?: ToolHints): Mode | readonly Mode[];
   /** The resources beyond the tool itself that a call's arguments name (`fs:/abs/path`). */
   resourcesOf?(ns: string, args: JsonObject): string[];
   /**
@@ -133,10 +144,14 @@ const labelJson = (l: Label) => l as unknown as Json;
 /** What a decision is about beyond its resource: the call's arguments and id, its mode, the sink. */
 interface How {
   args?: Json;
-  mode?: Mode;
+  mode?: Mode | readonly Mode[];
   sink?: Sink;
   callId?: string;
 }
+
+/** A tool's hints as a confirmation shows them: none when the server gave none. */
+const shown = (hints: ToolHints): { hints?: ToolHints } =>
+  Object.keys(hints).length > 0 ? { hints } : {};
 
 /** How often a model without native schema support is asked again for a conforming answer. */
 const SCHEMA_RETRIES = 2;
@@ -661,7 +676,7 @@ export class Effects {
       };
       if (def.outputSchema) entry.outputSchema = def.outputSchema;
       // The configuration's word on the result, not the server's: a planner may read these.
-      const vouched = this.host.vouched?.(ns, def.name) ?? [];
+      const vouched = this.host.vouched?.(ns, def.name, toolHints(def)) ?? [];
       if (vouched.length > 0) {
         entry.vouched = vouched.map((f) => ({ path: f.path, ...f.label }) as unknown as Json);
       }
@@ -845,12 +860,18 @@ export class Effects {
       return this.refused(call, `there is no handle '${String(args.handle)}'`, label, at);
     }
 
-    const mode = tool.internal ? 'read' : (this.host.modeOf?.(tool.ns, tool.def.name) ?? 'write');
-    const what = { kind: 'tool' as const, tool: call.name, callId: call.id, args };
+    // The server's hints, as recorded when its tools were listed: the host may only grow
+    // stricter by them, and a person asked to confirm the call is shown them.
+    const hints = tool.internal ? {} : toolHints(tool.def);
+    const mode = tool.internal
+      ? 'read'
+      : (this.host.modeOf?.(tool.ns, tool.def.name, hints) ?? 'write');
+    const what = { kind: 'tool' as const, tool: call.name, callId: call.id, args, ...shown(hints) };
     const resource = `tool:${call.name}`;
+    const consequential = (typeof mode === 'string' ? [mode] : mode).some((m) => m !== 'read');
     // What a handle holds flows to the tool without steering the model: its readers count,
     // its integrity does not.
-    const sink = { ...this.sink(resource, mode !== 'read', args), data: resolved.label };
+    const sink = { ...this.sink(resource, consequential, args), data: resolved.label };
     const permit = await this.permitted(resource, at, label, what, { mode, sink });
     if (!permit.ok) return this.refused(call, permit.reason, label, at, true);
     // Every resource the arguments name must pass too: a path outside what the rules allow
@@ -869,13 +890,13 @@ export class Effects {
     // The result names the call it came from, so a label can be traced to its journal entry.
     const source = `tool:${call.name}#${call.id}`;
     const toolLabel =
-      this.host.toolLabel?.(tool.ns, tool.def.name) ?? this.host.namespaceLabel(tool.ns);
+      this.host.toolLabel?.(tool.ns, tool.def.name, hints) ?? this.host.namespaceLabel(tool.ns);
     const resultLabel = inspected
       ? join(label, inspected.label)
       : join(label, { ...toolLabel, sources: [source] });
     const vouched = tool.internal
       ? []
-      : (this.host.vouched?.(tool.ns, tool.def.name) ?? []).map((f) => ({
+      : (this.host.vouched?.(tool.ns, tool.def.name, hints) ?? []).map((f) => ({
           path: f.path,
           steps: f.steps,
           label: join(label, { ...f.label, sources: [source] }),
@@ -1029,6 +1050,7 @@ export class Effects {
       tool: call.name,
       callId: call.id,
       args,
+      ...shown(toolHints(tool.def)),
       rule: null,
       reason: 'the run stopped while this call was under way; it may or may not have happened',
       at,
