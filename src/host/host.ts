@@ -34,12 +34,20 @@ import { type Journal, type RunRecord, RunStore } from '../store/store.js';
 import { type HostFunction, HostFunctions } from '../tools/host-functions.js';
 import { McpProvider, type McpServerSpec } from '../tools/mcp.js';
 import type { McpAuth, McpClientHooks, McpEvent } from '../tools/mcp-hooks.js';
-import type { ToolDefinition, ToolProvider } from '../tools/provider.js';
+import type { ToolProvider } from '../tools/provider.js';
 import type { LinkedImage } from '../verifier/expand.js';
 import { type Answer, checkAnswers, pendingOf } from './answers.js';
 import { type HostConfig, type NamespaceBinding, RUN_DIR } from './config.js';
 import { type ImageFile, imageFromObject, verifyFile } from './image-file.js';
-import { checkLock, lockDiff, lockPath, readLock, writeLock } from './lock.js';
+import {
+  checkLock,
+  type Listed,
+  type LockFile,
+  lockDiff,
+  lockPath,
+  readLock,
+  writeLock,
+} from './lock.js';
 import { recordedDriver, recordedProviders } from './recorded.js';
 import { modeOf, resourceRules, resourcesOf } from './resources.js';
 import { chargeRecorded, type ServerHookContext, serverHooks } from './server-hooks.js';
@@ -47,6 +55,13 @@ import { RunTelemetry } from './telemetry.js';
 import { toolLabel, toolRecipients, vouchedFields } from './tool-policy.js';
 
 export type ResumeOptions = Omit<RunOptions, 'inputs'>;
+
+/** The tool lock a run is held to: its file as read, where it is, and its digest. */
+interface RunLock {
+  path: string;
+  file: LockFile;
+  digest: string;
+}
 
 export interface ReplayReport {
   run: string;
@@ -388,12 +403,15 @@ export class Mvm {
     return this.configDigestText;
   }
 
-  /** The tool lock the run is held to, by path and the digest of what it pins; or null. */
-  private lockIdentity(): Json {
-    if (!this.config.path) return null;
+  /**
+   * The tool lock beside the configuration, read once for a run: what it pins, and its
+   * identity (path and digest) for the journal and the manifest. Undefined when there is none.
+   */
+  private readRunLock(): RunLock | undefined {
+    if (!this.config.path) return undefined;
     const path = lockPath(this.config.path);
-    const lock = readLock(path);
-    return lock ? { path, digest: digest(lock as unknown as Json) } : null;
+    const file = readLock(path);
+    return file ? { path, file, digest: digest(file as unknown as Json) } : undefined;
   }
 
   private monitorOptions() {
@@ -487,10 +505,11 @@ export class Mvm {
     const linked = this.link(file);
     const bound = this.bind(linked, options.inputs ?? {});
     const image = linked.image;
+    const lock = this.readRunLock();
     const start: JsonObject = {
       image: { name: image.name, digest: file.digest, path: file.path },
       config: { path: this.config.path, digest: this.configDigest() },
-      lock: this.lockIdentity(),
+      lock: lock ? { path: lock.path, digest: lock.digest } : null,
       inputs: bound.inputs,
       budgets: { ...new BudgetMeter(this.config.budgets).limits },
       source: file.data as Json,
@@ -517,7 +536,7 @@ export class Mvm {
       throw e;
     }
     options.started?.(run!.id);
-    return this.execute(run!, linked, bound, tape, options);
+    return this.execute(run!, linked, bound, tape, lock, options);
   }
 
   /**
@@ -574,8 +593,22 @@ export class Mvm {
     }
     const pending = pendingOf(entries);
     checkAnswers(run.id, run.status, pending, answers);
-    // A lock that cannot be read stops the resume before the run is claimed.
-    this.lockIdentity();
+    // The run goes on held to the lock it started with: the manifest names that one. A lock
+    // that cannot be read, or that changed, stops the resume before the run is claimed.
+    const lock = this.readRunLock();
+    const was = (start.lock ?? null) as { path: string; digest: string } | null;
+    if ((lock?.digest ?? null) !== (was?.digest ?? null)) {
+      const path = lock?.path ?? was?.path;
+      throw new ConfigError(
+        'lock_changed',
+        !was
+          ? `run ${run.id} was started with no tool lock, and ${path} has been written since; resume it without one`
+          : !lock
+            ? `run ${run.id} was started held to ${path}, which is gone; put it back to resume`
+            : `run ${run.id} was started held to ${path} as it was then, and the lock has changed since; resume it under the same lock`,
+        { run: run.id, lock: path ?? null },
+      );
+    }
 
     const file = imageFromObject(start.source);
     const linked = this.link(file);
@@ -615,7 +648,7 @@ export class Mvm {
       throw e;
     }
     options.started?.(run.id);
-    return this.execute(run, linked, bound, new Tape(journal, recorded), options);
+    return this.execute(run, linked, bound, new Tape(journal, recorded), lock, options);
   }
 
   /**
@@ -697,6 +730,7 @@ export class Mvm {
     linked: LinkedImage,
     bound: ReturnType<Mvm['bind']>,
     tape: Tape,
+    lock: RunLock | undefined,
     options: RunOptions,
   ): Promise<RunResult> {
     const providers: ToolProvider[] = [];
@@ -715,7 +749,6 @@ export class Mvm {
       const ns = request.tool.slice(0, Math.max(0, request.tool.indexOf('/')));
       return ask({ ...request, touches: touched(ns, request.args) });
     };
-    let lock: { path: string; file: ReturnType<typeof readLock> } | undefined;
     const meter = new BudgetMeter(this.config.budgets);
     // Spans only when the host application registered an SDK that records the run's.
     const telemetry = RunTelemetry.start(
@@ -762,11 +795,9 @@ export class Mvm {
         const which = own(this.config.tools, ns)?.idempotent ?? false;
         return Array.isArray(which) ? which.includes(tool) : which;
       },
-      checkTools: (ns, defs) => {
-        if (!this.config.path) return;
-        // Read once: the run is held to the lock as it stood when the run first needed it.
-        lock ??= { path: lockPath(this.config.path), file: readLock(lockPath(this.config.path)) };
-        if (lock.file) checkLock(lock.file, ns, defs, lock.path);
+      // Held to the lock as it was read when the run started or resumed.
+      checkTools: (ns, defs, server) => {
+        if (lock) checkLock(lock.file, ns, { server, defs }, lock.path);
       },
       resourcesOf: touched,
     };
@@ -914,14 +945,14 @@ export class Mvm {
       if (!update || !(e instanceof ConfigError) || e.code !== 'bad_lock') throw e;
     }
     const scratch = mkdtempSync(join(tmpdir(), 'mvm-lock-'));
-    const listed: Record<string, ToolDefinition[]> = {};
+    const listed: Record<string, Listed> = {};
     try {
       for (const ns of Object.keys(this.config.tools)) {
         // The same capabilities as a run declares: some servers offer tools by them.
         const p = this.provider(ns, scratch, serverHooks(ns, this.lendToServers(nobody, scratch)));
         try {
           await p.connect();
-          listed[ns] = await p.list();
+          listed[ns] = { defs: await p.list(), server: p.describe() };
         } finally {
           await p.close();
         }
@@ -930,7 +961,7 @@ export class Mvm {
       rmSync(scratch, { recursive: true, force: true });
     }
     const diff = existing
-      ? Object.entries(listed).flatMap(([ns, defs]) => lockDiff(existing, ns, defs))
+      ? Object.entries(listed).flatMap(([ns, l]) => lockDiff(existing, ns, l))
       : [];
     if (existing && diff.length > 0 && !update) {
       throw new ConfigError(

@@ -18,6 +18,7 @@ import {
 } from '../spec/errors.js';
 import type { Image, InstructionOf, Json, JsonObject, JsonSchema } from '../spec/types.js';
 import {
+  type ProviderDescription,
   type ToolDefinition,
   type ToolHints,
   type ToolProvider,
@@ -76,8 +77,11 @@ export interface MachineHost {
   toolTimeoutMs: number;
   /** A namespace's own deadline, where its configuration sets one. */
   toolTimeout?(ns: string): number | undefined;
-  /** Holds a namespace's definitions to what the operator approved; throws when they differ. */
-  checkTools?(ns: string, defs: ToolDefinition[]): void;
+  /**
+   * Holds a namespace's server and definitions to what the operator approved; throws when
+   * they differ.
+   */
+  checkTools?(ns: string, defs: ToolDefinition[], server: ProviderDescription): void;
   /**
    * How a tool uses what it touches, from the host configuration; `hints` are the server's,
    * which may only add a mode. A call of several modes needs each one granted.
@@ -633,7 +637,7 @@ export class Effects {
     // Loading a namespace again lists it again on the same connection.
     const provider = await this.connected(ns);
     const defs = await provider.list();
-    this.host.checkTools?.(ns, defs);
+    this.host.checkTools?.(ns, defs, provider.describe());
     const { list, pins } = this.register(ns, defs);
     // Re-executing, the definitions must be those recorded: a server that changed its tools
     // since the run began diverges here rather than being trusted silently. How the server
@@ -725,7 +729,7 @@ export class Effects {
         .map((t) => [t.def.name, digest(t.def)]),
     );
     const defs = await provider.list();
-    this.host.checkTools?.(ns, defs);
+    this.host.checkTools?.(ns, defs, provider.describe());
     const { pins } = this.register(ns, defs);
     const after = new Map(defs.map((d) => [d.name, digest(d)]));
     const changes = [
