@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { digest } from '../audit/canonical.js';
 import { type JournalEntry, verifyChain } from '../audit/chain.js';
-import { buildManifest, type Manifest } from '../audit/manifest.js';
+import { buildManifest, checkManifest, type Manifest } from '../audit/manifest.js';
 import {
   loadPrivateKey,
   loadPublicKey,
@@ -40,6 +40,7 @@ import { type Answer, checkAnswers, pendingOf } from './answers.js';
 import { type HostConfig, type NamespaceBinding, RUN_DIR } from './config.js';
 import { type ImageFile, imageFromObject, verifyFile } from './image-file.js';
 import {
+  auditLock,
   checkLock,
   type Listed,
   type LockFile,
@@ -55,6 +56,13 @@ import { RunTelemetry } from './telemetry.js';
 import { toolLabel, toolRecipients, vouchedFields } from './tool-policy.js';
 
 export type ResumeOptions = Omit<RunOptions, 'inputs'>;
+
+/** What `audit verify` says of the tool lock a run was held to, as the file is now. */
+export interface LockStatus {
+  path: string;
+  status: 'matches' | 'differs' | 'changed' | 'missing' | 'unreadable';
+  message: string;
+}
 
 /** The tool lock a run is held to: its file as read, where it is, and its digest. */
 interface RunLock {
@@ -913,6 +921,13 @@ export class Mvm {
       });
     }
     if (signedBy) Object.assign(report, { signedBy });
+    if (manifest) report.problems.push(...checkManifest(manifest, entries));
+    const lock = this.auditedLock(entries);
+    if (lock) {
+      report.problems.push(...lock.problems);
+      Object.assign(report, { lock: lock.said });
+    }
+    report.ok = report.problems.length === 0;
     // A run still under way (or stopped mid-way) may have gone on since its last manifest,
     // from a suspension; the journal must then extend what that manifest saw.
     const extends_ =
@@ -926,6 +941,50 @@ export class Mvm {
       });
     }
     return { run, report };
+  }
+
+  /**
+   * The tool lock a run was held to, as it is now: the same file (same digest), and then the
+   * tools the journal pins must be the ones it pins; changed since, gone, or unreadable, in
+   * which case nothing more is checked, since a lock may be updated after review. Undefined
+   * for a run held to no lock.
+   */
+  private auditedLock(entries: readonly JournalEntry[]) {
+    const start = entries[0]?.type === 'run.start' ? (entries[0].data as JsonObject) : undefined;
+    const held = (start?.lock ?? null) as { path: string; digest: string } | null;
+    if (!held) return undefined;
+    const said = (status: LockStatus['status'], message: string): LockStatus => ({
+      path: held.path,
+      status,
+      message,
+    });
+    let file: LockFile | undefined;
+    try {
+      file = readLock(held.path);
+    } catch (e) {
+      return { problems: [], said: said('unreadable', `${(e as Error).message}; not checked`) };
+    }
+    if (!file) {
+      return { problems: [], said: said('missing', 'no longer there; the tools are not checked') };
+    }
+    const now = digest(file as unknown as Json);
+    if (now !== held.digest) {
+      const was = `${held.digest.slice(0, 19)}…, now ${now.slice(0, 19)}…`;
+      return {
+        problems: [],
+        said: said('changed', `changed since the run (held to ${was}); the tools are not checked`),
+      };
+    }
+    const problems = auditLock(file, held.path, entries);
+    return {
+      problems,
+      said: said(
+        problems.length === 0 ? 'matches' : 'differs',
+        problems.length === 0
+          ? 'the one the run was held to; every tool the run loaded is pinned there'
+          : 'the one the run was held to, but the tools the journal pins are not',
+      ),
+    };
   }
 
   /**

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { digest } from '../audit/canonical.js';
+import type { ChainProblem, JournalEntry } from '../audit/chain.js';
 import { ConfigError, ProviderError } from '../spec/errors.js';
 import type { JsonObject } from '../spec/types.js';
 import type { ProviderDescription, ToolDefinition } from '../tools/provider.js';
@@ -208,4 +209,47 @@ export function checkLock(lock: LockFile, ns: string, listed: Listed, path: stri
     `${ns}: the tools differ from ${path}; review them and run mvm lock --update:\n  ${diff.join('\n  ')}`,
     { namespace: ns, lock: path, diff } as unknown as JsonObject,
   );
+}
+
+/**
+ * Holds the tools a run loaded, as its journal pins them (`tool.load` and `tool.relist`),
+ * to a lock: every definition the lock's, none missing. A run held to the lock could not
+ * have loaded others, so a difference means the journal or the lock is not what the run had.
+ */
+export function auditLock(
+  lock: LockFile,
+  path: string,
+  entries: readonly JournalEntry[],
+): ChainProblem[] {
+  const problems: ChainProblem[] = [];
+  for (const e of entries) {
+    if (e.type !== 'tool.load' && e.type !== 'tool.relist') continue;
+    const d = e.data as JsonObject;
+    const ns = String(d.ns);
+    const pins = (Array.isArray(d.tools) ? d.tools : []) as JsonObject[];
+    const locked = lock.namespaces[ns]?.tools;
+    const say = (what: string) =>
+      problems.push({
+        seq: e.seq,
+        code: 'lock_mismatch',
+        message: `entry ${e.seq} (${e.type}): ${what}`,
+      });
+    if (!locked) {
+      say(`namespace '${ns}' is not in ${path}`);
+      continue;
+    }
+    for (const pin of pins) {
+      const name = String(pin.name);
+      const was = Object.hasOwn(locked, name) ? locked[name] : undefined;
+      if (!was) say(`${ns}/${name} is not in ${path}`);
+      else if (pin.digest !== was.digest || digest(pin.definition ?? null) !== was.digest) {
+        say(`${ns}/${name} is not the definition ${path} pins`);
+      }
+    }
+    const loaded = new Set(pins.map((p) => String(p.name)));
+    for (const name of Object.keys(locked)) {
+      if (!loaded.has(name)) say(`${ns}/${name}, pinned in ${path}, was not offered`);
+    }
+  }
+  return problems;
 }
