@@ -150,6 +150,7 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
         m.cost += num(usage.cost);
         m.latencyMs += num(d.ms);
         m.forServers = (m.forServers ?? 0) + 1;
+        if (typeof d.mismatch === 'string') m.mismatches = [...(m.mismatches ?? []), d.mismatch];
         break;
       }
       case 'model.reply': {

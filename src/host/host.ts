@@ -377,7 +377,13 @@ export class Mvm {
       if (!binding || !factory) {
         throw new ConfigError('unbound_slot', `sampling: no model slot '${slot}'`, { slot });
       }
-      const made = drivers.get(slot) ?? factory(binding, this.config);
+      // A server's sampling calls are held to the slot's pin as the image's own are.
+      const pin = binding.pin as ModelPin | undefined;
+      const made =
+        drivers.get(slot) ??
+        (pin
+          ? new PinnedDriver(factory(binding, this.config), pin)
+          : factory(binding, this.config));
       drivers.set(slot, made);
       return made;
     };
