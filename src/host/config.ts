@@ -44,6 +44,11 @@ export interface ToolBinding {
    * what a field's label leaves out is the tool's. The result as a whole keeps its label.
    */
   fields?: Record<string, LabelSetting>;
+  /**
+   * Which of the tool's arguments name files (`fs`) or URLs (`net`), over the namespace's
+   * `resources`: `{}` says the tool's arguments name none.
+   */
+  resources?: Record<string, 'fs' | 'net'>;
 }
 
 /** A tool namespace: an MCP server as `mcpServers` entries are written, and how to treat it. */
@@ -171,6 +176,7 @@ const toolBinding = {
       ],
     },
     fields: { type: 'object', additionalProperties: labelSetting },
+    resources: { type: 'object', additionalProperties: { enum: ['fs', 'net'] } },
   },
 };
 

@@ -390,10 +390,10 @@ export class Mvm {
     return { config: this.config, monitor, user, driver, ...(events ? { events } : {}) };
   }
 
-  /** How the arguments of a call to namespace `ns` name files and URLs. */
-  private resourceRulesOf(ns: string, runDir: string) {
+  /** How the arguments of a call to a tool of namespace `ns` name files and URLs. */
+  private resourceRulesOf(ns: string, tool: string, runDir: string) {
     const binding = own(this.config.tools, ns);
-    return resourceRules(binding && expandRunDir(binding, runDir));
+    return resourceRules(binding && expandRunDir(binding, runDir), tool);
   }
 
   private handlesOf(ns: string): boolean | string[] {
@@ -750,18 +750,20 @@ export class Mvm {
     const providers: ToolProvider[] = [];
     const scope = linked.image.name;
     const user: UserChannel = { ...nobody, ...options.user };
-    // How a namespace's arguments name files and URLs, worked out once per run.
+    // How a tool's arguments name files and URLs, worked out once per run.
     const rules = new Map<string, ReturnType<typeof resourceRules>>();
-    const touched = (ns: string, args: JsonObject) => {
-      if (!rules.has(ns)) rules.set(ns, this.resourceRulesOf(ns, run.dir));
-      return resourcesOf(args, rules.get(ns));
+    const touched = (ns: string, tool: string, args: JsonObject) => {
+      const key = `${ns}/${tool}`;
+      if (!rules.has(key)) rules.set(key, this.resourceRulesOf(ns, tool, run.dir));
+      return resourcesOf(args, rules.get(key));
     };
     // A person asked to confirm a tool call sees what it would touch, too.
     const ask = user.confirm.bind(user);
     user.confirm = (request) => {
       if (request.kind !== 'tool' && request.kind !== 'unknown_outcome') return ask(request);
-      const ns = request.tool.slice(0, Math.max(0, request.tool.indexOf('/')));
-      return ask({ ...request, touches: touched(ns, request.args) });
+      const slash = Math.max(0, request.tool.indexOf('/'));
+      const [ns, tool] = [request.tool.slice(0, slash), request.tool.slice(slash + 1)];
+      return ask({ ...request, touches: touched(ns, tool, request.args) });
     };
     const meter = new BudgetMeter(this.config.budgets);
     // Spans only when the host application registered an SDK that records the run's.

@@ -61,6 +61,25 @@ describe('resources named by arguments', () => {
     expect(resourceRules({ command: 'node', args: ['other-server.js'] })).toBeUndefined();
   });
 
+  it("takes a tool's own map over its namespace's, and one that names none", () => {
+    const binding = {
+      url: 'http://127.0.0.1:1/mcp',
+      resources: { url: 'net' as const },
+      resourceBase: data,
+      tools: {
+        save: { resources: { url: 'net' as const, to: 'fs' as const } },
+        describe: { resources: {} },
+      },
+    };
+    const args = { url: 'https://example.org/a', to: 'out.md' };
+    expect(resourcesOf(args, resourceRules(binding, 'fetch'))).toEqual(['net:example.org/a']);
+    expect(resourcesOf(args, resourceRules(binding, 'save'))).toEqual([
+      'net:example.org/a',
+      `fs:${data}/out.md`,
+    ]);
+    expect(resourcesOf(args, resourceRules(binding, 'describe'))).toEqual([]);
+  });
+
   it('has every call to the memory server touch its graph file, wherever it is kept', () => {
     const entry = join(root, 'server-memory', 'dist', 'index.js');
     const kept = (env?: Record<string, string>) =>

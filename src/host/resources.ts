@@ -70,12 +70,16 @@ export interface ResourceRules {
 }
 
 /**
- * The resource map of a namespace: its own `resources`, else the reference filesystem
- * server's when the namespace runs it; paths resolve against `resourceBase`, else the
- * server's first allowed folder. Every call to the reference memory server touches its
- * graph file, `MEMORY_FILE_PATH` (relative to the server's folder, as the server reads it).
+ * The resource map of a namespace's tool: the tool's own `resources` under `tools`, else the
+ * namespace's, else the reference filesystem server's when the namespace runs it; paths
+ * resolve against `resourceBase`, else the server's first allowed folder. Every call to the
+ * reference memory server touches its graph file, `MEMORY_FILE_PATH` (relative to the
+ * server's folder, as the server reads it), whatever the tool says.
  */
-export function resourceRules(binding: NamespaceBinding | undefined): ResourceRules | undefined {
+export function resourceRules(
+  binding: NamespaceBinding | undefined,
+  tool?: string,
+): ResourceRules | undefined {
   if (!binding) return undefined;
   const b = binding as NamespaceBinding & { resources?: ResourceMap; resourceBase?: string };
   const args = 'args' in b ? (b.args ?? []) : [];
@@ -83,7 +87,9 @@ export function resourceRules(binding: NamespaceBinding | undefined): ResourceRu
   const fsAt = entry('server-filesystem');
   const memoryAt = entry('server-memory');
   const always = memoryAt >= 0 ? [memoryFile(args[memoryAt]!, b)] : [];
-  const map = b.resources ?? (fsAt >= 0 ? FILESYSTEM : undefined);
+  const tools = b.tools;
+  const own = tool !== undefined && tools && Object.hasOwn(tools, tool) ? tools[tool] : undefined;
+  const map = own?.resources ?? b.resources ?? (fsAt >= 0 ? FILESYSTEM : undefined);
   if (!map && always.length === 0) return undefined;
   const folder = fsAt >= 0 ? args[fsAt + 1] : undefined;
   const base = b.resourceBase ?? folder ?? process.cwd();

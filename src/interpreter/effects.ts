@@ -88,7 +88,7 @@ export interface MachineHost {
    */
   modeOf?(ns: string, tool: string, hints?: ToolHints): Mode | readonly Mode[];
   /** The resources beyond the tool itself that a call's arguments name (`fs:/abs/path`). */
-  resourcesOf?(ns: string, args: JsonObject): string[];
+  resourcesOf?(ns: string, tool: string, args: JsonObject): string[];
   /**
    * Who learns what reaches a sink: `model:<slot>`, `tool:<ns>/<name>` or `user`; a tool's
    * may depend on the call's arguments. Without it, the readers flow rule does not apply.
@@ -791,12 +791,12 @@ export class Effects {
    * The resources a call's arguments name, journaled when there are any: re-executed, they
    * are read back, so a replay needs no configuration to know them.
    */
-  private resourcesOf(call: DecodedCall, ns: string, args: JsonObject, at?: string): string[] {
+  private resourcesOf(call: DecodedCall, tool: LoadedTool, args: JsonObject, at?: string) {
     if (this.tape.catchingUp) {
       const rec = this.tape.take('tool.resources', at);
       return rec ? ((rec.data as JsonObject).resources as string[]) : [];
     }
-    const resources = this.host.resourcesOf?.(ns, args) ?? [];
+    const resources = this.host.resourcesOf?.(tool.ns, tool.def.name, args) ?? [];
     if (resources.length > 0) this.tape.write('tool.resources', { callId: call.id, resources }, at);
     return resources;
   }
@@ -880,7 +880,7 @@ export class Effects {
     if (!permit.ok) return this.refused(call, permit.reason, label, at, true);
     // Every resource the arguments name must pass too: a path outside what the rules allow
     // is refused however the tool itself is allowed.
-    for (const derived of this.resourcesOf(call, tool.ns, args, at)) {
+    for (const derived of this.resourcesOf(call, tool, args, at)) {
       const p = await this.permitted(derived, at, label, what, { mode });
       if (!p.ok) return this.refused(call, p.reason, label, at, true);
     }
