@@ -59,6 +59,10 @@ describe('mvm.lock', () => {
       ['{bad', 'not a lock file'],
       ['{"mvmLock": 2, "namespaces": {}}', 'mvmLock: expected 1, found 2'],
       ['{"mvmLock": 1, "namespaces": {"fs": 3}}', 'namespaces.fs.tools: expected an object'],
+      [
+        '{"mvmLock": 1, "namespaces": {"fs": {"tools": {}, "server": {"version": 2}}}}',
+        'namespaces.fs.server: expected an object of strings',
+      ],
     ] as const) {
       writeFileSync(lockFile, text);
       const r = await mvm('run', notes, '--store', store, '--json');
@@ -71,4 +75,88 @@ describe('mvm.lock', () => {
     expect((await mvm('lock', notes, '--update')).code).toBe(0);
     expect((await mvm('run', notes, '--store', store)).code).toBe(0);
   }, 60_000);
+
+  it('pins who each server is, and stops a run whose server is another one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mvm-lock-server-'));
+    const notes = join(dir, 'notes');
+    cpSync(join(import.meta.dirname, '..', 'examples', 'notes'), notes, { recursive: true });
+    const store = join(dir, 'store');
+    const lockFile = join(notes, 'mvm.lock');
+    expect((await mvm('lock', notes)).code).toBe(0);
+    const lock = JSON.parse(readFileSync(lockFile, 'utf8')) as LockFile;
+    const version = (name: string) =>
+      (
+        JSON.parse(
+          readFileSync(
+            join(import.meta.dirname, '..', 'node_modules', name, 'package.json'),
+            'utf8',
+          ),
+        ) as { version: string }
+      ).version;
+    expect(lock.namespaces.fs!.server).toEqual({
+      command: 'node',
+      package: `@modelcontextprotocol/server-filesystem@${version('@modelcontextprotocol/server-filesystem')}`,
+      name: expect.any(String),
+      version: expect.any(String),
+    });
+    expect(lock.namespaces.memory!.server!.package).toMatch(
+      /^@modelcontextprotocol\/server-memory@/,
+    );
+
+    // As if the package had been upgraded since the review, and a tool's hints rewritten.
+    lock.namespaces.fs!.server!.package = '@modelcontextprotocol/server-filesystem@0.0.1';
+    const tool = lock.namespaces.fs!.tools.read_text_file!;
+    tool.annotations = 'sha256:0';
+    tool.digest = 'sha256:0';
+    writeFileSync(lockFile, JSON.stringify(lock));
+    const stopped = await mvm('run', notes, '--store', store, '--json');
+    expect(stopped.code).toBe(1);
+    const { message } = JSON.parse(stopped.out).error as { message: string };
+    expect(message).toContain(
+      `~ fs: another server: package "@modelcontextprotocol/server-filesystem@0.0.1" -> "@modelcontextprotocol/server-filesystem@${version('@modelcontextprotocol/server-filesystem')}"`,
+    );
+    expect(message).toContain('~ fs/read_text_file: annotations changed');
+  }, 60_000);
+
+  it('resumes a run only under the lock it started with', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mvm-lock-resume-'));
+    const notes = join(dir, 'notes');
+    cpSync(join(import.meta.dirname, '..', 'examples', 'notes'), notes, { recursive: true });
+    const config = join(notes, 'mvm.yaml');
+    // The example's memory calls put to a person, so that the run waits.
+    writeFileSync(
+      config,
+      readFileSync(config, 'utf8').replace(
+        '  - allow: user\n',
+        '  - allow: user\n  - confirm: tool:memory/create_entities\n',
+      ),
+    );
+    const store = join(dir, 'store');
+    const lockFile = join(notes, 'mvm.lock');
+    const waiting = async () => {
+      const r = await mvm('run', notes, '--store', store, '--json');
+      expect(r.code).toBe(3);
+      return JSON.parse(r.out) as { runId: string; pending: Array<{ id: string }> };
+    };
+
+    // Started with no lock: one written since is not the run's.
+    const bare = await waiting();
+    expect((await mvm('lock', notes)).code).toBe(0);
+    const r1 = await mvm('resume', bare.runId, '--approve', bare.pending[0]!.id, '--store', store);
+    expect([r1.code, r1.err]).toEqual([2, expect.stringContaining('[lock_changed]')]);
+
+    // Started under the lock: a changed lock is refused, the same lock resumes.
+    const held = await waiting();
+    const kept = readFileSync(lockFile, 'utf8');
+    const lock = JSON.parse(kept) as LockFile;
+    delete lock.namespaces.memory!.tools.read_graph;
+    writeFileSync(lockFile, JSON.stringify(lock));
+    const id = held.pending[0]!.id;
+    const r2 = await mvm('resume', held.runId, '--approve', id, '--store', store);
+    expect([r2.code, r2.err]).toEqual([2, expect.stringContaining('the lock has changed since')]);
+    expect((await mvm('runs', '--store', store, '--json')).out).toContain('"waiting"');
+    writeFileSync(lockFile, kept);
+    const r3 = await mvm('resume', held.runId, '--approve', id, '--store', store, '--json');
+    expect(JSON.parse(r3.out)).toMatchObject({ status: 'done' });
+  }, 90_000);
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RunStore } from '../src/store/store.js';
-import { mvmProcess as mvm, spawnMvm } from './cli.js';
+import { mvmProcess as mvm, mvm as mvmHere, spawnMvm } from './cli.js';
 
 function agent() {
   const dir = mkdtempSync(join(tmpdir(), 'mvm-resume-cli-'));
@@ -116,6 +116,65 @@ describe('a run that waits for a person, across processes', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ status: 'done', output: 'written' });
     expect(existsSync(join(dir, 'data', 'note.md'))).toBe(false);
   }, 60_000);
+});
+
+describe('answers given to resume on the command line', () => {
+  it('denies with a reason the refusal carries, and the run goes on', async () => {
+    const dir = agent();
+    const store = join(dir, 'store');
+    const first = JSON.parse((await mvm('run', dir, '--store', store, '--json')).stdout);
+    const r = await mvm(
+      'resume',
+      first.runId,
+      '--deny',
+      'c1',
+      '--reason',
+      'not in this folder',
+      '--store',
+      store,
+      '--json',
+    );
+    expect(r.code).toBe(0);
+    expect(existsSync(join(dir, 'data', 'note.md'))).toBe(false);
+    const s = RunStore.open(store);
+    const refused = s.entries(first.runId).find((e) => e.type === 'tool.refused');
+    s.close();
+    expect(refused?.data).toMatchObject({ reason: 'denied by a person: not in this folder' });
+  }, 60_000);
+
+  it('answers a question as JSON, or as the text typed, and refuses one without an id', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mvm-answer-cli-'));
+    writeFileSync(
+      join(dir, 'image.yaml'),
+      `mvm: 1
+name: asks
+permissions: [user]
+procedures:
+  main:
+    body:
+      - { op: user.ask, prompt: how many?, dst: n }
+      - { op: halt, src: n }
+`,
+    );
+    writeFileSync(join(dir, 'mvm.yaml'), 'rules: [{ allow: user }]\n');
+    const store = join(dir, 'store');
+    const waiting = async () => {
+      const r = await mvmHere('run', dir, '--store', store, '--json');
+      expect(r.code).toBe(3);
+      return JSON.parse(r.out) as { runId: string; pending: Array<{ id: string }> };
+    };
+
+    const a = await waiting();
+    expect(a.pending).toMatchObject([{ id: 'q1', kind: 'question', prompt: 'how many?' }]);
+    const bad = await mvmHere('resume', a.runId, '--answer', '=3', '--store', store);
+    expect([bad.code, bad.err]).toEqual([2, expect.stringContaining('[bad_answer]')]);
+    const n = await mvmHere('resume', a.runId, '--answer', 'q1=3', '--store', store, '--json');
+    expect(JSON.parse(n.out)).toMatchObject({ status: 'done', output: 3 });
+
+    const b = await waiting();
+    const t = await mvmHere('resume', b.runId, '--answer', 'q1=a few', '--store', store, '--json');
+    expect(JSON.parse(t.out)).toMatchObject({ status: 'done', output: 'a few' });
+  });
 });
 
 describe('an interrupted run', () => {

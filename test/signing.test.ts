@@ -51,6 +51,16 @@ describe('signed images', () => {
     await mvm('sign', notes, '--key', join(dir, 'k.key'));
     const signed = await mvm('run', notes, '--store', store, '--json');
     expect(signed.code).toBe(0);
+
+    // Changed after signing: refused before it is verified, and no run is stored.
+    const image = join(notes, 'image.yaml');
+    writeFileSync(image, readFileSync(image, 'utf8').replace('max_turns: 8', 'max_turns: 80'));
+    const altered = await mvm('run', notes, '--store', store, '--json');
+    expect(altered.code).toBe(2);
+    expect(JSON.parse(altered.out).error).toMatchObject({ code: 'digest_mismatch' });
+    expect(altered.err).toContain('the content changed since it was signed');
+    const runs = JSON.parse((await mvm('runs', '--store', store, '--json')).out) as unknown[];
+    expect(runs).toHaveLength(1);
   });
 });
 

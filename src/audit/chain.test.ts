@@ -228,7 +228,9 @@ describe('verifyChain on a journal written by RunStore', () => {
 
     expect(report.ok).toBe(false);
     expect(codes(report)).toEqual(['4:count_mismatch', '4:head_mismatch']);
-    expect(report.problems[0]!.message).toContain('4 entries, 6 recorded');
+    expect(report.problems[0]!.message).toBe(
+      'journal ends at entry 4 of the 6 recorded: entries 5 to 6 are missing (truncated)',
+    );
   });
 
   it('names an entry appended behind the store’s back, chained correctly', () => {
@@ -260,5 +262,8 @@ describe('verifyChain on a journal written by RunStore', () => {
     expect(report.ok).toBe(false);
     expect(report.count).toBe(7);
     expect(codes(report)).toEqual(['7:count_mismatch', '7:head_mismatch']);
+    expect(report.problems[0]!.message).toBe(
+      'journal holds 7 entries, 6 recorded: entry 7 is beyond the record (appended)',
+    );
   });
 });

@@ -42,7 +42,9 @@ export interface ChainProblem {
     | 'seq_gap'
     | 'head_mismatch'
     | 'count_mismatch'
-    | 'manifest_signature';
+    | 'manifest_signature'
+    | 'manifest_mismatch'
+    | 'lock_mismatch';
   message: string;
 }
 
@@ -94,11 +96,22 @@ export function verifyChain(
 
   const head = entries.length > 0 ? entries[entries.length - 1]!.hash : GENESIS;
   if (anchor) {
-    if (anchor.count !== entries.length) {
+    const n = entries.length;
+    if (anchor.count > n) {
+      const missing =
+        anchor.count === n + 1 ? `entry ${n + 1} is` : `entries ${n + 1} to ${anchor.count} are`;
       problems.push({
-        seq: entries.length,
+        seq: n,
         code: 'count_mismatch',
-        message: `journal holds ${entries.length} entries, ${anchor.count} recorded (truncated or extended)`,
+        message: `journal ends at entry ${n} of the ${anchor.count} recorded: ${missing} missing (truncated)`,
+      });
+    } else if (anchor.count < n) {
+      const extra =
+        n === anchor.count + 1 ? `entry ${n} is` : `entries ${anchor.count + 1} to ${n} are`;
+      problems.push({
+        seq: n,
+        code: 'count_mismatch',
+        message: `journal holds ${n} entries, ${anchor.count} recorded: ${extra} beyond the record (appended)`,
       });
     }
     if (anchor.head !== head) {

@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Json } from '../spec/types.js';
 import { digest } from './canonical.js';
 import { type ChainReport, type JournalEntry, verifyChain } from './chain.js';
-import type { Manifest } from './manifest.js';
+import { checkManifest, type Manifest } from './manifest.js';
 import { SignatureError, verifySignature } from './signing.js';
 
 /** A run in one file: its journal and its manifest, checkable elsewhere with a public key. */
@@ -65,6 +65,11 @@ export function verifyExport(
         message: `manifest: ${e.message}`,
       });
     }
+  }
+  if (m) {
+    const mismatches = checkManifest(m, x.entries);
+    if (mismatches.length > 0) report.ok = false;
+    report.problems.push(...mismatches);
   }
   return report;
 }

@@ -1,4 +1,5 @@
 import type { Json, JsonObject } from '../spec/types.js';
+import { canonicalJson } from './canonical.js';
 import type { JournalEntry } from './chain.js';
 import type { Signature } from './signing.js';
 
@@ -149,6 +150,7 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
         m.cost += num(usage.cost);
         m.latencyMs += num(d.ms);
         m.forServers = (m.forServers ?? 0) + 1;
+        if (typeof d.mismatch === 'string') m.mismatches = [...(m.mismatches ?? []), d.mismatch];
         break;
       }
       case 'model.reply': {
@@ -265,4 +267,48 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
     error: ed.error ?? null,
     journal: { entries: entries.length, head: last?.hash ?? '' },
   };
+}
+
+/** The entries a manifest field is drawn from, for a message that names where to look. */
+const FROM_START = new Set(['image', 'config', 'lock', 'startedAt']);
+const FROM_END = new Set(['status', 'endedAt', 'durationMs', 'pending', 'output', 'error']);
+
+/**
+ * Holds a manifest to the journal it summarises: rebuilt from the entries up to the head it
+ * names, each field must be the same. A field the rebuilt one has and the manifest lacks is
+ * passed over (a manifest written before the field existed); one the manifest has that
+ * differs, or that the journal does not give, is named, with the entry it comes from.
+ * A manifest whose head is not in the journal is left to the chain's own check.
+ */
+export function checkManifest(
+  manifest: Manifest,
+  entries: readonly JournalEntry[],
+): Array<{ seq: number; code: 'manifest_mismatch'; message: string }> {
+  const end = entries.findIndex((e) => e.hash === manifest.journal?.head);
+  if (end < 0) return [];
+  const covered = entries.slice(0, end + 1);
+  const rebuilt = buildManifest(manifest.runId, covered) as unknown as JsonObject;
+  const start = covered.find((e) => e.type === 'run.start');
+  const last = covered.findLast((e) => e.type === 'run.end' || e.type === 'run.suspend');
+  const problems: Array<{ seq: number; code: 'manifest_mismatch'; message: string }> = [];
+  const { signature: _signature, ...given } = manifest as unknown as JsonObject;
+  for (const [key, value] of Object.entries(given)) {
+    if (!Object.hasOwn(rebuilt, key)) {
+      problems.push({
+        seq: covered.length,
+        code: 'manifest_mismatch',
+        message: `manifest: '${key}' is not a field the journal gives`,
+      });
+      continue;
+    }
+    if (canonicalJson(value) === canonicalJson(rebuilt[key]!)) continue;
+    const from = FROM_START.has(key) ? start : FROM_END.has(key) ? last : undefined;
+    const where = from ? `entry ${from.seq} (${from.type})` : 'the journal';
+    problems.push({
+      seq: from?.seq ?? covered.length,
+      code: 'manifest_mismatch',
+      message: `manifest: '${key}' differs from what ${where} records`,
+    });
+  }
+  return problems;
 }

@@ -13,10 +13,15 @@ import {
   signDigest,
   verifySignature,
 } from '../audit/signing.js';
-import { type Answer, approveFile as approveFile_, describePending } from '../host/answers.js';
+import {
+  type Answer,
+  approveFile as approveFile_,
+  describeHints,
+  describePending,
+} from '../host/answers.js';
 import type { HostConfig } from '../host/config.js';
 import { loadConfig, parseConfig } from '../host/config.js';
-import { Mvm, type RunResult } from '../host/host.js';
+import { type LockStatus, Mvm, type RunResult } from '../host/host.js';
 import { describeIssues, readImageFile, resolveTarget } from '../host/image-file.js';
 import type { MachineEvent } from '../interpreter/effects.js';
 import { type ConfirmRequest, type UserChannel, WAIT } from '../interpreter/people.js';
@@ -132,6 +137,8 @@ function terminalUser(con: Console, approveFile?: string): Partial<UserChannel> 
       con.err(`\nconfirm ${request.tool} (${request.resource})`);
       con.err(`  arguments: ${JSON.stringify(request.args)}`);
       if (request.touches?.length) con.err(`  touches: ${request.touches.join(', ')}`);
+      const hints = describeHints(request.hints);
+      if (hints) con.err(`  the server says: ${hints} (its own claim, not checked)`);
       con.err(`  asked by: ${request.rule ?? 'the machine'}: ${request.reason}`);
       for (;;) {
         const typed = await prompt('allow? [y]es, [n]o, [a]lways for this run, [w]ait: ');
@@ -406,13 +413,15 @@ function program(con: Console, done: (code: number) => void): Command {
     .command('replay')
     .description('re-execute a run against its journal and check it produces the same entries')
     .argument('<run>', 'run id, or a unique prefix')
+    .option('--image <image>', 'replay another version of the image against the journal')
     .option('--json', 'print the report as JSON')
     .addOption(store)
-    .action((id: string, opts: { store?: string; json?: boolean }) =>
+    .action((id: string, opts: { store?: string; json?: boolean; image?: string }) =>
       act(async () => {
+        const image = opts.image ? readImageFile(resolveTarget(opts.image).image) : undefined;
         const mvm = openMvm(undefined, opts.store, true);
         try {
-          const r = await mvm.replay(id);
+          const r = await mvm.replay(id, image ? { image } : {});
           if (opts.json) con.out(JSON.stringify(r));
           else if (r.ok) {
             con.out(
@@ -690,25 +699,38 @@ function program(con: Console, done: (code: number) => void): Command {
   return cmd;
 }
 
-/** What `audit verify` found, the journal and the manifest's signature said apart. */
+/**
+ * What `audit verify` found, said apart: the journal's chain, the manifest against the
+ * journal, the manifest's signature, and the tool lock the run was held to.
+ */
 function printAudit(
   con: Console,
   what: string,
-  report: { problems: Array<{ code: string; message: string }>; count: number; head?: string },
+  report: {
+    problems: Array<{ code: string; message: string }>;
+    count: number;
+    head?: string;
+    signedBy?: string;
+    lock?: LockStatus;
+  },
 ): void {
-  const signedBy = (report as { signedBy?: string }).signedBy;
   for (const p of report.problems) con.out(`${what}: ${p.message} [${p.code}]`);
-  const journal = report.problems.filter((p) => p.code !== 'manifest_signature');
+  const of = (code: string) => report.problems.some((p) => p.code === code);
+  const journal = report.problems.filter((p) => !NOT_CHAIN.has(p.code));
   const head = report.head ? `, head ${report.head.slice(0, 16)}` : '';
   con.out(
     journal.length === 0
       ? `${what}: journal verifies (${report.count} entries${head})`
       : `${what}: journal does NOT verify`,
   );
-  if (journal.length < report.problems.length) {
-    con.out(`${what}: manifest signature does NOT verify`);
-  } else if (signedBy) con.out(`${what}: manifest signed by ${signedBy}`);
+  if (of('manifest_mismatch')) con.out(`${what}: manifest does NOT match the journal`);
+  if (of('manifest_signature')) con.out(`${what}: manifest signature does NOT verify`);
+  else if (report.signedBy) con.out(`${what}: manifest signed by ${report.signedBy}`);
+  if (report.lock) con.out(`${what}: lock ${report.lock.path}: ${report.lock.message}`);
 }
+
+/** Problems that are not the chain's own: the manifest's and the lock's. */
+const NOT_CHAIN = new Set(['manifest_signature', 'manifest_mismatch', 'lock_mismatch']);
 
 /** A JSON file the command was pointed at, or a typed error saying which and why not. */
 function readJson(path: string, what: string): unknown {

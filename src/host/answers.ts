@@ -6,6 +6,7 @@ import { ConfigError } from '../spec/errors.js';
 import { resourceMatches } from '../spec/resources.js';
 import { readSource } from '../spec/source.js';
 import type { Json, JsonObject } from '../spec/types.js';
+import type { ToolHints } from '../tools/provider.js';
 
 /** A person's answer to a pending request: a confirmation's verdict, or a question's answer. */
 export type Answer = ({ id: string } & ConfirmAnswer) | { id: string; answer: Json };
@@ -43,7 +44,30 @@ const CONFIRMING: Record<ConfirmRequest['kind'], string> = {
 export function describePending(p: Pending): string {
   if (p.kind === 'question') return `${p.id}: question: ${p.prompt}`;
   const what = CONFIRMING[p.request];
-  return `${p.id}: ${what} ${p.tool} ${JSON.stringify(p.args)} (${p.rule ?? 'no rule'}: ${p.reason})`;
+  const hints = describeHints(p.hints);
+  const said = hints ? `; the server says: ${hints}` : '';
+  return `${p.id}: ${what} ${p.tool} ${JSON.stringify(p.args)} (${p.rule ?? 'no rule'}: ${p.reason}${said})`;
+}
+
+/**
+ * A tool's hints in words, as a server gives them, or null when it gives none. They are
+ * shown to a person deciding, never used to let a call through.
+ *
+ * ```ts
+ * describeHints({ destructive: true, idempotent: false }) // 'destructive, not idempotent'
+ * ```
+ */
+export function describeHints(hints: ToolHints | undefined): string | null {
+  if (!hints) return null;
+  const words: string[] = [];
+  const say = (v: boolean | undefined, yes: string, no: string) => {
+    if (v !== undefined) words.push(v ? yes : no);
+  };
+  say(hints.readOnly, 'read-only', 'not read-only');
+  say(hints.destructive, 'destructive', 'not destructive');
+  say(hints.idempotent, 'idempotent', 'not idempotent');
+  say(hints.openWorld, 'open world', 'closed world');
+  return words.length > 0 ? words.join(', ') : null;
 }
 
 /** Refuses answers that do not meet the pending requests, before anything is written. */

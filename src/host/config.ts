@@ -48,9 +48,14 @@ export interface ToolBinding {
    * Arguments that carry content the call delivers (a message's text, an event's place)
    * rather than choose what it does: untrusted data in them does not make the call one made
    * from an untrusted context, though their readers still count. An argument that names
-   * recipients cannot be content.
+   * recipients or a resource cannot be content.
    */
   content?: string[];
+  /**
+   * Which of the tool's arguments name files (`fs`) or URLs (`net`), over the namespace's
+   * `resources`: `{}` says the tool's arguments name none.
+   */
+  resources?: Record<string, 'fs' | 'net'>;
 }
 
 /** A tool namespace: an MCP server as `mcpServers` entries are written, and how to treat it. */
@@ -72,7 +77,8 @@ export type NamespaceBinding = McpServerSpec & {
   /**
    * How each tool uses what it touches; a tool not named is taken to write, except the
    * reference filesystem and memory servers' read tools, known by name. The server's own
-   * annotations are hints and are not used: a read-only claim could widen a grant.
+   * annotations only tighten that guess (a read tool it calls destructive is decided as a
+   * write too); a read-only claim never makes a tool read.
    */
   modes?: Record<string, 'read' | 'write' | 'execute'>;
   /**
@@ -178,6 +184,7 @@ const toolBinding = {
     },
     fields: { type: 'object', additionalProperties: labelSetting },
     content: { type: 'array', uniqueItems: true, items: { type: 'string', minLength: 1 } },
+    resources: { type: 'object', additionalProperties: { enum: ['fs', 'net'] } },
   },
 };
 

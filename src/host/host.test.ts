@@ -68,6 +68,21 @@ describe('binding an image to a configuration', () => {
     m.close();
   });
 
+  it('lists every permission the image requests that no rule grants, before anything runs', async () => {
+    const m = mvm({ models, tools, rules: [{ allow: 'model:main' }, { allow: 'tool:fs/read_*' }] });
+    const wants = { ...image, permissions: ['model:main', 'tool:fs/*', 'mem:notes/*', 'user'] };
+    const err = await m.run(imageFromObject(wants), { inputs: { n: 1 } }).catch((e: unknown) => e);
+    m.close();
+    // tool:fs/* is granted in part (read_*), which the run may use; the rest are missing.
+    expect(err).toMatchObject({
+      code: 'permission_not_granted',
+      data: { missing: ['mem:notes/*', 'user'] },
+    });
+    expect((err as ConfigError).message).toContain(
+      'the image requests what no rule grants: mem:notes/*, user',
+    );
+  });
+
   it('takes inputs from the run, then the configuration, then the image default', async () => {
     const m = mvm({ models, tools, inputs: { n: 5 } });
     expect((await m.run(imageFromObject(image))).output).toBe(5);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { digest } from '../audit/canonical.js';
 import { type JournalEntry, verifyChain } from '../audit/chain.js';
-import { buildManifest, type Manifest } from '../audit/manifest.js';
+import { buildManifest, checkManifest, type Manifest } from '../audit/manifest.js';
 import {
   loadPrivateKey,
   loadPublicKey,
@@ -34,12 +34,21 @@ import { type Journal, type RunRecord, RunStore } from '../store/store.js';
 import { type HostFunction, HostFunctions } from '../tools/host-functions.js';
 import { McpProvider, type McpServerSpec } from '../tools/mcp.js';
 import type { McpAuth, McpClientHooks, McpEvent } from '../tools/mcp-hooks.js';
-import type { ToolDefinition, ToolProvider } from '../tools/provider.js';
+import type { ToolProvider } from '../tools/provider.js';
 import type { LinkedImage } from '../verifier/expand.js';
 import { type Answer, checkAnswers, pendingOf } from './answers.js';
 import { type HostConfig, type NamespaceBinding, RUN_DIR } from './config.js';
 import { type ImageFile, imageFromObject, verifyFile } from './image-file.js';
-import { checkLock, lockDiff, lockPath, readLock, writeLock } from './lock.js';
+import {
+  auditLock,
+  checkLock,
+  type Listed,
+  type LockFile,
+  lockDiff,
+  lockPath,
+  readLock,
+  writeLock,
+} from './lock.js';
 import { recordedDriver, recordedProviders } from './recorded.js';
 import { modeOf, resourceRules, resourcesOf } from './resources.js';
 import { chargeRecorded, type ServerHookContext, serverHooks } from './server-hooks.js';
@@ -53,6 +62,20 @@ import {
 } from './tool-policy.js';
 
 export type ResumeOptions = Omit<RunOptions, 'inputs'>;
+
+/** What `audit verify` says of the tool lock a run was held to, as the file is now. */
+export interface LockStatus {
+  path: string;
+  status: 'matches' | 'differs' | 'changed' | 'missing' | 'unreadable';
+  message: string;
+}
+
+/** The tool lock a run is held to: its file as read, where it is, and its digest. */
+interface RunLock {
+  path: string;
+  file: LockFile;
+  digest: string;
+}
 
 export interface ReplayReport {
   run: string;
@@ -360,17 +383,23 @@ export class Mvm {
       if (!binding || !factory) {
         throw new ConfigError('unbound_slot', `sampling: no model slot '${slot}'`, { slot });
       }
-      const made = drivers.get(slot) ?? factory(binding, this.config);
+      // A server's sampling calls are held to the slot's pin as the image's own are.
+      const pin = binding.pin as ModelPin | undefined;
+      const made =
+        drivers.get(slot) ??
+        (pin
+          ? new PinnedDriver(factory(binding, this.config), pin)
+          : factory(binding, this.config));
       drivers.set(slot, made);
       return made;
     };
     return { config: this.config, monitor, user, driver, ...(events ? { events } : {}) };
   }
 
-  /** How the arguments of a call to namespace `ns` name files and URLs. */
-  private resourceRulesOf(ns: string, runDir: string) {
+  /** How the arguments of a call to a tool of namespace `ns` name files and URLs. */
+  private resourceRulesOf(ns: string, tool: string, runDir: string) {
     const binding = own(this.config.tools, ns);
-    return resourceRules(binding && expandRunDir(binding, runDir));
+    return resourceRules(binding && expandRunDir(binding, runDir), tool);
   }
 
   private handlesOf(ns: string): boolean | string[] {
@@ -394,12 +423,15 @@ export class Mvm {
     return this.configDigestText;
   }
 
-  /** The tool lock the run is held to, by path and the digest of what it pins; or null. */
-  private lockIdentity(): Json {
-    if (!this.config.path) return null;
+  /**
+   * The tool lock beside the configuration, read once for a run: what it pins, and its
+   * identity (path and digest) for the journal and the manifest. Undefined when there is none.
+   */
+  private readRunLock(): RunLock | undefined {
+    if (!this.config.path) return undefined;
     const path = lockPath(this.config.path);
-    const lock = readLock(path);
-    return lock ? { path, digest: digest(lock as unknown as Json) } : null;
+    const file = readLock(path);
+    return file ? { path, file, digest: digest(file as unknown as Json) } : undefined;
   }
 
   private monitorOptions() {
@@ -493,10 +525,11 @@ export class Mvm {
     const linked = this.link(file);
     const bound = this.bind(linked, options.inputs ?? {});
     const image = linked.image;
+    const lock = this.readRunLock();
     const start: JsonObject = {
       image: { name: image.name, digest: file.digest, path: file.path },
       config: { path: this.config.path, digest: this.configDigest() },
-      lock: this.lockIdentity(),
+      lock: lock ? { path: lock.path, digest: lock.digest } : null,
       inputs: bound.inputs,
       budgets: { ...new BudgetMeter(this.config.budgets).limits },
       source: file.data as Json,
@@ -523,7 +556,7 @@ export class Mvm {
       throw e;
     }
     options.started?.(run!.id);
-    return this.execute(run!, linked, bound, tape, options);
+    return this.execute(run!, linked, bound, tape, lock, options);
   }
 
   /**
@@ -580,8 +613,22 @@ export class Mvm {
     }
     const pending = pendingOf(entries);
     checkAnswers(run.id, run.status, pending, answers);
-    // A lock that cannot be read stops the resume before the run is claimed.
-    this.lockIdentity();
+    // The run goes on held to the lock it started with: the manifest names that one. A lock
+    // that cannot be read, or that changed, stops the resume before the run is claimed.
+    const lock = this.readRunLock();
+    const was = (start.lock ?? null) as { path: string; digest: string } | null;
+    if ((lock?.digest ?? null) !== (was?.digest ?? null)) {
+      const path = lock?.path ?? was?.path;
+      throw new ConfigError(
+        'lock_changed',
+        !was
+          ? `run ${run.id} was started with no tool lock, and ${path} has been written since; resume it without one`
+          : !lock
+            ? `run ${run.id} was started held to ${path}, which is gone; put it back to resume`
+            : `run ${run.id} was started held to ${path} as it was then, and the lock has changed since; resume it under the same lock`,
+        { run: run.id, lock: path ?? null },
+      );
+    }
 
     const file = imageFromObject(start.source);
     const linked = this.link(file);
@@ -621,7 +668,7 @@ export class Mvm {
       throw e;
     }
     options.started?.(run.id);
-    return this.execute(run, linked, bound, new Tape(journal, recorded), options);
+    return this.execute(run, linked, bound, new Tape(journal, recorded), lock, options);
   }
 
   /**
@@ -649,8 +696,8 @@ export class Mvm {
       model: async (slot) => drivers.get(slot)!,
       provider: async (ns) => providerOf(ns),
       namespaceLabel: (ns) => this.namespaceLabel(ns),
-      toolLabel: (ns, tool) => toolLabel(own(this.config.tools, ns), ns, tool),
-      vouched: (ns, tool) => vouchedFields(own(this.config.tools, ns), tool),
+      toolLabel: (ns, tool, hints) => toolLabel(own(this.config.tools, ns), ns, tool, hints),
+      vouched: (ns, tool, hints) => vouchedFields(own(this.config.tools, ns), tool, hints),
       memory: { get: () => undefined, put: () => {} },
       // What comes as a handle shapes what the model is given, so replay must know it too.
       handles: (ns) => this.handlesOf(ns),
@@ -703,25 +750,27 @@ export class Mvm {
     linked: LinkedImage,
     bound: ReturnType<Mvm['bind']>,
     tape: Tape,
+    lock: RunLock | undefined,
     options: RunOptions,
   ): Promise<RunResult> {
     const providers: ToolProvider[] = [];
     const scope = linked.image.name;
     const user: UserChannel = { ...nobody, ...options.user };
-    // How a namespace's arguments name files and URLs, worked out once per run.
+    // How a tool's arguments name files and URLs, worked out once per run.
     const rules = new Map<string, ReturnType<typeof resourceRules>>();
-    const touched = (ns: string, args: JsonObject) => {
-      if (!rules.has(ns)) rules.set(ns, this.resourceRulesOf(ns, run.dir));
-      return resourcesOf(args, rules.get(ns));
+    const touched = (ns: string, tool: string, args: JsonObject) => {
+      const key = `${ns}/${tool}`;
+      if (!rules.has(key)) rules.set(key, this.resourceRulesOf(ns, tool, run.dir));
+      return resourcesOf(args, rules.get(key));
     };
     // A person asked to confirm a tool call sees what it would touch, too.
     const ask = user.confirm.bind(user);
     user.confirm = (request) => {
       if (request.kind !== 'tool' && request.kind !== 'unknown_outcome') return ask(request);
-      const ns = request.tool.slice(0, Math.max(0, request.tool.indexOf('/')));
-      return ask({ ...request, touches: touched(ns, request.args) });
+      const slash = Math.max(0, request.tool.indexOf('/'));
+      const [ns, tool] = [request.tool.slice(0, slash), request.tool.slice(slash + 1)];
+      return ask({ ...request, touches: touched(ns, tool, request.args) });
     };
-    let lock: { path: string; file: ReturnType<typeof readLock> } | undefined;
     const meter = new BudgetMeter(this.config.budgets);
     // Spans only when the host application registered an SDK that records the run's.
     const telemetry = RunTelemetry.start(
@@ -748,8 +797,8 @@ export class Mvm {
         return telemetry ? telemetry.provider(p) : p;
       },
       namespaceLabel: (ns) => this.namespaceLabel(ns),
-      toolLabel: (ns, tool) => toolLabel(own(this.config.tools, ns), ns, tool),
-      vouched: (ns, tool) => vouchedFields(own(this.config.tools, ns), tool),
+      toolLabel: (ns, tool, hints) => toolLabel(own(this.config.tools, ns), ns, tool, hints),
+      vouched: (ns, tool, hints) => vouchedFields(own(this.config.tools, ns), tool, hints),
       memory: {
         get: (key) => {
           const found = this.store.memoryGet(scope, key);
@@ -761,7 +810,7 @@ export class Mvm {
       user,
       toolTimeoutMs: this.config.toolTimeoutMs,
       toolTimeout: (ns) => this.config.tools[ns]?.timeoutMs,
-      modeOf: (ns, tool) => modeOf(own(this.config.tools, ns), tool),
+      modeOf: (ns, tool, hints) => modeOf(own(this.config.tools, ns), tool, hints),
       recipientsOf: (sink, args) => this.recipientsOf(sink, args),
       chosenRecipients: (ns, tool, args, trusted) => ({
         by: this.config.principal,
@@ -773,11 +822,9 @@ export class Mvm {
         const which = own(this.config.tools, ns)?.idempotent ?? false;
         return Array.isArray(which) ? which.includes(tool) : which;
       },
-      checkTools: (ns, defs) => {
-        if (!this.config.path) return;
-        // Read once: the run is held to the lock as it stood when the run first needed it.
-        lock ??= { path: lockPath(this.config.path), file: readLock(lockPath(this.config.path)) };
-        if (lock.file) checkLock(lock.file, ns, defs, lock.path);
+      // Held to the lock as it was read when the run started or resumed.
+      checkTools: (ns, defs, server) => {
+        if (lock) checkLock(lock.file, ns, { server, defs }, lock.path);
       },
       resourcesOf: touched,
     };
@@ -893,6 +940,13 @@ export class Mvm {
       });
     }
     if (signedBy) Object.assign(report, { signedBy });
+    if (manifest) report.problems.push(...checkManifest(manifest, entries));
+    const lock = this.auditedLock(entries);
+    if (lock) {
+      report.problems.push(...lock.problems);
+      Object.assign(report, { lock: lock.said });
+    }
+    report.ok = report.problems.length === 0;
     // A run still under way (or stopped mid-way) may have gone on since its last manifest,
     // from a suspension; the journal must then extend what that manifest saw.
     const extends_ =
@@ -906,6 +960,50 @@ export class Mvm {
       });
     }
     return { run, report };
+  }
+
+  /**
+   * The tool lock a run was held to, as it is now: the same file (same digest), and then the
+   * tools the journal pins must be the ones it pins; changed since, gone, or unreadable, in
+   * which case nothing more is checked, since a lock may be updated after review. Undefined
+   * for a run held to no lock.
+   */
+  private auditedLock(entries: readonly JournalEntry[]) {
+    const start = entries[0]?.type === 'run.start' ? (entries[0].data as JsonObject) : undefined;
+    const held = (start?.lock ?? null) as { path: string; digest: string } | null;
+    if (!held) return undefined;
+    const said = (status: LockStatus['status'], message: string): LockStatus => ({
+      path: held.path,
+      status,
+      message,
+    });
+    let file: LockFile | undefined;
+    try {
+      file = readLock(held.path);
+    } catch (e) {
+      return { problems: [], said: said('unreadable', `${(e as Error).message}; not checked`) };
+    }
+    if (!file) {
+      return { problems: [], said: said('missing', 'no longer there; the tools are not checked') };
+    }
+    const now = digest(file as unknown as Json);
+    if (now !== held.digest) {
+      const was = `${held.digest.slice(0, 19)}…, now ${now.slice(0, 19)}…`;
+      return {
+        problems: [],
+        said: said('changed', `changed since the run (held to ${was}); the tools are not checked`),
+      };
+    }
+    const problems = auditLock(file, held.path, entries);
+    return {
+      problems,
+      said: said(
+        problems.length === 0 ? 'matches' : 'differs',
+        problems.length === 0
+          ? 'the one the run was held to; every tool the run loaded is pinned there'
+          : 'the one the run was held to, but the tools the journal pins are not',
+      ),
+    };
   }
 
   /**
@@ -925,14 +1023,14 @@ export class Mvm {
       if (!update || !(e instanceof ConfigError) || e.code !== 'bad_lock') throw e;
     }
     const scratch = mkdtempSync(join(tmpdir(), 'mvm-lock-'));
-    const listed: Record<string, ToolDefinition[]> = {};
+    const listed: Record<string, Listed> = {};
     try {
       for (const ns of Object.keys(this.config.tools)) {
         // The same capabilities as a run declares: some servers offer tools by them.
         const p = this.provider(ns, scratch, serverHooks(ns, this.lendToServers(nobody, scratch)));
         try {
           await p.connect();
-          listed[ns] = await p.list();
+          listed[ns] = { defs: await p.list(), server: p.describe() };
         } finally {
           await p.close();
         }
@@ -941,7 +1039,7 @@ export class Mvm {
       rmSync(scratch, { recursive: true, force: true });
     }
     const diff = existing
-      ? Object.entries(listed).flatMap(([ns, defs]) => lockDiff(existing, ns, defs))
+      ? Object.entries(listed).flatMap(([ns, l]) => lockDiff(existing, ns, l))
       : [];
     if (existing && diff.length > 0 && !update) {
       throw new ConfigError(

@@ -3,6 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Monitor } from '../monitor/monitor.js';
+import { parseConfig } from './config.js';
+import { Mvm } from './host.js';
+import { imageFromObject } from './image-file.js';
 import { modeOf, realPath, resourceRules, resourcesOf } from './resources.js';
 
 describe('resources named by arguments', () => {
@@ -58,6 +61,25 @@ describe('resources named by arguments', () => {
     expect(resourceRules({ command: 'node', args: ['other-server.js'] })).toBeUndefined();
   });
 
+  it("takes a tool's own map over its namespace's, and one that names none", () => {
+    const binding = {
+      url: 'http://127.0.0.1:1/mcp',
+      resources: { url: 'net' as const },
+      resourceBase: data,
+      tools: {
+        save: { resources: { url: 'net' as const, to: 'fs' as const } },
+        describe: { resources: {} },
+      },
+    };
+    const args = { url: 'https://example.org/a', to: 'out.md' };
+    expect(resourcesOf(args, resourceRules(binding, 'fetch'))).toEqual(['net:example.org/a']);
+    expect(resourcesOf(args, resourceRules(binding, 'save'))).toEqual([
+      'net:example.org/a',
+      `fs:${data}/out.md`,
+    ]);
+    expect(resourcesOf(args, resourceRules(binding, 'describe'))).toEqual([]);
+  });
+
   it('has every call to the memory server touch its graph file, wherever it is kept', () => {
     const entry = join(root, 'server-memory', 'dist', 'index.js');
     const kept = (env?: Record<string, string>) =>
@@ -84,5 +106,93 @@ describe('resources named by arguments', () => {
     expect(modeOf(memory, 'delete_entities')).toBe('write');
     expect(modeOf({ command: 'node', args: ['other.js'] }, 'read_graph')).toBe('write');
     expect(modeOf(undefined, 'read_file')).toBe('write');
+  });
+
+  it("takes a server's hints only to be stricter, where the configuration says nothing", () => {
+    const fsServer = { command: 'node', args: ['/x/server-filesystem/dist/index.js', data] };
+    const other = { command: 'node', args: ['other.js'] };
+
+    expect(modeOf(fsServer, 'read_text_file', { destructive: true })).toEqual(['read', 'write']);
+    expect(modeOf(fsServer, 'read_text_file', { readOnly: false })).toEqual(['read', 'write']);
+    expect(modeOf(fsServer, 'read_text_file', { readOnly: true, destructive: false })).toBe('read');
+    // A read-only claim never makes a tool read, nor one the configuration sets.
+    expect(modeOf(fsServer, 'write_file', { readOnly: true })).toBe('write');
+    expect(modeOf(other, 'lookup', { readOnly: true, idempotent: true })).toBe('write');
+    const configured = { ...fsServer, modes: { read_text_file: 'read' as const } };
+    expect(modeOf(configured, 'read_text_file', { destructive: true })).toBe('read');
+  });
+});
+
+describe('a call whose path leaves the folder its rules allow', () => {
+  it('is refused for a .. or a symlink out, and the model is told which file it named', async () => {
+    const root = realpathSync(mkdtempSync(join(tmpdir(), 'mvm-escape-')));
+    const notes = join(root, 'notes');
+    mkdirSync(notes);
+    writeFileSync(join(root, 'secret.txt'), 'x');
+    symlinkSync(join(root, 'secret.txt'), join(notes, 'alias.md'));
+    const read: string[] = [];
+    const mvm = new Mvm({
+      config: parseConfig(
+        {
+          tools: {
+            files: {
+              label: { integrity: 'trusted' },
+              resources: { path: 'fs' },
+              resourceBase: notes,
+            },
+          },
+          rules: [{ allow: 'tool:files/*' }, { allow: `fs:${notes}/**` }],
+        },
+        { path: null, dir: root },
+      ),
+      storeDir: join(root, 'store'),
+      functions: {
+        files: {
+          read: {
+            description: 'reads a file',
+            run: (args) => {
+              read.push(String(args.path));
+              return 'text';
+            },
+          },
+        },
+      },
+    });
+    const image = imageFromObject({
+      mvm: 1,
+      name: 'escape',
+      tools: { files: {} },
+      permissions: ['tool:files/*', 'fs:/**'],
+      procedures: {
+        main: {
+          body: [
+            { op: 'tool.load', ns: 'files' },
+            { op: 'data.const', value: { path: 'a.md' }, dst: 'inside' },
+            { op: 'data.const', value: { path: '../secret.txt' }, dst: 'dots' },
+            { op: 'data.const', value: { path: 'alias.md' }, dst: 'link' },
+            ...['inside', 'dots', 'link'].map((r) => ({
+              op: 'tool.call',
+              tool: 'files/read',
+              args: r,
+              dst: `${r}_out`,
+            })),
+            {
+              op: 'data.object',
+              fields: { inside: 'inside_out', dots: 'dots_out', link: 'link_out' },
+              dst: 'out',
+            },
+            { op: 'halt', src: 'out' },
+          ],
+        },
+      },
+    });
+    const result = await mvm.run(image);
+    mvm.close();
+    const out = result.output as Record<string, { ok: boolean; content: string }>;
+    expect(out.inside).toMatchObject({ ok: true, content: 'text' });
+    const secret = `'fs:${root}/secret.txt'`;
+    expect(out.dots).toMatchObject({ ok: false, content: expect.stringContaining(secret) });
+    expect(out.link).toMatchObject({ ok: false, content: expect.stringContaining(secret) });
+    expect(read).toEqual(['a.md']);
   });
 });

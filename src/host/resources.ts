@@ -2,6 +2,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Mode } from '../monitor/monitor.js';
 import type { Json, JsonObject } from '../spec/types.js';
+import { mayChange, type ToolHints } from '../tools/provider.js';
 import type { NamespaceBinding } from './config.js';
 
 /** How a tool's arguments name resources: argument name to kind. */
@@ -30,14 +31,32 @@ const READS: Record<string, readonly string[]> = {
   'server-memory': ['read_graph', 'search_nodes', 'open_nodes'],
 };
 
-/** How a tool uses what it touches: the namespace's `modes`, else a reference server's, else write. */
-export function modeOf(binding: NamespaceBinding | undefined, tool: string): Mode {
+/**
+ * How a tool uses what it touches: the namespace's `modes`, else a reference server's read
+ * tools, known by name, else write.
+ *
+ * The server's own hints count only where the configuration is silent, and only to be
+ * stricter: a tool taken to read by its name that its server says may change things
+ * (`readOnlyHint: false` or `destructiveHint: true`) is decided as both a read and a write,
+ * so every rule for either applies. A read-only hint never makes a tool read.
+ *
+ * ```ts
+ * modeOf(fsServer, 'read_file', { destructive: true }) // ['read', 'write']
+ * ```
+ */
+export function modeOf(
+  binding: NamespaceBinding | undefined,
+  tool: string,
+  hints: ToolHints = {},
+): Mode | Mode[] {
   const given =
     binding?.modes && Object.hasOwn(binding.modes, tool) ? binding.modes[tool] : undefined;
   if (given) return given;
   const args = binding && 'args' in binding ? (binding.args ?? []) : [];
   for (const [server, reads] of Object.entries(READS)) {
-    if (args.some((a) => a.includes(server)) && reads.includes(tool)) return 'read';
+    if (args.some((a) => a.includes(server)) && reads.includes(tool)) {
+      return mayChange(hints) ? ['read', 'write'] : 'read';
+    }
   }
   return 'write';
 }
@@ -51,12 +70,16 @@ export interface ResourceRules {
 }
 
 /**
- * The resource map of a namespace: its own `resources`, else the reference filesystem
- * server's when the namespace runs it; paths resolve against `resourceBase`, else the
- * server's first allowed folder. Every call to the reference memory server touches its
- * graph file, `MEMORY_FILE_PATH` (relative to the server's folder, as the server reads it).
+ * The resource map of a namespace's tool: the tool's own `resources` under `tools`, else the
+ * namespace's, else the reference filesystem server's when the namespace runs it; paths
+ * resolve against `resourceBase`, else the server's first allowed folder. Every call to the
+ * reference memory server touches its graph file, `MEMORY_FILE_PATH` (relative to the
+ * server's folder, as the server reads it), whatever the tool says.
  */
-export function resourceRules(binding: NamespaceBinding | undefined): ResourceRules | undefined {
+export function resourceRules(
+  binding: NamespaceBinding | undefined,
+  tool?: string,
+): ResourceRules | undefined {
   if (!binding) return undefined;
   const b = binding as NamespaceBinding & { resources?: ResourceMap; resourceBase?: string };
   const args = 'args' in b ? (b.args ?? []) : [];
@@ -64,7 +87,9 @@ export function resourceRules(binding: NamespaceBinding | undefined): ResourceRu
   const fsAt = entry('server-filesystem');
   const memoryAt = entry('server-memory');
   const always = memoryAt >= 0 ? [memoryFile(args[memoryAt]!, b)] : [];
-  const map = b.resources ?? (fsAt >= 0 ? FILESYSTEM : undefined);
+  const tools = b.tools;
+  const own = tool !== undefined && tools && Object.hasOwn(tools, tool) ? tools[tool] : undefined;
+  const map = own?.resources ?? b.resources ?? (fsAt >= 0 ? FILESYSTEM : undefined);
   if (!map && always.length === 0) return undefined;
   const folder = fsAt >= 0 ? args[fsAt + 1] : undefined;
   const base = b.resourceBase ?? folder ?? process.cwd();

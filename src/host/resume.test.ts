@@ -334,6 +334,25 @@ describe('confirmation and resume', () => {
     });
   });
 
+  it('asks before repeating a call its server alone says is idempotent, and shows the claim', async () => {
+    const { calls, functions } = counter();
+    functions.mail.send = { ...functions.mail.send, annotations: { idempotentHint: true } };
+    const open = processes(
+      config([{ toolCalls: [send('a', 'ann')] }, { text: 'sent' }], []),
+      functions,
+    );
+    const done = await inProcess(open, (m) => m.run(imageFromObject(image)));
+    await inProcess(open, async (m) => killedDuringCall(m, done.runId));
+
+    const stopped = await inProcess(open, (m) => m.resume(done.runId, []));
+
+    expect(stopped.status).toBe('waiting');
+    expect(stopped.pending).toMatchObject([
+      { request: 'unknown_outcome', tool: 'mail/send', hints: { idempotent: true } },
+    ]);
+    expect(calls).toHaveLength(1);
+  });
+
   it('repeats a call of unknown outcome without asking when the tool is idempotent', async () => {
     const { calls, functions } = counter();
     const raw = config([{ toolCalls: [send('a', 'ann')] }, { text: 'sent' }], []);

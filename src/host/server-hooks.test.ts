@@ -46,10 +46,12 @@ function calling(tool: string, args: JsonObject) {
   });
 }
 
-function host(rules: JsonObject[]) {
+function host(rules: JsonObject[], sampler: JsonObject = {}) {
   const config = parseConfig(
     {
-      models: { sampler: { driver: 'replay', replies: [{ text: 'the sampler says hi' }] } },
+      models: {
+        sampler: { driver: 'replay', replies: [{ text: 'the sampler says hi' }], ...sampler },
+      },
       mcpServers: { ev: { ...everything, sampling: { model: 'sampler' } } },
       rules: [{ allow: 'tool:ev/*' }, ...rules],
     },
@@ -103,6 +105,31 @@ describe("what a run lends its servers' requests", () => {
         expect((await mvm.replay(result.runId)).ok).toBe(true);
       } finally {
         mvm.close();
+      }
+    },
+  );
+
+  it(
+    "holds the sampling slot's replies to its pin, refusing or warning as it says",
+    SLOW,
+    async () => {
+      const grants = [{ allow: 'sampling:ev' }, { allow: 'model:sampler' }];
+      const other = { replies: [{ text: 'the sampler says hi', model: 'm2' }] };
+      const refused = host(grants, { ...other, pin: { model: 'm1' } });
+      const text = await contentOf(refused, 'trigger-sampling-request', prompt);
+      expect(text).toContain(
+        "sampling denied: slot 'sampler': model 'm2' answered, the pin is 'm1'",
+      );
+
+      const warned = host(grants, { ...other, pin: { model: 'm1', onMismatch: 'warn' } });
+      try {
+        const result = await warned.run(calling('trigger-sampling-request', prompt));
+        expect(String((result.output as JsonObject).content)).toContain('the sampler says hi');
+        expect(result.manifest.models).toMatchObject([
+          { slot: 'sampler', forServers: 1, mismatches: ["model 'm2' answered, the pin is 'm1'"] },
+        ]);
+      } finally {
+        warned.close();
       }
     },
   );

@@ -14,6 +14,7 @@ import { type UserChannel, WAIT } from '../interpreter/people.js';
 import { PUBLIC_TRUSTED } from '../labels/label.js';
 import type { Message, ModelDriver, StopReason, Usage } from '../models/driver.js';
 import type { Monitor } from '../monitor/monitor.js';
+import { DriverError } from '../spec/errors.js';
 import type { Json, JsonObject } from '../spec/types.js';
 import {
   atLeast,
@@ -184,7 +185,15 @@ async function sample(
   const remaining = ctx.meter ? Math.min(2 ** 31 - 1, Math.max(1, ctx.meter.remainingMs())) : 0;
   const signal = remaining > 0 ? AbortSignal.timeout(remaining) : undefined;
   const started = performance.now();
-  const reply = await driver.call({ slot, messages, tools: [], ...(signal ? { signal } : {}) });
+  let reply: Awaited<ReturnType<ModelDriver['call']>>;
+  try {
+    reply = await driver.call({ slot, messages, tools: [], ...(signal ? { signal } : {}) });
+  } catch (e) {
+    // Another model than the slot's pin answered: the server is refused, and the run says so.
+    if (!(e instanceof DriverError) || e.code !== 'model_mismatch') throw e;
+    ctx.record?.('server.sample', { ns, slot, refused: e.message });
+    throw new McpError(REJECTED, `sampling denied: ${e.message}`);
+  }
   const usage = usageOf(reply.usage);
   ctx.meter?.chargeForServer(usage.inputTokens + usage.outputTokens);
   ctx.record?.('server.sample', {
@@ -195,6 +204,7 @@ async function sample(
     model: reply.model ?? described.model,
     usage: usage as unknown as JsonObject,
     ms: Math.round((performance.now() - started) * 1000) / 1000,
+    ...(reply.mismatch === undefined ? {} : { mismatch: reply.mismatch }),
   });
   return {
     role: 'assistant',

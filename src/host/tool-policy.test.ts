@@ -177,3 +177,83 @@ describe('per-tool settings in the configuration', () => {
     expect(() => parse(server(tools))).toThrow(message);
   });
 });
+
+describe("a server's hints on host functions", () => {
+  /** Fetches from `web`, then posts what it fetched: trusted only if the fetch was. */
+  async function fetchThenPost(fetchHints: JsonObject, confirm?: JsonObject[]) {
+    const asked: JsonObject[] = [];
+    const posted: Json[] = [];
+    const mvm = new Mvm({
+      config: parse({
+        models: {},
+        tools: { web: { label: { integrity: 'trusted' } } },
+        rules: [{ allow: 'tool:**' }, ...(confirm ?? [])],
+      }),
+      storeDir: mkdtempSync(join(tmpdir(), 'mvm-tool-hints-')),
+      functions: {
+        web: {
+          fetch: { description: 'fetches', annotations: fetchHints, run: () => 'a page' },
+          post: {
+            description: 'posts',
+            // Claims to change nothing: the host takes it to write all the same.
+            annotations: { readOnlyHint: true, destructiveHint: false, openWorldHint: true },
+            run: (args) => {
+              posted.push(args);
+              return 'posted';
+            },
+          },
+        },
+      },
+    });
+    open.push(mvm);
+    const image = imageFromObject({
+      mvm: 1,
+      name: 'fetch-post',
+      tools: { web: {} },
+      permissions: ['tool:**'],
+      procedures: {
+        main: {
+          body: [
+            { op: 'tool.load', ns: 'web' },
+            { op: 'data.const', value: {}, dst: 'none' },
+            { op: 'tool.call', tool: 'web/fetch', args: 'none', dst: 'r' },
+            { op: 'data.get', src: 'r', path: 'content', dst: 'body' },
+            { op: 'data.object', fields: { body: 'body' }, dst: 'args' },
+            { op: 'tool.call', tool: 'web/post', args: 'args', dst: 'out' },
+            { op: 'halt', src: 'out' },
+          ],
+        },
+      },
+    });
+    const result = await mvm.run(image, {
+      user: {
+        confirm: async (request) => {
+          asked.push(request as unknown as JsonObject);
+          return { verdict: 'approve' };
+        },
+      },
+    });
+    return { output: result.output as JsonObject, posted, asked };
+  }
+
+  it('make an open-world tool untrusted, and a read-only claim does not make a tool read', async () => {
+    const closed = await fetchThenPost({ openWorldHint: false });
+    expect(closed.output).toMatchObject({ ok: true });
+    expect(closed.posted).toHaveLength(1);
+
+    const open_ = await fetchThenPost({ openWorldHint: true });
+    expect(open_.output).toMatchObject({ ok: false });
+    expect(String(open_.output.content)).toContain('untrusted');
+    expect(open_.posted).toEqual([]);
+  });
+
+  it('are shown to a person asked to confirm, and decide nothing', async () => {
+    const { asked, posted } = await fetchThenPost({ openWorldHint: false }, [
+      { confirm: 'tool:web/post' },
+    ]);
+    expect(asked).toMatchObject([
+      { tool: 'web/post', hints: { readOnly: true, destructive: false, openWorld: true } },
+    ]);
+    expect(posted).toHaveLength(1);
+  });
+});

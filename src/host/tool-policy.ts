@@ -2,6 +2,7 @@ import type { Label, Readers } from '../labels/label.js';
 import { parseFieldPath, type VouchedField } from '../labels/parts.js';
 import { InternalError } from '../spec/errors.js';
 import type { JsonObject } from '../spec/types.js';
+import type { ToolHints } from '../tools/provider.js';
 import type { LabelSetting, NamespaceBinding, ToolBinding } from './config.js';
 
 /**
@@ -22,17 +23,37 @@ function fill(setting: LabelSetting | undefined, around: Omit<Label, 'sources'>)
   };
 }
 
-/** The label a tool's results carry, before the call's own sources are added. */
-export function toolLabel(binding: NamespaceBinding | undefined, ns: string, tool: string): Label {
+/**
+ * The label a tool's results carry, before the call's own sources are added. A tool its
+ * server says reaches an open world (`openWorldHint: true`) gives untrusted results unless
+ * the tool's own entry sets their integrity: a namespace's word covers its tools in general,
+ * not the one the server says fetches from anywhere. A hint never makes results trusted.
+ */
+export function toolLabel(
+  binding: NamespaceBinding | undefined,
+  ns: string,
+  tool: string,
+  hints: ToolHints = {},
+): Label {
   const namespace = fill(binding?.label, { readers: 'public', integrity: 'untrusted' });
-  return { ...fill(toolOf(binding, tool)?.label, namespace), sources: [`tool:${ns}`] };
+  const own = toolOf(binding, tool)?.label;
+  const label = fill(own, namespace);
+  if (hints.openWorld === true && own?.integrity === undefined) label.integrity = 'untrusted';
+  return { ...label, sources: [`tool:${ns}`] };
 }
 
-/** The fields of a tool's results that the operator vouches for, each with its label. */
-export function vouchedFields(binding: NamespaceBinding | undefined, tool: string): VouchedField[] {
+/**
+ * The fields of a tool's results that the operator vouches for, each with its label; what a
+ * field's own setting leaves out comes from the tool's label, hints included.
+ */
+export function vouchedFields(
+  binding: NamespaceBinding | undefined,
+  tool: string,
+  hints: ToolHints = {},
+): VouchedField[] {
   const fields = toolOf(binding, tool)?.fields;
   if (!fields) return [];
-  const around = toolLabel(binding, '', tool);
+  const around = toolLabel(binding, '', tool, hints);
   return Object.entries(fields).map(([path, setting]) => {
     const steps = parseFieldPath(path);
     if (typeof steps === 'string') {

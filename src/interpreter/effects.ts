@@ -17,7 +17,13 @@ import {
   TrapError,
 } from '../spec/errors.js';
 import type { Image, InstructionOf, Json, JsonObject, JsonSchema } from '../spec/types.js';
-import type { ToolDefinition, ToolProvider } from '../tools/provider.js';
+import {
+  type ProviderDescription,
+  type ToolDefinition,
+  type ToolHints,
+  type ToolProvider,
+  toolHints,
+} from '../tools/provider.js';
 import type { LinkedImage } from '../verifier/expand.js';
 import type { BudgetMeter } from './budget.js';
 import { type Frame, render, textOf } from './frame.js';
@@ -52,13 +58,16 @@ export interface MachineHost {
   provider(ns: string): Promise<ToolProvider>;
   /** The label that results from a namespace carry, from the host configuration. */
   namespaceLabel(ns: string): Label;
-  /** The label one tool's results carry, where the configuration sets it per tool. */
-  toolLabel?(ns: string, tool: string): Label;
+  /**
+   * The label one tool's results carry, where the configuration sets it per tool; `hints`
+   * are the server's, which may only make it less trusted.
+   */
+  toolLabel?(ns: string, tool: string, hints?: ToolHints): Label;
   /**
    * The places in a tool's results that the operator vouches for, each with its label;
    * reading a result at one of them gives that label (with the call's) instead of the whole's.
    */
-  vouched?(ns: string, tool: string): VouchedField[];
+  vouched?(ns: string, tool: string, hints?: ToolHints): VouchedField[];
   memory: {
     get(key: string): Value | undefined;
     put(key: string, v: Value): void;
@@ -68,12 +77,18 @@ export interface MachineHost {
   toolTimeoutMs: number;
   /** A namespace's own deadline, where its configuration sets one. */
   toolTimeout?(ns: string): number | undefined;
-  /** Holds a namespace's definitions to what the operator approved; throws when they differ. */
-  checkTools?(ns: string, defs: ToolDefinition[]): void;
-  /** How a tool uses what it touches, from the host configuration. */
-  modeOf?(ns: string, tool: string): Mode;
+  /**
+   * Holds a namespace's server and definitions to what the operator approved; throws when
+   * they differ.
+   */
+  checkTools?(ns: string, defs: ToolDefinition[], server: ProviderDescription): void;
+  /**
+   * How a tool uses what it touches, from the host configuration; `hints` are the server's,
+   * which may only add a mode. A call of several modes needs each one granted.
+   */
+  modeOf?(ns: string, tool: string, hints?: ToolHints): Mode | readonly Mode[];
   /** The resources beyond the tool itself that a call's arguments name (`fs:/abs/path`). */
-  resourcesOf?(ns: string, args: JsonObject): string[];
+  resourcesOf?(ns: string, tool: string, args: JsonObject): string[];
   /**
    * Who learns what reaches a sink: `model:<slot>`, `tool:<ns>/<name>` or `user`; a tool's
    * may depend on the call's arguments. Without it, the readers flow rule does not apply.
@@ -145,10 +160,14 @@ const labelJson = (l: Label) => l as unknown as Json;
 /** What a decision is about beyond its resource: the call's arguments and id, its mode, the sink. */
 interface How {
   args?: Json;
-  mode?: Mode;
+  mode?: Mode | readonly Mode[];
   sink?: Sink;
   callId?: string;
 }
+
+/** A tool's hints as a confirmation shows them: none when the server gave none. */
+const shown = (hints: ToolHints): { hints?: ToolHints } =>
+  Object.keys(hints).length > 0 ? { hints } : {};
 
 /** How often a model without native schema support is asked again for a conforming answer. */
 const SCHEMA_RETRIES = 2;
@@ -631,7 +650,7 @@ export class Effects {
     // Loading a namespace again lists it again on the same connection.
     const provider = await this.connected(ns);
     const defs = await provider.list();
-    this.host.checkTools?.(ns, defs);
+    this.host.checkTools?.(ns, defs, provider.describe());
     const { list, pins } = this.register(ns, defs);
     // Re-executing, the definitions must be those recorded: a server that changed its tools
     // since the run began diverges here rather than being trusted silently. How the server
@@ -674,7 +693,7 @@ export class Effects {
       };
       if (def.outputSchema) entry.outputSchema = def.outputSchema;
       // The configuration's word on the result, not the server's: a planner may read these.
-      const vouched = this.host.vouched?.(ns, def.name) ?? [];
+      const vouched = this.host.vouched?.(ns, def.name, toolHints(def)) ?? [];
       if (vouched.length > 0) {
         entry.vouched = vouched.map((f) => ({ path: f.path, ...f.label }) as unknown as Json);
       }
@@ -723,7 +742,7 @@ export class Effects {
         .map((t) => [t.def.name, digest(t.def)]),
     );
     const defs = await provider.list();
-    this.host.checkTools?.(ns, defs);
+    this.host.checkTools?.(ns, defs, provider.describe());
     const { pins } = this.register(ns, defs);
     const after = new Map(defs.map((d) => [d.name, digest(d)]));
     const changes = [
@@ -816,12 +835,12 @@ export class Effects {
    * The resources a call's arguments name, journaled when there are any: re-executed, they
    * are read back, so a replay needs no configuration to know them.
    */
-  private resourcesOf(call: DecodedCall, ns: string, args: JsonObject, at?: string): string[] {
+  private resourcesOf(call: DecodedCall, tool: LoadedTool, args: JsonObject, at?: string) {
     if (this.tape.catchingUp) {
       const rec = this.tape.take('tool.resources', at);
       return rec ? ((rec.data as JsonObject).resources as string[]) : [];
     }
-    const resources = this.host.resourcesOf?.(ns, args) ?? [];
+    const resources = this.host.resourcesOf?.(tool.ns, tool.def.name, args) ?? [];
     if (resources.length > 0) this.tape.write('tool.resources', { callId: call.id, resources }, at);
     return resources;
   }
@@ -900,21 +919,27 @@ export class Effects {
       return this.refused(call, `there is no handle '${String(args.handle)}'`, label, at);
     }
 
-    const mode = tool.internal ? 'read' : (this.host.modeOf?.(tool.ns, tool.def.name) ?? 'write');
-    const what = { kind: 'tool' as const, tool: call.name, callId: call.id, args };
+    // The server's hints, as recorded when its tools were listed: the host may only grow
+    // stricter by them, and a person asked to confirm the call is shown them.
+    const hints = tool.internal ? {} : toolHints(tool.def);
+    const mode = tool.internal
+      ? 'read'
+      : (this.host.modeOf?.(tool.ns, tool.def.name, hints) ?? 'write');
+    const what = { kind: 'tool' as const, tool: call.name, callId: call.id, args, ...shown(hints) };
     const resource = `tool:${call.name}`;
     const roles = tool.internal
       ? { steering: label, content: PUBLIC_TRUSTED }
       : this.roles(tool, args, form, argAndHandles);
+    const consequential = (typeof mode === 'string' ? [mode] : mode).some((m) => m !== 'read');
     // What content arguments carry, handles put there included, flows to the tool without
     // choosing what it does: its readers count, its integrity does not.
-    const sink: Sink = { ...this.sink(resource, mode !== 'read', args), data: roles.content };
+    const sink: Sink = { ...this.sink(resource, consequential, args), data: roles.content };
     if (roles.chosen) sink.chosen = roles.chosen;
     const permit = await this.permitted(resource, at, roles.steering, what, { mode, sink });
     if (!permit.ok) return this.refused(call, permit.reason, label, at, true);
     // Every resource the arguments name must pass too: a path outside what the rules allow
     // is refused however the tool itself is allowed.
-    for (const derived of this.resourcesOf(call, tool.ns, args, at)) {
+    for (const derived of this.resourcesOf(call, tool, args, at)) {
       const p = await this.permitted(derived, at, label, what, { mode });
       if (!p.ok) return this.refused(call, p.reason, label, at, true);
     }
@@ -928,13 +953,13 @@ export class Effects {
     // The result names the call it came from, so a label can be traced to its journal entry.
     const source = `tool:${call.name}#${call.id}`;
     const toolLabel =
-      this.host.toolLabel?.(tool.ns, tool.def.name) ?? this.host.namespaceLabel(tool.ns);
+      this.host.toolLabel?.(tool.ns, tool.def.name, hints) ?? this.host.namespaceLabel(tool.ns);
     const resultLabel = inspected
       ? join(label, inspected.label)
       : join(label, { ...toolLabel, sources: [source] });
     const vouched = tool.internal
       ? []
-      : (this.host.vouched?.(tool.ns, tool.def.name) ?? []).map((f) => ({
+      : (this.host.vouched?.(tool.ns, tool.def.name, hints) ?? []).map((f) => ({
           path: f.path,
           steps: f.steps,
           label: join(label, { ...f.label, sources: [source] }),
@@ -1088,6 +1113,7 @@ export class Effects {
       tool: call.name,
       callId: call.id,
       args,
+      ...shown(toolHints(tool.def)),
       rule: null,
       reason: 'the run stopped while this call was under way; it may or may not have happened',
       at,

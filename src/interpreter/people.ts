@@ -1,5 +1,6 @@
 import type { Value } from '../labels/value.js';
 import type { Json, JsonObject, JsonSchema } from '../spec/types.js';
+import type { ToolHints } from '../tools/provider.js';
 
 /**
  * What the machine asks of people: confirmations of effects a rule holds back, and answers to
@@ -25,6 +26,11 @@ export interface ConfirmRequest {
    * when it asks, not journaled with the request (the call's own entry records them).
    */
   touches?: string[];
+  /**
+   * What the tool's server says of it (read-only, destructive, idempotent, open world), for
+   * the person's eyes: claims of a server that is not trusted, which decided nothing.
+   */
+  hints?: ToolHints;
   reason: string;
   at: string | undefined;
 }

@@ -96,6 +96,25 @@ describe('the reference monitor', () => {
     expect(m.decide({ resource: 'fs:/data/a.md' }).verdict).toBe('deny');
   });
 
+  it('decides a request of several modes by the strictest, so it needs each one granted', () => {
+    const m = new Monitor([
+      { allow: 'tool:fs/*' },
+      { deny: 'tool:fs/*', mode: 'read' },
+      { allow: 'fs:/data/**', mode: 'read' },
+      { confirm: 'fs:/data/**', mode: 'write' },
+    ]);
+    // Read-only rules alone cannot let a call through that also writes, nor lift a deny.
+    const both = ['read', 'write'] as const;
+    expect(m.decide({ resource: 'fs:/data/a.md', mode: 'read' }).verdict).toBe('allow');
+    expect(m.decide({ resource: 'fs:/data/a.md', mode: both })).toMatchObject({
+      verdict: 'confirm',
+      reason: "'fs:/data/a.md' needs a person's confirmation (as a write call)",
+    });
+    expect(m.decide({ resource: 'fs:/other', mode: both }).verdict).toBe('deny');
+    expect(m.decide({ resource: 'tool:fs/read_file', mode: 'write' }).verdict).toBe('allow');
+    expect(m.decide({ resource: 'tool:fs/read_file', mode: both }).verdict).toBe('deny');
+  });
+
   it('keeps a deny in force when its expiry cannot be read', () => {
     const m = new Monitor([{ allow: 'tool:fs/*' }, { deny: 'tool:fs/write', until: '2099-13-45' }]);
     expect(m.decide({ resource: 'tool:fs/write' }).verdict).toBe('deny');

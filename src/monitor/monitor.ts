@@ -36,8 +36,12 @@ export interface AccessRequest {
   args?: Json;
   /** The join of the labels of what the request carries. */
   context?: Label;
-  /** How the call uses the resource; a request without one meets only rules without one. */
-  mode?: Mode;
+  /**
+   * How the call uses the resource; a request without one meets only rules without one.
+   * A call that may use it in several ways is decided for each, and the strictest verdict
+   * holds: it needs every one of them granted.
+   */
+  mode?: Mode | readonly Mode[];
   /** What the request discloses and does, for the flow rules; without it they do not apply. */
   sink?: Sink;
 }
@@ -152,7 +156,7 @@ export class Monitor {
   }
 
   decide(request: AccessRequest): Decision {
-    const decision = this.byRules(request);
+    const decision = this.byModes(request);
     if (decision.verdict === 'deny' || !request.sink || !request.context) return decision;
     const flow = checkFlow(this.flow, request.resource, request.context, request.sink);
     const [finding] = flow.findings;
@@ -162,7 +166,21 @@ export class Monitor {
     return flow.released.length > 0 ? { ...decision, released: flow.released } : decision;
   }
 
-  private byRules(request: AccessRequest): Decision {
+  /** The strictest decision over the request's modes; a tie keeps the first mode's. */
+  private byModes(request: AccessRequest): Decision {
+    const { mode } = request;
+    if (!Array.isArray(mode)) return this.byRules(request, mode as Mode | undefined);
+    let strictest: Decision | undefined;
+    for (const m of mode) {
+      const d = this.byRules(request, m);
+      if (!strictest || rank(d.verdict) > rank(strictest.verdict)) {
+        strictest = m === mode[0] ? d : { ...d, reason: `${d.reason} (as a ${m} call)` };
+      }
+    }
+    return strictest ?? this.byRules(request, undefined);
+  }
+
+  private byRules(request: AccessRequest, mode: Mode | undefined): Decision {
     const { resource } = request;
     // The image's requests bound the kinds of resource they name: an image that requests no
     // `fs:` resource leaves paths to the rules alone.
@@ -182,7 +200,7 @@ export class Monitor {
       const rule = this.rules[index]!;
       const { verdict, pattern } = kindOf(rule);
       if (!this.live(rule) || !resourceMatches(pattern, resource)) continue;
-      if (rule.mode !== undefined && rule.mode !== request.mode) continue;
+      if (rule.mode !== undefined && rule.mode !== mode) continue;
       if (rule.args !== undefined && !this.argsMeet(index, rule.args, request.args)) continue;
       if (!best || rank(verdict) > rank(best.verdict)) best = { index, rule, verdict, pattern };
       if (verdict === 'deny') break;

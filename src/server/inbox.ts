@@ -1,3 +1,5 @@
+import { describeHints } from '../host/answers.js';
+import type { ToolHints } from '../tools/provider.js';
 import {
   asObject,
   asString,
@@ -108,6 +110,7 @@ the call: whether it happened is unknown)</span>`
         ? null
         : html`${p.resources.map((x, i) => html`${i > 0 ? ', ' : ''}<code>${x}</code>`)}`,
     ],
+    ['server says', p.kind === 'confirm' ? hintsShown(p.hints) : null],
     ['asked by', p.rule ?? 'the machine'],
     ['reason', p.reason],
     ['call', p.callId],
@@ -119,6 +122,14 @@ title="approve, and allow ${p.resource} for the rest of this run">Allow for this
 ><textarea data-keep="reason:${keep}" aria-label="reason"
 placeholder="reason for a denial (optional; the model sees it)"></textarea><button type="button"
 class="deny" data-verdict="deny">Deny</button></div></div>`;
+}
+
+/** A tool's hints from its server, marked as its claim; nothing when it gave none. */
+function hintsShown(hints: ToolHints | undefined): Html | null {
+  const words = describeHints(hints);
+  return words === null
+    ? null
+    : html`${words} <span class="muted">(its own claim, not checked)</span>`;
 }
 
 /** A stored time as a person reads it: to the second, in UTC. */

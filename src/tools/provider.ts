@@ -16,6 +16,48 @@ export interface ToolDefinition {
   annotations?: JsonObject;
 }
 
+/**
+ * What a server says of a tool in its MCP annotations, the four hints read as booleans; a
+ * hint absent or not a boolean is left out. A server is not trusted: these may only make
+ * the host stricter, never more permissive.
+ */
+export interface ToolHints {
+  readOnly?: boolean;
+  destructive?: boolean;
+  idempotent?: boolean;
+  openWorld?: boolean;
+}
+
+const HINTS = {
+  readOnlyHint: 'readOnly',
+  destructiveHint: 'destructive',
+  idempotentHint: 'idempotent',
+  openWorldHint: 'openWorld',
+} as const;
+
+/**
+ * The hints of a definition.
+ *
+ * ```ts
+ * toolHints({ annotations: { destructiveHint: true, title: 'Delete' } }) // { destructive: true }
+ * ```
+ */
+export function toolHints(def: Pick<ToolDefinition, 'annotations'>): ToolHints {
+  const out: ToolHints = {};
+  const a = def.annotations;
+  if (a === null || typeof a !== 'object' || Array.isArray(a)) return out;
+  for (const [key, name] of Object.entries(HINTS)) {
+    const v = Object.hasOwn(a, key) ? a[key] : undefined;
+    if (typeof v === 'boolean') out[name] = v;
+  }
+  return out;
+}
+
+/** True when a server's hints say the tool may change things: not read-only, or destructive. */
+export function mayChange(hints: ToolHints): boolean {
+  return hints.readOnly === false || hints.destructive === true;
+}
+
 export interface ToolResult {
   /** True when the tool itself reported failure (MCP `isError`). */
   isError: boolean;
