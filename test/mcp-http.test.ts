@@ -59,6 +59,29 @@ describe('a Streamable HTTP server', () => {
     expect(s.requests.at(-1)).toMatchObject({ method: 'DELETE', session: sid });
   });
 
+  it('starts a new session when the server has forgotten its own, and repeats the request', async () => {
+    const s = await server();
+    const p = provider(s.url);
+    await p.connect();
+    await p.list();
+    expect(p.toolsChanged).toBe(false);
+
+    await s.forget();
+    const echo = await p.call('echo', { text: 'again' }, { timeoutMs: 5000 });
+    expect(echo).toMatchObject({ isError: false, text: 'again' });
+    expect(s.sessions).toHaveLength(2);
+    const [old, renewed] = s.sessions;
+    // The call met 404 in the old session, was not answered there, and was made once anew.
+    const calls = s.requests.filter((r) => r.rpc === 'tools/call');
+    expect(calls.map((r) => r.session)).toEqual([old, renewed]);
+    expect(s.requests.filter((r) => r.rpc === 'initialize')).toHaveLength(2);
+    // The new session may offer other tools: they are to be listed again before the next call.
+    expect(p.toolsChanged).toBe(true);
+    expect((await p.list()).map((t) => t.name)).toEqual(['echo', 'pause']);
+    expect((await p.call('echo', { text: 'on' }, { timeoutMs: 5000 })).text).toBe('on');
+    expect(s.sessions).toHaveLength(2);
+  });
+
   it("resumes a stream the server cut, after the server's retry, with Last-Event-ID", async () => {
     const retryMs = 400;
     const s = await server({ retryMs });

@@ -44,6 +44,8 @@ export interface LoopbackMcp {
   cut: string[];
   /** Access tokens issued by the authorization server. */
   tokens: string[];
+  /** Forgets every session, as a server that restarted would: their requests meet 404. */
+  forget(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -242,6 +244,13 @@ export async function loopbackMcp(options: LoopbackMcpOptions = {}): Promise<Loo
     ended,
     cut,
     tokens,
+    async forget() {
+      const open = [...transports.values()];
+      transports.clear();
+      // Closed without a word to the client, which learns of it at its next request.
+      for (const t of open) t.onclose = undefined;
+      await Promise.all(open.map((t) => t.close()));
+    },
     async close() {
       await Promise.all([...transports.values()].map((t) => t.close()));
       http.closeAllConnections();
