@@ -132,31 +132,31 @@ describe('server-everything through a run', () => {
   });
 
   it('keeps a long call alive while it reports progress, and not once it stops', async () => {
-    // Five steps of 300 ms against a deadline of 700 ms: each report restarts it.
-    const { mvm } = host({ toolTimeoutMs: 700 });
+    // Six steps of 200 ms against a deadline of 800 ms: each report restarts it.
+    const { mvm } = host({ toolTimeoutMs: 800 });
     const events: McpEvent[] = [];
-    const args = { duration: 1.5, steps: 5 };
+    const args = { duration: 1.2, steps: 6 };
     const result = await mvm.run(calling('trigger-long-running-operation', args), {
       serverEvents: (e) => events.push(e),
     });
     expect(result.status).toBe('done');
     expect((result.output as JsonObject).content).toContain('Long running operation completed');
     const progress = events.filter((e) => e.type === 'progress');
-    expect(progress.length).toBeGreaterThanOrEqual(4);
+    expect(progress.length).toBeGreaterThanOrEqual(5);
     expect(progress[0]).toMatchObject({
       namespace: 'ev',
       tool: 'trigger-long-running-operation',
       progress: 1,
-      total: 5,
+      total: 6,
     });
 
-    // One step of 1.5 s reports nothing before the deadline: the model is told it timed out.
+    // One step of 1.2 s reports nothing before the deadline: the model is told it timed out.
     const silent = await mvm.run(
-      calling('trigger-long-running-operation', { duration: 1.5, steps: 1 }),
+      calling('trigger-long-running-operation', { duration: 1.2, steps: 1 }),
     );
     expect(silent.status).toBe('done');
     expect(silent.output).toMatchObject({ ok: false, isError: true });
-    expect(String((silent.output as JsonObject).content)).toContain('700 ms');
+    expect(String((silent.output as JsonObject).content)).toContain('800 ms');
   });
 
   it('cancels a call when the run is stopped, and journals why', async () => {
