@@ -8,14 +8,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
-import type {
-  OAuthClientInformationMixed,
-  OAuthClientMetadata,
-  OAuthTokens,
-} from '@modelcontextprotocol/sdk/shared/auth.js';
-import { imageFromObject, type McpAuth, Mvm, parseConfig } from '../../src/index.js';
+import { imageFromObject, Mvm, parseConfig } from '../../src/index.js';
 import type { Json, JsonObject } from '../../src/spec/types.js';
+import { HeadlessOAuth } from '../../src/tools/test-helpers/oauth.js';
 
 const NS = 'conf';
 
@@ -25,82 +20,6 @@ const CALLS: Record<string, { tool: string; args?: JsonObject }> = {
   'elicitation-sep1034-client-defaults': { tool: 'test_client_elicitation_defaults' },
   'sse-retry': { tool: 'test_reconnection' },
 };
-
-/**
- * OAuth without a browser: the authorization servers of the suite grant at once and
- * redirect with a code, so "the person authorizing" is one request whose redirect is read,
- * not followed. Only loopback addresses are visited.
- */
-class HeadlessOAuth implements OAuthClientProvider {
-  readonly clientMetadataUrl = 'https://conformance-test.local/client-metadata.json';
-  /** Every access token handed out, to look for in the journal afterwards. */
-  readonly issued: string[] = [];
-  private info: OAuthClientInformationMixed | undefined;
-  private saved: OAuthTokens | undefined;
-  private verifier = '';
-  private pending: URL | undefined;
-
-  constructor(preregistered?: OAuthClientInformationMixed) {
-    this.info = preregistered;
-  }
-
-  get redirectUrl(): string {
-    return 'http://localhost:3000/callback';
-  }
-
-  get clientMetadata(): OAuthClientMetadata {
-    return {
-      client_name: 'mvm conformance client',
-      redirect_uris: [this.redirectUrl],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-    };
-  }
-
-  clientInformation() {
-    return this.info;
-  }
-
-  saveClientInformation(info: OAuthClientInformationMixed): void {
-    this.info = info;
-  }
-
-  tokens() {
-    return this.saved;
-  }
-
-  saveTokens(tokens: OAuthTokens): void {
-    this.saved = tokens;
-    this.issued.push(tokens.access_token);
-  }
-
-  redirectToAuthorization(url: URL): void {
-    this.pending = url;
-  }
-
-  saveCodeVerifier(verifier: string): void {
-    this.verifier = verifier;
-  }
-
-  codeVerifier(): string {
-    return this.verifier;
-  }
-
-  async authorizationCode(): Promise<string> {
-    const url = this.pending;
-    this.pending = undefined;
-    if (!url) throw new Error('no authorization was asked for');
-    if (!['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)) {
-      throw new Error(`refusing to visit a non-loopback authorization server: ${url.host}`);
-    }
-    const response = await fetch(url, { redirect: 'manual' });
-    await response.body?.cancel();
-    const location = response.headers.get('location');
-    const code = location ? new URL(location).searchParams.get('code') : null;
-    if (!code) throw new Error(`authorization gave no code (status ${response.status})`);
-    return code;
-  }
-}
 
 function imageFor(scenario: string): JsonObject {
   const call = CALLS[scenario] ?? (scenario.startsWith('auth/') ? { tool: 'test-tool' } : null);
@@ -143,9 +62,13 @@ async function main(): Promise<number> {
     typeof context.client_id === 'string'
       ? { client_id: context.client_id, client_secret: String(context.client_secret ?? '') }
       : undefined;
-  const oauth = new HeadlessOAuth(preregistered);
-  const auth: McpAuth = { provider: oauth, authorizationCode: () => oauth.authorizationCode() };
-  const mvm = new Mvm({ config, storeDir: join(dir, '.mvm'), mcpAuth: { [NS]: auth } });
+  // The suite's authorization servers grant at once and redirect with a code; the client
+  // offers a metadata document too, for the scenarios that register by one.
+  const oauth = new HeadlessOAuth({
+    ...(preregistered ? { preregistered } : {}),
+    metadataUrl: 'https://conformance-test.local/client-metadata.json',
+  });
+  const mvm = new Mvm({ config, storeDir: join(dir, '.mvm'), mcpAuth: { [NS]: oauth.auth() } });
 
   try {
     const result = await mvm.run(imageFromObject(imageFor(scenario)), {

@@ -130,6 +130,8 @@ export class McpProvider implements ToolProvider {
   private readonly stderrTail: string[] = [];
   /** The server said its tools changed since the last list. */
   private stale = false;
+  /** A new session under way, in place of one the server forgot. */
+  private renewing: Promise<void> | undefined;
 
   constructor(namespace: string, server: McpServerSpec, options: McpProviderOptions = {}) {
     this.namespace = namespace;
@@ -230,7 +232,7 @@ export class McpProvider implements ToolProvider {
     ) => Promise<{ items: T[]; nextCursor?: string }>,
     first?: () => void,
   ): Promise<T[]> {
-    const client = this.ready();
+    this.ready();
     const items: T[] = [];
     const seen = new Set<string>();
     let cursor: string | undefined;
@@ -240,7 +242,7 @@ export class McpProvider implements ToolProvider {
       try {
         const params = cursor === undefined ? {} : { cursor };
         if (n === 0) first?.();
-        result = await this.authorized(() => page(client, params, this.connectTimeoutMs));
+        result = await this.authorized((client) => page(client, params, this.connectTimeoutMs));
       } catch (error) {
         const failure = this.classify(error, method, this.connectTimeoutMs);
         if (failure instanceof ProviderError) throw failure;
@@ -267,11 +269,14 @@ export class McpProvider implements ToolProvider {
     options: CallOptions,
     send: (client: Client, opts: { timeout: number; signal?: AbortSignal }) => Promise<T>,
   ): Promise<T> {
-    const client = this.ready();
+    this.ready();
     const { signal, timeoutMs } = options;
     if (signal?.aborted) throw this.cancelled(what);
     try {
-      return await this.authorized(() => send(client, { timeout: timeoutMs, signal }), signal);
+      return await this.authorized(
+        (client) => send(client, { timeout: timeoutMs, signal }),
+        signal,
+      );
     } catch (error) {
       const failure = this.classify(error, what, timeoutMs, signal);
       if (failure instanceof ProviderError) throw failure;
@@ -287,7 +292,7 @@ export class McpProvider implements ToolProvider {
   }
 
   async call(name: string, args: JsonObject, options: CallOptions): Promise<ToolResult> {
-    const client = this.ready();
+    this.ready();
     const { signal, timeoutMs } = options;
     if (signal?.aborted) throw this.cancelled(`tool "${name}"`, name);
 
@@ -297,7 +302,7 @@ export class McpProvider implements ToolProvider {
     const meta = options.traceContext ? { _meta: { ...options.traceContext } } : {};
     try {
       const result = await this.authorized(
-        () =>
+        (client) =>
           client.callTool({ name, arguments: args, ...meta }, undefined, {
             timeout: timeoutMs,
             signal,
@@ -449,16 +454,58 @@ export class McpProvider implements ToolProvider {
     await transport.finishAuth(code);
   }
 
-  /** Runs a request, authorizing and repeating it while the server asks for authorization. */
-  private async authorized<T>(request: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
+  /**
+   * Runs a request on the current client, authorizing and repeating it while the server asks
+   * for authorization, and repeating it once in a new session when the server has forgotten
+   * its own (404, which it answers without having done anything).
+   */
+  private async authorized<T>(
+    request: (client: Client) => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    let renewed = false;
+    for (let attempt = 1; ; ) {
+      await this.renewing;
+      const session = this.sessionId();
       try {
-        return await request();
+        return await request(this.ready());
       } catch (error) {
-        if (!this.mayAuthorize(error, attempt)) throw error;
+        if (!renewed && session !== undefined && isSessionGone(error)) {
+          renewed = true;
+          await this.renew(session);
+          continue;
+        }
+        if (!this.mayAuthorize(error, attempt++)) throw error;
         await this.authorize(this.transport, signal);
       }
     }
+  }
+
+  private sessionId(): string | undefined {
+    const transport = this.transport;
+    return transport instanceof StreamableHTTPClientTransport ? transport.sessionId : undefined;
+  }
+
+  /**
+   * Starts a new session in place of one the server no longer knows, as the protocol asks of
+   * a client: initialize again on a fresh transport. Requests that met the same lost session
+   * share one renewal. The new session may offer other tools, so they count as changed.
+   */
+  private renew(lost: string): Promise<void> {
+    if (this.sessionId() !== lost) return this.renewing ?? Promise.resolve();
+    this.renewing ??= (async () => {
+      const client = this.client;
+      // Not an exit: the provider stays usable while the new session starts.
+      this.connected = false;
+      this.transport = undefined;
+      await client?.close().catch(() => {});
+      this.connecting = this.open();
+      await this.connecting;
+      this.stale = true;
+    })().finally(() => {
+      this.renewing = undefined;
+    });
+    return this.renewing;
   }
 
   private makeTransport(): McpTransport {
@@ -552,6 +599,8 @@ export class McpProvider implements ToolProvider {
     const ns = this.namespace;
     const data = { namespace: ns, ...(tool === undefined ? {} : { tool }) };
     if (signal?.aborted) return this.cancelled(what, tool, error);
+    // Already typed: a new session that would not start, an authorization that could not be.
+    if (error instanceof ProviderError) return error;
     if (this.lost) {
       return new ProviderError(
         'server_exited',
@@ -666,6 +715,11 @@ function isLocalTimeout(error: McpError, timeoutMs: number): boolean {
   // The cap on a call that kept reporting progress, or the deadline itself.
   if ('maxTotalTimeout' in data) return true;
   return 'timeout' in data ? data.timeout === timeoutMs : false;
+}
+
+/** The server answered 404 to a request in a session: it no longer knows the session. */
+function isSessionGone(error: unknown): boolean {
+  return error instanceof StreamableHTTPError && error.code === 404;
 }
 
 /** The server still refuses after the authorizations allowed, or none was possible. */

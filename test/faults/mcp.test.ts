@@ -6,6 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { JsonObject } from '../../src/spec/types.js';
 import { gone, runOnce, watchRejections } from './harness.js';
 
+const TOOL = { name: 't', description: 'a tool', inputSchema: { type: 'object' } };
+
 /**
  * Misbehaving MCP servers, each a small script under servers/: every case ends in a result
  * or a typed error within its deadline, leaves no process behind, and its journal verifies.
@@ -117,6 +119,28 @@ describe('a misbehaving mcp server', () => {
     expect(result.status).toBe('done');
     expect((result.output as JsonObject).content).toBe('after the flood');
     expect(ms).toBeLessThan(15_000);
+  });
+
+  it('whose structured content breaks its output schema: the model is told, as an error', async () => {
+    const schema = { type: 'object', properties: { n: { type: 'number' } }, required: ['n'] };
+    const list = JSON.stringify({ tools: [{ ...TOOL, outputSchema: schema }] });
+    const answer = async (result: JsonObject) =>
+      (await against('scripted.mjs', { MCP_LIST: list, MCP_REPLY: JSON.stringify({ result }) }))
+        .result;
+
+    const fits = await answer({ content: [], structuredContent: { n: 7 } });
+    expect(fits.output).toMatchObject({ ok: true, structured: { n: 7 } });
+    const misfit = await answer({ content: [], structuredContent: { n: 'seven' } });
+    expect(misfit.status).toBe('done');
+    expect(misfit.output).toMatchObject({ ok: false, isError: true });
+    expect((misfit.output as JsonObject).content).toMatch(
+      /does not match the tool's output schema/,
+    );
+    const none = await answer({ content: [{ type: 'text', text: 'seven' }] });
+    expect(none.output).toMatchObject({ ok: false, isError: true });
+    expect((none.output as JsonObject).content).toMatch(
+      /has an output schema but did not return structured content/,
+    );
   });
 
   it('that ignores stdin closing and SIGTERM: it and its grandchild are gone after close', async () => {
