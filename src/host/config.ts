@@ -18,6 +18,7 @@ import type { Durability } from '../store/store.js';
 import type { McpServerSpec } from '../tools/mcp.js';
 import { LOG_LEVELS, type LoggingLevel } from '../tools/mcp-hooks.js';
 import { pointerToPath } from '../verifier/schema-check.js';
+import { resourceRules } from './resources.js';
 import type { TelemetryConfig } from './telemetry.js';
 
 /** A label as a configuration writes it; what it leaves out comes from around it. */
@@ -672,6 +673,7 @@ export function parseConfig(
       }
       const s = { ...spec };
       if ('cwd' in s && typeof s.cwd === 'string') s.cwd = resolve(options.dir, s.cwd);
+      checkContent(s, `${block}.${ns}`, where, options);
       tools[ns] = s;
     }
   }
@@ -732,30 +734,45 @@ function checkFieldPaths(
             { file: options.path, at, path },
           );
         }
-        checkContent(binding, `${block}.${ns}.tools.${tool}`, where, options);
       }
     }
   }
 }
 
-/** Refuses an argument called content that also names recipients: it chooses who learns. */
+/**
+ * Refuses an argument called content that also names recipients or a resource: it chooses
+ * who learns the call, or which file or address it acts on. Checked on the configuration
+ * as expanded, with the resource map that applies to the tool.
+ */
 function checkContent(
-  binding: JsonObject,
+  binding: NamespaceBinding,
   at: string,
   where: string,
   options: { path: string | null; locate?: (p: string) => string | undefined },
 ): void {
-  const content = (binding.content ?? []) as string[];
-  const recipients = Array.isArray(binding.recipients) ? binding.recipients : [];
-  for (const entry of recipients) {
-    const arg = (entry as JsonObject)?.arg;
-    if (typeof arg !== 'string' || !content.includes(arg)) continue;
-    const pos = options.locate?.(`${at}.content`);
-    throw new ConfigError(
-      'invalid_config',
-      `${where}${pos ? `:${pos}` : ''}: ${at}.content: '${arg}' names the call's recipients, so it chooses who learns the call and cannot be content`,
-      { file: options.path, at: `${at}.content`, arg },
+  for (const [tool, own] of Object.entries(binding.tools ?? {})) {
+    const content = own.content ?? [];
+    if (content.length === 0) continue;
+    const recipients = Array.isArray(own.recipients) ? own.recipients : [];
+    const named = new Set(
+      recipients.flatMap((r) => (typeof r === 'string' ? [] : [r.arg])).filter((a) => a),
     );
+    const map = resourceRules(binding, tool)?.map ?? {};
+    for (const arg of content) {
+      const role = named.has(arg)
+        ? "names the call's recipients, so it chooses who learns the call"
+        : Object.hasOwn(map, arg)
+          ? `names ${map[arg] === 'fs' ? 'a file' : 'an address'} the call acts on`
+          : undefined;
+      if (!role) continue;
+      const place = `${at}.tools.${tool}.content`;
+      const pos = options.locate?.(place);
+      throw new ConfigError(
+        'invalid_config',
+        `${where}${pos ? `:${pos}` : ''}: ${place}: '${arg}' ${role}, and cannot be content`,
+        { file: options.path, at: place, arg },
+      );
+    }
   }
 }
 

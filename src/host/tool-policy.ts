@@ -108,10 +108,12 @@ export function chosenRecipients(
 ): string[] {
   const given = toolOf(binding, tool)?.recipients;
   if (given === undefined || given === 'public') return [];
+  // A recipient the tool always has stays held to the readers, whatever an argument says.
+  const fixed = new Set(given.filter((e) => typeof e === 'string'));
   const out = new Set<string>();
   for (const entry of given) {
     if (typeof entry === 'string' || !trusted(entry.arg)) continue;
-    for (const who of addressesIn(args, entry.arg) ?? []) out.add(who);
+    for (const who of addressesIn(args, entry.arg) ?? []) if (!fixed.has(who)) out.add(who);
   }
   return [...out];
 }

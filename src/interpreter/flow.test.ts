@@ -462,6 +462,20 @@ describe('argument roles', () => {
     ]);
   });
 
+  it('hold a recipient the tool always has to the readers, even when an argument names it', async () => {
+    const send = { recipients: ['user', 'audit', { arg: 'to' }] };
+    const { sent, decisions } = await run(
+      { config: { tools: mailWith(send), flow: { release: 'chosen' } } },
+      [
+        ...read('vault', 'secret', 's'),
+        { op: 'data.const', value: 'audit', dst: 'to' },
+        ...sendTo('to', 's'),
+      ],
+    );
+    expect(sent).toEqual([]);
+    expect(String(decisions.at(-1)!.reason)).toMatch(/whose recipients are \[user, audit\]/);
+  });
+
   it('release nothing to a recipient untrusted data chose, or chose under', async () => {
     // send is called a read here, so that only the readers rule can refuse it.
     const config = {
