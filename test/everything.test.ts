@@ -183,8 +183,16 @@ describe('server-everything through a run', () => {
     expect(mvm.auditRun(result.runId).report.ok).toBe(true);
   });
 
-  it('is told the roots its namespace names, resolved against the configuration', async () => {
-    const { mvm, dir } = host({}, { roots: ['data', '/srv/shared'] });
+  it('is told the roots its namespace names, resolved against the configuration, if granted', async () => {
+    const roots = { roots: ['data', '/srv/shared'] };
+    // Roots follow the grants: a folder no rule lets the run touch is not told to a server.
+    const ungranted = host({}, roots);
+    await expect(ungranted.mvm.run(calling('get-roots-list', {}))).rejects.toMatchObject({
+      code: 'root_not_granted',
+    });
+
+    const rules = [{ allow: 'tool:ev/*' }, { allow: 'fs:**/data/**' }, { allow: 'fs:/srv/**' }];
+    const { mvm, dir } = host({ rules }, roots);
     const result = await mvm.run(calling('get-roots-list', {}));
     expect(result.status).toBe('done');
     const text = String((result.output as Json as JsonObject).content);

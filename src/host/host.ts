@@ -51,7 +51,7 @@ import {
 } from './lock.js';
 import { recordedDriver, recordedProviders } from './recorded.js';
 import { modeOf, resourceRules, resourcesOf } from './resources.js';
-import { chargeRecorded, type ServerHookContext, serverHooks } from './server-hooks.js';
+import { chargeRecorded, rootsOf, type ServerHookContext, serverHooks } from './server-hooks.js';
 import { RunTelemetry } from './telemetry.js';
 import {
   chosenRecipients,
@@ -298,6 +298,18 @@ export class Mvm {
       }
     }
     const monitor = new Monitor(this.config.rules, undefined, this.monitorOptions());
+    // A server is told only of folders the rules let the run touch: roots follow the grants.
+    for (const ns of Object.keys(image.tools ?? {})) {
+      const roots = rootsOf(own(this.config.tools, ns)?.roots ?? [], this.config.dir);
+      const outside = roots.filter((r) => !monitor.grants(`fs:${r.name}/**`));
+      if (outside.length > 0) {
+        throw new ConfigError(
+          'root_not_granted',
+          `${where}: tools.${ns}.roots: no rule grants any file under ${outside.map((r) => `'${r.name}'`).join(', ')}`,
+          { file: this.config.path, ns, roots: outside.map((r) => r.name) },
+        );
+      }
+    }
     const missing = (image.permissions ?? []).filter((p) => !monitor.grants(p));
     if (missing.length > 0) {
       throw new ConfigError(

@@ -300,7 +300,10 @@ describe('log messages', () => {
   function logging(logLevel?: string) {
     const ev = { ...everything, roots: [scratch], ...(logLevel ? { logLevel } : {}) };
     const config = parseConfig(
-      { mcpServers: { ev }, rules: [{ allow: 'tool:ev/*' }, { allow: 'user' }] },
+      {
+        mcpServers: { ev },
+        rules: [{ allow: 'tool:ev/*' }, { allow: 'user' }, { allow: `fs:${scratch}/**` }],
+      },
       { path: null, dir: scratch },
     );
     return new Mvm({ config, storeDir: mkdtempSync(join(scratch, 'store-')) });
