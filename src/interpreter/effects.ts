@@ -762,7 +762,6 @@ export class Effects {
     this.tape.write('tool.unload', { ns }, at);
   }
 
-  /** The call named by the instruction: a decoded model call, or a literal tool and args. */
   /**
    * What a call's arguments do: the label of those that choose what the call does (the
    * context its decision is made in), the label of those the configuration calls content,
@@ -791,6 +790,7 @@ export class Effects {
       : { steering, content };
   }
 
+  /** The call named by the instruction: a decoded model call, or a literal tool and args. */
   private callOf(
     ins: InstructionOf<'tool.call'>,
     frame: Frame,
