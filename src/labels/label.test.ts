@@ -29,6 +29,22 @@ describe('joining the sources of two labels', () => {
     );
   });
 
+  it('agrees with the first union when one list starts with the other', () => {
+    const prefixed = fc
+      .tuple(sources, sources, fc.nat(80), fc.boolean())
+      .map(([base, tail, cut, swap]) => {
+        const a = base.slice(0, cut);
+        const b = [...base, ...tail.slice(0, 10)];
+        return swap ? [b, a] : [a, b];
+      });
+    fc.assert(
+      fc.property(prefixed, ([a, b]) => {
+        expect(join(label(a!), label(b!)).sources).toEqual(naive(a!, b!));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it('gives back the longer list itself when it extends the shorter', () => {
     const a = Array.from({ length: 300 }, (_, i) => `tool:t#${i}`);
     const b = [...a, 'tool:t#300'];

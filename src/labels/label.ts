@@ -30,6 +30,20 @@ function meetReaders(a: Readers, b: Readers): Readers {
 function unionSources(a: readonly string[], b: readonly string[]): readonly string[] {
   if (b.length === 0 || a === b) return a;
   if (a.length === 0) return b;
+  // A conversation's label grows by a source per tool result, and most joins are of it with
+  // an earlier one of itself: one list starts with the other. That is settled by comparing
+  // the shorter list's entries in place, without a copy or a set.
+  const k = commonPrefix(a, b);
+  if (k === b.length) return a;
+  if (k === a.length && b.length - k <= 8) {
+    let added = 0;
+    for (let i = k; i < b.length; i++) {
+      const s = b[i]!;
+      if (a.includes(s) || b.indexOf(s, k) !== i) break;
+      added++;
+    }
+    if (k + added === b.length) return b;
+  }
   const out = [...a];
   if (a.length * b.length <= 256) {
     for (const s of b) if (!out.includes(s)) out.push(s);
@@ -46,6 +60,14 @@ function unionSources(a: readonly string[], b: readonly string[]): readonly stri
   // Most often one list holds the other: share it rather than keep an equal copy.
   if (out.length === a.length) return a;
   return out.length === b.length && b.every((s, i) => s === out[i]) ? b : out;
+}
+
+/** How many entries at the start of `a` and `b` are the same, up to the shorter's length. */
+function commonPrefix(a: readonly string[], b: readonly string[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
 }
 
 /** The least label at least as restrictive as both. */
