@@ -73,6 +73,8 @@ function inOrder(v: object, depth: number): boolean {
 function encode(value: unknown): string {
   if (value === null || typeof value !== 'object') return primitive(value);
   if (Array.isArray(value)) {
+    // A list of strings (a label's sources, tool names) is written as JSON.stringify writes it.
+    if (allStrings(value)) return JSON.stringify(value);
     let out = '[';
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out += ',';
@@ -95,6 +97,11 @@ function encode(value: unknown): string {
     out += `${quoteKey(k)}:${encode(v)}`;
   }
   return `${out}}`;
+}
+
+function allStrings(list: unknown[]): boolean {
+  for (let i = 0; i < list.length; i++) if (typeof list[i] !== 'string') return false;
+  return true;
 }
 
 /** Node's one-shot hash (20.12 and later), which skips making a Hash object per call. */
