@@ -199,7 +199,11 @@ export class RunStore {
     return join(this.dir, 'runs', id);
   }
 
-  createRun(meta: { imageName: string; imageDigest: string; configPath: string | null }) {
+  createRun(meta: {
+    imageName: string;
+    imageDigest: string;
+    configPath: string | null;
+  }): RunRecord {
     const createdAt = new Date().toISOString();
     const insert = this.sql(
       `INSERT INTO runs (id, image_name, image_digest, config_path, status, created_at, head,
@@ -225,7 +229,22 @@ export class RunStore {
         throw e;
       }
       mkdirSync(this.runDir(id), { recursive: true });
-      return this.getRun(id)!;
+      // As the row now reads, without reading it back.
+      const run: RunRecord = {
+        id,
+        imageName: meta.imageName,
+        imageDigest: meta.imageDigest,
+        configPath: meta.configPath,
+        status: 'running',
+        createdAt,
+        endedAt: null,
+        output: null,
+        error: null,
+        head: GENESIS,
+        count: 0,
+        dir: this.runDir(id),
+      };
+      return run;
     }
   }
 
@@ -346,7 +365,9 @@ export class RunStore {
   journal(runId: string): Journal {
     let j = this.journals.get(runId);
     if (!j) {
-      const run = this.getRun(runId);
+      const run = this.sql('SELECT head, count FROM runs WHERE id = ?').get(runId) as
+        | { head: string; count: number }
+        | undefined;
       if (!run) throw new StoreError('run_not_found', `no run '${runId}'`, { run: runId });
       this.writeRows ??= this.rowWriter();
       j = new Journal(this.writeRows, runId, run.head, run.count, this.durability === 'full');
