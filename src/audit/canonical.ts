@@ -82,13 +82,7 @@ function encode(value: unknown): string {
     }
     return `${out}]`;
   }
-  const keys = Object.keys(value);
-  for (let i = 1; i < keys.length; i++) {
-    if (!(keys[i - 1]! < keys[i]!)) {
-      keys.sort();
-      break;
-    }
-  }
+  const keys = sortedKeys(value);
   let out = '{';
   for (const k of keys) {
     const v = (value as Record<string, unknown>)[k];
@@ -97,6 +91,25 @@ function encode(value: unknown): string {
     out += `${quoteKey(k)}:${encode(v)}`;
   }
   return `${out}}`;
+}
+
+/**
+ * An object's keys in code unit order. Objects here have a handful of keys, often nearly in
+ * order, and an insertion sort in place makes no garbage, where Array.prototype.sort copies.
+ */
+function sortedKeys(value: object): string[] {
+  const keys = Object.keys(value);
+  if (keys.length > 32) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > k) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+  return keys;
 }
 
 function allStrings(list: unknown[]): boolean {
