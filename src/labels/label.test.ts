@@ -45,6 +45,35 @@ describe('joining the sources of two labels', () => {
     );
   });
 
+  it('agrees with the first union along a run of joins of labels made from each other', () => {
+    const name = fc.constantFrom(...Array.from({ length: 40 }, (_, i) => `tool:t#${i}`));
+    const op = fc.oneof(
+      fc.record({ add: name }),
+      fc.record({ x: fc.nat(), y: fc.nat(), flip: fc.boolean() }),
+    );
+    fc.assert(
+      fc.property(sources, fc.array(op, { maxLength: 60 }), (start, ops) => {
+        const made: Label[] = [label(start)];
+        for (const o of ops) {
+          if ('add' in o) {
+            const last = made[made.length - 1]!;
+            const out = join(last, label([o.add]));
+            expect(out.sources).toEqual(naive(last.sources, [o.add]));
+            made.push(out);
+          } else {
+            const a = made[o.x % made.length]!;
+            const b = made[o.y % made.length]!;
+            const [l, r] = o.flip ? [b, a] : [a, b];
+            const out = join(l, r);
+            expect(out.sources).toEqual(naive(l.sources, r.sources));
+            made.push(out);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('gives back the longer list itself when it extends the shorter', () => {
     const a = Array.from({ length: 300 }, (_, i) => `tool:t#${i}`);
     const b = [...a, 'tool:t#300'];
