@@ -74,7 +74,7 @@ function encode(value: unknown): string {
   if (value === null || typeof value !== 'object') return primitive(value);
   if (Array.isArray(value)) {
     // A list of strings (a label's sources, tool names) is written as JSON.stringify writes it.
-    if (allStrings(value)) return JSON.stringify(value);
+    if (allStrings(value)) return strings(value);
     let out = '[';
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out += ',';
@@ -91,6 +91,22 @@ function encode(value: unknown): string {
     out += `${quoteKey(k)}:${encode(v)}`;
   }
   return `${out}}`;
+}
+
+/**
+ * The text of long lists of strings that are frozen, so cannot change: a run's label holds a
+ * source per tool result, and several entries of each step record the same list.
+ */
+const frozenTexts = new WeakMap<readonly string[], string>();
+
+function strings(list: string[]): string {
+  if (list.length < 32 || !Object.isFrozen(list)) return JSON.stringify(list);
+  let text = frozenTexts.get(list);
+  if (text === undefined) {
+    text = JSON.stringify(list);
+    frozenTexts.set(list, text);
+  }
+  return text;
 }
 
 /**
@@ -112,7 +128,7 @@ function sortedKeys(value: object): string[] {
   return keys;
 }
 
-function allStrings(list: unknown[]): boolean {
+function allStrings(list: unknown[]): list is string[] {
   for (let i = 0; i < list.length; i++) if (typeof list[i] !== 'string') return false;
   return true;
 }

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { canonicalJson } from '../audit/canonical.js';
 import { join, type Label } from './label.js';
 
 /**
@@ -72,6 +73,15 @@ describe('joining the sources of two labels', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('freezes a long list it makes, so that its journal text can be kept', () => {
+    const a = label(Array.from({ length: 40 }, (_, i) => `tool:t#${i}`));
+    const made = join(a, label(['tool:t#40'])).sources;
+
+    expect(made).toHaveLength(41);
+    expect(Object.isFrozen(made)).toBe(true);
+    expect(canonicalJson({ sources: made })).toBe(JSON.stringify({ sources: made }));
   });
 
   it('gives back the longer list itself when it extends the shorter', () => {

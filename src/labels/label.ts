@@ -45,10 +45,11 @@ function knownToStartWith(long: readonly string[], short: readonly string[]): bo
 }
 
 /** Records what a list made here is: `from` with sources added at its end. */
-function grown(out: string[], from: readonly string[]): string[] {
+function grown(out: string[], from: readonly string[]): readonly string[] {
   grownFrom.set(out, from);
   if (isDistinct(from)) distinct.add(out);
-  return out;
+  // Frozen, a long list's journal text is made once, however many entries record it.
+  return out.length >= 32 ? Object.freeze(out) : out;
 }
 
 /** `a`, then each source of `b` not already there, in order. */
