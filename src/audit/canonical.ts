@@ -73,6 +73,8 @@ function inOrder(v: object, depth: number): boolean {
 function encode(value: unknown): string {
   if (value === null || typeof value !== 'object') return primitive(value);
   if (Array.isArray(value)) {
+    // A list of strings (a label's sources, tool names) is written as JSON.stringify writes it.
+    if (allStrings(value)) return strings(value);
     let out = '[';
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out += ',';
@@ -80,13 +82,7 @@ function encode(value: unknown): string {
     }
     return `${out}]`;
   }
-  const keys = Object.keys(value);
-  for (let i = 1; i < keys.length; i++) {
-    if (!(keys[i - 1]! < keys[i]!)) {
-      keys.sort();
-      break;
-    }
-  }
+  const keys = sortedKeys(value);
   let out = '{';
   for (const k of keys) {
     const v = (value as Record<string, unknown>)[k];
@@ -95,6 +91,46 @@ function encode(value: unknown): string {
     out += `${quoteKey(k)}:${encode(v)}`;
   }
   return `${out}}`;
+}
+
+/**
+ * The text of long lists of strings that are frozen, so cannot change: a run's label holds a
+ * source per tool result, and several entries of each step record the same list.
+ */
+const frozenTexts = new WeakMap<readonly string[], string>();
+
+function strings(list: string[]): string {
+  if (list.length < 32 || !Object.isFrozen(list)) return JSON.stringify(list);
+  let text = frozenTexts.get(list);
+  if (text === undefined) {
+    text = JSON.stringify(list);
+    frozenTexts.set(list, text);
+  }
+  return text;
+}
+
+/**
+ * An object's keys in code unit order. Objects here have a handful of keys, often nearly in
+ * order, and an insertion sort in place makes no garbage, where Array.prototype.sort copies.
+ */
+function sortedKeys(value: object): string[] {
+  const keys = Object.keys(value);
+  if (keys.length > 32) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > k) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+  return keys;
+}
+
+function allStrings(list: unknown[]): list is string[] {
+  for (let i = 0; i < list.length; i++) if (typeof list[i] !== 'string') return false;
+  return true;
 }
 
 /** Node's one-shot hash (20.12 and later), which skips making a Hash object per call. */

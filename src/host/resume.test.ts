@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -132,6 +132,41 @@ describe('confirmation and resume', () => {
         answers: [{ id: 'c1', verdict: 'approve' }],
       });
     });
+  });
+
+  it('replaces the manifest file of the suspension with the one of the end, whole', async () => {
+    const { functions } = counter();
+    const open = processes(
+      config([{ toolCalls: [send('a', 'ann')] }, { text: 'sent' }]),
+      functions,
+    );
+    const first = await inProcess(open, (m) => m.run(imageFromObject(image)));
+    expect(JSON.parse(readFileSync(first.manifestPath, 'utf8'))).toEqual(first.manifest);
+    // A longer file in its place, as an edited one may be: nothing of it may remain.
+    writeFileSync(first.manifestPath, `${' '.repeat(64 * 1024)}{}`);
+
+    const second = await inProcess(open, (m) =>
+      m.resume(first.runId, [{ id: 'c1', verdict: 'approve' }]),
+    );
+    expect(second.manifestPath).toBe(first.manifestPath);
+    expect(readFileSync(second.manifestPath, 'utf8')).toBe(
+      `${JSON.stringify(second.manifest, null, 2)}\n`,
+    );
+  });
+
+  it('makes the run folder again when it is gone by the time the run ends', async () => {
+    const { functions } = counter();
+    const open = processes(
+      config([{ toolCalls: [send('a', 'ann')] }, { text: 'sent' }]),
+      functions,
+    );
+    const first = await inProcess(open, (m) => m.run(imageFromObject(image)));
+    rmSync(first.runDir, { recursive: true });
+
+    const second = await inProcess(open, (m) =>
+      m.resume(first.runId, [{ id: 'c1', verdict: 'approve' }]),
+    );
+    expect(JSON.parse(readFileSync(second.manifestPath, 'utf8'))).toEqual(second.manifest);
   });
 
   it('gives the model a denial with the reason, and the run goes on', async () => {

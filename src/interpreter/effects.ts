@@ -248,20 +248,17 @@ export class Effects {
       };
     }
     const decision = this.monitor.decide({ resource, at, context, args, mode, sink });
-    this.tape.write(
-      'decision',
-      {
-        resource,
-        verdict: decision.verdict,
-        rule: decision.rule,
-        reason: decision.reason,
-        context: labelJson(context),
-        ...(decision.released ? { released: [...decision.released] } : {}),
-        // Which call it was about, so a decision can be traced without guessing.
-        ...(callId === undefined ? {} : { callId }),
-      },
-      at,
-    );
+    const data: JsonObject = {
+      resource,
+      verdict: decision.verdict,
+      rule: decision.rule,
+      reason: decision.reason,
+      context: labelJson(context),
+    };
+    if (decision.released) data.released = [...decision.released];
+    // Which call it was about, so a decision can be traced without guessing.
+    if (callId !== undefined) data.callId = callId;
+    this.tape.write('decision', data, at);
     this.emit({ type: 'decision', at, decision });
     return decision;
   }
@@ -301,7 +298,8 @@ export class Effects {
     how: Pick<How, 'mode' | 'sink'>,
   ): Promise<{ ok: boolean; reason: string }> {
     const decision = this.decide(resource, at, context, {
-      ...how,
+      mode: how.mode,
+      sink: how.sink,
       args: what.args,
       callId: what.callId,
     });
@@ -933,7 +931,8 @@ export class Effects {
     const consequential = (typeof mode === 'string' ? [mode] : mode).some((m) => m !== 'read');
     // What content arguments carry, handles put there included, flows to the tool without
     // choosing what it does: its readers count, its integrity does not.
-    const sink: Sink = { ...this.sink(resource, consequential, args), data: roles.content };
+    const sink = this.sink(resource, consequential, args);
+    sink.data = roles.content;
     if (roles.chosen) sink.chosen = roles.chosen;
     const permit = await this.permitted(resource, at, roles.steering, what, { mode, sink });
     if (!permit.ok) return this.refused(call, permit.reason, label, at, true);
@@ -956,7 +955,11 @@ export class Effects {
       this.host.toolLabel?.(tool.ns, tool.def.name, hints) ?? this.host.namespaceLabel(tool.ns);
     const resultLabel = inspected
       ? join(label, inspected.label)
-      : join(label, { ...toolLabel, sources: [source] });
+      : join(label, {
+          integrity: toolLabel.integrity,
+          readers: toolLabel.readers,
+          sources: [source],
+        });
     const vouched = tool.internal
       ? []
       : (this.host.vouched?.(tool.ns, tool.def.name, hints) ?? []).map((f) => ({
@@ -1022,11 +1025,18 @@ export class Effects {
     };
     if (outcome.structured !== undefined) result.structured = outcome.structured;
     const out = resultValue(result, resultLabel, vouched);
+    // The result's own fields, then the call's time and the label it took.
     const entry: JsonObject = {
-      ...(result as unknown as JsonObject),
-      ms: round(ms),
-      label: labelJson(out.label),
+      callId: result.callId,
+      name: result.name,
+      ok: result.ok,
+      content: result.content,
+      isError: result.isError,
+      blocks: outcome.content,
     };
+    if (result.structured !== undefined) entry.structured = result.structured;
+    entry.ms = round(ms);
+    entry.label = labelJson(out.label);
     // What the operator vouched for in this result, as the labels its places took.
     if (out.parts) {
       entry.fields = vouched.map((f) => ({ path: f.path, label: labelJson(f.label) }));

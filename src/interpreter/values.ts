@@ -23,28 +23,52 @@ interface Size {
   depth: number;
 }
 
-/** Values are never changed once made, so the size of each object is measured once. */
+/**
+ * Values are never changed once made, so the size of each object is measured once. Only
+ * objects of some size are kept: a small one costs less to walk again than to remember, and
+ * what makes a register write dear is a long history walked on every turn.
+ */
 const sizes = new WeakMap<object, Size>();
+const KEPT_FROM_CHARS = 256;
 
-function measure(v: Json, depth: number): Size {
+/** The depth of the value `measure` last measured; it returns the characters. */
+let measuredDepth = 0;
+
+function measure(v: Json | undefined, depth: number): number {
   if (v === null || typeof v !== 'object') {
-    return { chars: typeof v === 'string' ? v.length + 2 : 24, depth: 0 };
+    measuredDepth = 0;
+    return typeof v === 'string' ? v.length + 2 : 24;
   }
   const known = sizes.get(v);
-  if (known) return known;
+  if (known) {
+    measuredDepth = known.depth;
+    return known.chars;
+  }
   // Deeper than the limit is reported as such without walking further, so deep input
   // cannot exhaust the stack here.
-  if (depth > MAX_VALUE_DEPTH) return { chars: 0, depth: Number.POSITIVE_INFINITY };
+  if (depth > MAX_VALUE_DEPTH) {
+    measuredDepth = Number.POSITIVE_INFINITY;
+    return 0;
+  }
   let chars = 2;
   let inner = 0;
-  for (const [k, x] of Array.isArray(v) ? v.entries() : Object.entries(v)) {
-    const m = measure(x, depth + 1);
-    chars += m.chars + (typeof k === 'string' ? k.length + 4 : 1);
-    inner = Math.max(inner, m.depth);
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      chars += measure(v[i], depth + 1) + 1;
+      if (measuredDepth > inner) inner = measuredDepth;
+    }
+  } else {
+    for (const k in v) {
+      if (!Object.hasOwn(v, k)) continue;
+      chars += measure(v[k], depth + 1) + k.length + 4;
+      if (measuredDepth > inner) inner = measuredDepth;
+    }
   }
-  const size = { chars, depth: inner + 1 };
-  if (Number.isFinite(size.depth)) sizes.set(v, size);
-  return size;
+  measuredDepth = inner + 1;
+  if (chars >= KEPT_FROM_CHARS && Number.isFinite(measuredDepth)) {
+    sizes.set(v, { chars, depth: measuredDepth });
+  }
+  return chars;
 }
 
 /**
@@ -52,7 +76,8 @@ function measure(v: Json, depth: number): Size {
  * object in itself, would otherwise end in an exhausted heap or stack.
  */
 export function checkSize(data: Json, at?: string): void {
-  const { chars, depth } = measure(data, 0);
+  const chars = measure(data, 0);
+  const depth = measuredDepth;
   if (chars > MAX_VALUE_CHARS) {
     throw new TrapError(
       'too_large',
@@ -230,9 +255,8 @@ function sizeAfterAppend(history: Json[], out: Json[], before: number): void {
   if (!known) return;
   let { chars, depth } = known;
   for (let i = before; i < out.length; i++) {
-    const m = measure(out[i]!, 1);
-    chars += m.chars + 1;
-    depth = Math.max(depth, m.depth + 1);
+    chars += measure(out[i], 1) + 1;
+    depth = Math.max(depth, measuredDepth + 1);
   }
   if (Number.isFinite(depth)) sizes.set(out, { chars, depth });
 }

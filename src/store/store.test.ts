@@ -322,6 +322,38 @@ describe('store layout', () => {
     rmSync(old, { recursive: true, force: true });
   });
 
+  it('reads and writes the journal of a store made before, kept WITHOUT ROWID', async () => {
+    const old = mkdtempSync(join(tmpdir(), 'mvm-store-old-'));
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(join(old, 'mvm.db'));
+    db.exec(`CREATE TABLE journal (
+      run_id TEXT NOT NULL, seq INTEGER NOT NULL, ts TEXT NOT NULL, type TEXT NOT NULL,
+      at TEXT, data TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL,
+      PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID`);
+    db.close();
+
+    const before = RunStore.open(old);
+    const run = before.createRun(meta());
+    const j = before.journal(run.id);
+    j.append('run.start', { inputs: {} });
+    j.flush();
+    j.append('tool.result', { content: 'x'.repeat(5000) }, 'main[0]');
+    before.settle(run.id, 'done', { output: 'ok', error: null, manifest: {} });
+    before.close();
+
+    const again = RunStore.open(old);
+    const entries = again.entries(run.id);
+    expect(entries.map((e) => e.type)).toEqual(['run.start', 'tool.result']);
+    expect(verifyChain(entries, again.getRun(run.id)!).ok).toBe(true);
+    const kept = again.database
+      .prepare("SELECT sql FROM sqlite_master WHERE name = 'journal'")
+      .get() as { sql: string };
+    expect(kept.sql).toMatch(/WITHOUT ROWID/);
+    again.close();
+    rmSync(old, { recursive: true, force: true });
+  });
+
   it('refuses a store written by a newer mvm, naming its layout', async () => {
     const { default: Database } = await import('better-sqlite3');
     store.close();
