@@ -303,12 +303,21 @@ export class Effects {
       args: what.args,
       callId: what.callId,
     });
+    return this.settle(decision, at, what);
+  }
+
+  /** A decision carried out: allowed, denied, or put to a person, who settles it. */
+  private async settle(
+    decision: Decision,
+    at: string | undefined,
+    what: Omit<ConfirmRequest, 'id' | 'resource' | 'rule' | 'reason' | 'at'>,
+  ): Promise<{ ok: boolean; reason: string }> {
     if (decision.verdict === 'allow') return { ok: true, reason: decision.reason };
     if (decision.verdict === 'deny')
       return { ok: false, reason: `denied by policy: ${decision.reason}` };
     const answer = await this.confirm({
       id: `c${++this.requestSeq}`,
-      resource,
+      resource: decision.resource,
       rule: decision.rule,
       reason: decision.reason,
       at,
@@ -934,12 +943,22 @@ export class Effects {
     const sink = this.sink(resource, consequential, args);
     sink.data = roles.content;
     if (roles.chosen) sink.chosen = roles.chosen;
-    const permit = await this.permitted(resource, at, roles.steering, what, { mode, sink });
-    if (!permit.ok) return this.refused(call, permit.reason, label, at, true);
+    const how = { args, callId: call.id, mode };
+    const decisions = [this.decide(resource, at, roles.steering, { ...how, sink })];
     // Every resource the arguments name must pass too: a path outside what the rules allow
-    // is refused however the tool itself is allowed.
-    for (const derived of this.resourcesOf(call, tool, args, at)) {
-      const p = await this.permitted(derived, at, label, what, { mode });
+    // is refused however the tool itself is allowed. All are decided before a person is
+    // asked about any, so nobody approves a call the rules refuse anyway.
+    if (decisions[0]!.verdict !== 'deny') {
+      for (const derived of this.resourcesOf(call, tool, args, at)) {
+        const decision = this.decide(derived, at, label, how);
+        decisions.push(decision);
+        if (decision.verdict === 'deny') break;
+      }
+    }
+    const denied = decisions.find((d) => d.verdict === 'deny');
+    if (denied) return this.refused(call, `denied by policy: ${denied.reason}`, label, at, true);
+    for (const decision of decisions) {
+      const p = await this.settle(decision, at, what);
       if (!p.ok) return this.refused(call, p.reason, label, at, true);
     }
 

@@ -511,3 +511,66 @@ describe('argument roles', () => {
     );
   });
 });
+
+describe('the order of decisions on one call', () => {
+  it('refuse a call a rule denies on a file it names before anyone is asked to confirm it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mvm-order-'));
+    const written: Json[] = [];
+    const config = parseConfig(
+      {
+        rules: [
+          { confirm: 'tool:files/write' },
+          { deny: `fs:${dir}/secret/**`, reason: 'the secret folder is off limits' },
+          { allow: `fs:${dir}/**` },
+        ],
+        tools: { files: { resources: { path: 'fs' }, resourceBase: dir } },
+      },
+      { path: null, dir },
+    );
+    const mvm = new Mvm({
+      config,
+      storeDir: join(dir, '.mvm'),
+      functions: {
+        files: {
+          write: {
+            description: 'writes a file',
+            run: (args) => {
+              written.push(args);
+              return 'ok';
+            },
+          },
+        },
+      },
+    });
+    open.push(mvm);
+    const write = (path: string) =>
+      imageFromObject({
+        mvm: 1,
+        name: 'order',
+        tools: { files: {} },
+        permissions: ['tool:files/*', 'fs:**'],
+        procedures: {
+          main: {
+            body: [
+              { op: 'tool.load', ns: 'files' },
+              { op: 'data.const', value: { path, text: 'x' }, dst: 'a' },
+              { op: 'tool.call', tool: 'files/write', args: 'a', dst: 'out' },
+              { op: 'halt', src: 'out' },
+            ],
+          },
+        },
+      });
+
+    const refused = await mvm.run(write('secret/key.txt'));
+    expect(refused.status).toBe('done');
+    expect(String((refused.output as JsonObject).content)).toMatch(/secret folder is off limits/);
+    const types = mvm.store.entries(refused.runId).map((e) => e.type);
+    expect(types).not.toContain('confirm.request');
+
+    // A file the rules allow is put to a person, once: the run waits for the answer.
+    const asked = await mvm.run(write('notes/today.txt'));
+    expect(asked.status).toBe('waiting');
+    expect(asked.pending).toHaveLength(1);
+    expect(written).toEqual([]);
+  });
+});
