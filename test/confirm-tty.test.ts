@@ -1,7 +1,7 @@
 // `mvm run` on a terminal asks a person to confirm a call a rule holds back: the prompt shows
 // the tool, its arguments, the files it touches, its server's hints and the rule that asked,
 // and the answer typed decides. The terminal is a pseudo-terminal from util-linux's `script`.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -66,7 +66,7 @@ rules:
  * `mvm run DIR` on a terminal, typing each of `answers` when a prompt ends the output so
  * far; what the terminal showed.
  */
-function onTerminal(dir: string, answers: string[]): Promise<string> {
+function onTerminal(dir: string, answers: string[], atPrompt?: () => void): Promise<string> {
   const entry = join(root, 'test', 'mvm-source.ts');
   const command = [
     process.execPath,
@@ -84,6 +84,10 @@ function onTerminal(dir: string, answers: string[]): Promise<string> {
   child.stdout.on('data', (chunk: Buffer) => {
     shown += chunk.toString();
     const prompts = shown.match(/(allow\? \[y\]es.*?: |reason \(optional\): )/g) ?? [];
+    if (prompts.length > 0 && atPrompt) {
+      atPrompt();
+      atPrompt = undefined;
+    }
     while (typed < prompts.length && typed < answers.length)
       child.stdin.write(`${answers[typed++]}\n`);
   });
@@ -128,5 +132,18 @@ describe('a confirmation on a terminal', () => {
     expect(existsSync(join(dir, 'data', 'note.md'))).toBe(false);
     const refused = entries(dir).find((e) => e.type === 'tool.refused');
     expect(refused?.data).toMatchObject({ reason: 'denied by a person: not today' });
+  }, 60_000);
+
+  it('leaves the run waiting when the process is told to stop at the prompt', async () => {
+    const dir = agent();
+    // SIGTERM to mvm itself, not to the terminal: as a service manager would send it.
+    const stop = () => {
+      spawnSync('pkill', ['-TERM', '-f', `^${process.execPath} .*run ${dir} `]);
+    };
+    const shown = await onTerminal(dir, [], stop);
+    expect(shown).toContain('waiting on');
+    expect(existsSync(join(dir, 'data', 'note.md'))).toBe(false);
+    const types = entries(dir).map((e) => e.type);
+    expect(types.at(-1)).toBe('run.suspend');
   }, 60_000);
 });

@@ -178,7 +178,7 @@ procedures:
 });
 
 describe('an interrupted run', () => {
-  it('ends on SIGINT as a failed run, with run.end journaled and the chain whole', async () => {
+  it('stops on SIGINT, resumable: the call it was making is asked about, not failed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mvm-sigint-'));
     writeFileSync(
       join(dir, 'image.yaml'),
@@ -219,14 +219,29 @@ toolTimeoutMs: 120000
     }
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    expect(code).toBe(1);
+    expect(code).toBe(4);
     const s = RunStore.open(store);
     const run = s.listRuns()[0]!;
     const types = s.entries(run.id).map((e) => e.type);
     s.close();
-    expect(run.status).toBe('failed');
-    expect(types.at(-1)).toBe('run.end');
+    expect(run.status).toBe('interrupted');
+    expect(types.at(-1)).toBe('run.interrupt');
+    // The call was under way: no outcome is recorded, neither a result nor an error.
+    expect(types).not.toContain('tool.error');
+    expect(types).not.toContain('run.end');
     const audit = await mvm('audit', 'verify', run.id, '--store', store);
     expect(audit.code).toBe(0);
+
+    // Resumed, the run does not repeat the call on its own: a person is asked first.
+    const resumed = await mvm('resume', run.id, '--store', store, '--json');
+    expect(resumed.code).toBe(3);
+    const waiting = JSON.parse(resumed.stdout);
+    expect(waiting.pending).toEqual([
+      expect.objectContaining({ id: 'c1', kind: 'confirm', request: 'unknown_outcome' }),
+    ]);
+    const denied = await mvm('resume', run.id, '--deny', 'c1', '--store', store, '--json');
+    // Told not to repeat it, the run ends there: what the call did, if anything, is unknown.
+    expect(denied.code).toBe(1);
+    expect(JSON.parse(denied.stdout).error).toMatchObject({ code: 'unknown_outcome' });
   }, 60_000);
 });

@@ -80,9 +80,12 @@ export interface Manifest {
 
 const num = (v: Json | undefined) => (typeof v === 'number' ? v : 0);
 
+/** Entries that end a stretch of a run: its end, or where it waited or was interrupted. */
+const ENDS = new Set(['run.end', 'run.suspend', 'run.interrupt']);
+
 export function buildManifest(runId: string, entries: readonly JournalEntry[]): Manifest {
   const start = entries.find((e) => e.type === 'run.start');
-  const end = entries.findLast((e) => e.type === 'run.end' || e.type === 'run.suspend');
+  const end = entries.findLast((e) => ENDS.has(e.type));
   const sd = (start?.data ?? {}) as JsonObject;
   const ed = (end?.data ?? {}) as JsonObject;
 
@@ -251,7 +254,11 @@ export function buildManifest(runId: string, entries: readonly JournalEntry[]): 
     config: (sd.config ?? { path: null, digest: '' }) as Manifest['config'],
     lock: (sd.lock ?? null) as Manifest['lock'],
     status:
-      end?.type === 'run.suspend' ? 'waiting' : ((ed.status as string | undefined) ?? 'running'),
+      end?.type === 'run.suspend'
+        ? 'waiting'
+        : end?.type === 'run.interrupt'
+          ? 'interrupted'
+          : ((ed.status as string | undefined) ?? 'running'),
     startedAt,
     endedAt: end?.type === 'run.end' ? endedAt : null,
     durationMs: endedAt ? Date.parse(endedAt) - Date.parse(startedAt) : null,
@@ -289,7 +296,7 @@ export function checkManifest(
   const covered = entries.slice(0, end + 1);
   const rebuilt = buildManifest(manifest.runId, covered) as unknown as JsonObject;
   const start = covered.find((e) => e.type === 'run.start');
-  const last = covered.findLast((e) => e.type === 'run.end' || e.type === 'run.suspend');
+  const last = covered.findLast((e) => ENDS.has(e.type));
   const problems: Array<{ seq: number; code: 'manifest_mismatch'; message: string }> = [];
   const { signature: _signature, ...given } = manifest as unknown as JsonObject;
   for (const [key, value] of Object.entries(given)) {

@@ -52,7 +52,7 @@ const VERSION = (
 ).version;
 
 /** Exit codes: 0 done, 1 the run failed, 2 bad invocation or bad input, 3 the run waits. */
-export const EXIT = { done: 0, failed: 1, usage: 2, waiting: 3 } as const;
+export const EXIT = { done: 0, failed: 1, usage: 2, waiting: 3, interrupted: 4 } as const;
 
 function show(data: Json): string {
   return typeof data === 'string' ? data : JSON.stringify(data, null, 2);
@@ -107,14 +107,20 @@ function openMvm(
 }
 
 /** On a terminal, questions and confirmations are asked there; elsewhere the run waits. */
-function terminalUser(con: Console, approveFile?: string): Partial<UserChannel> {
+function terminalUser(
+  con: Console,
+  approveFile?: string,
+  signal?: AbortSignal,
+): Partial<UserChannel> {
   const ahead = approveFile ? approveFile_(approveFile) : undefined;
   if (!process.stdin.isTTY) return ahead ?? {};
-  // End of input or an interrupt at a prompt leaves the run waiting rather than failing it.
+  // End of input or an interrupt at a prompt, typed or sent, leaves the run waiting rather
+  // than failing it.
   const prompt = async (question: string): Promise<string | typeof WAIT> => {
+    if (signal?.aborted) return WAIT;
     const rl = createInterface({ input: process.stdin, output: process.stderr });
     try {
-      return await rl.question(question);
+      return await rl.question(question, signal ? { signal } : {});
     } catch {
       return WAIT;
     } finally {
@@ -192,16 +198,16 @@ function report(
       const store = opts.store ? ` --store ${opts.store}` : '';
       con.out(`  resume with: mvm resume ${result.runId} ${how}${store}`);
     }
+    if (result.status === 'interrupted') {
+      const store = opts.store ? ` --store ${opts.store}` : '';
+      con.out(`  stopped before its end; go on with: mvm resume ${result.runId}${store}`);
+    }
     con.out(
       `journal: ${mvm.store.dir}/mvm.db (${result.journal.count} entries, head ${result.journal.head.slice(0, 16)})`,
     );
     con.out(`manifest: ${result.manifestPath}`);
   }
-  return result.status === 'done'
-    ? EXIT.done
-    : result.status === 'waiting'
-      ? EXIT.waiting
-      : EXIT.failed;
+  return result.status === 'interrupted' ? EXIT.interrupted : EXIT[result.status];
 }
 
 function printShown(opts: { json?: boolean }, con: Console, shown: Json[]) {
@@ -230,7 +236,7 @@ async function runCommand(target: string, opts: RunFlags, con: Console): Promise
     const result = await mvm.run(file, {
       inputs,
       signal: stop.signal,
-      user: terminalUser(con, opts.approveFile),
+      user: terminalUser(con, opts.approveFile, stop.signal),
       events: printShown(opts, con, shown),
       ...(opts.record ? { record: opts.record } : {}),
     });
@@ -242,8 +248,8 @@ async function runCommand(target: string, opts: RunFlags, con: Console): Promise
 }
 
 /**
- * The first SIGINT or SIGTERM cancels the run, so that it ends with its servers closed and
- * its journal and manifest written; a second one ends the process at once.
+ * The first SIGINT or SIGTERM interrupts the run, so that it stops with its servers closed
+ * and its journal and manifest written, resumable; a second one ends the process at once.
  */
 function interruptible() {
   const controller = new AbortController();
@@ -314,7 +320,7 @@ async function resumeCommand(id: string, opts: ResumeFlags, con: Console): Promi
   try {
     const result = await mvm.resume(id, answersOf(opts), {
       signal: stop.signal,
-      user: terminalUser(con, opts.approveFile),
+      user: terminalUser(con, opts.approveFile, stop.signal),
       events: printShown(opts, con, shown),
     });
     return report(result, mvm, opts, con, shown);

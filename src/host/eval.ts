@@ -44,7 +44,7 @@ export interface EvalRun {
   repeat: number;
   runId: string | null;
   /** The run's status; `error` when it could not start (a binding or input the host refused). */
-  status: 'done' | 'failed' | 'waiting' | 'error';
+  status: 'done' | 'failed' | 'waiting' | 'interrupted' | 'error';
   passed: boolean;
   /** Each check the run failed, in a line. */
   failures: string[];

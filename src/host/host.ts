@@ -128,7 +128,8 @@ export interface RunOptions {
 
 export interface RunResult {
   runId: string;
-  status: 'done' | 'failed' | 'waiting';
+  /** `interrupted`: stopped by the signal given to it, and resumable as a waiting run is. */
+  status: 'done' | 'failed' | 'waiting' | 'interrupted';
   output: Json | null;
   error: JsonObject | null;
   /** What a waiting run waits on. */

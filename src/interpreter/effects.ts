@@ -31,6 +31,7 @@ import { Handles, INSPECT, INSPECT_DEFINITION } from './handles.js';
 import {
   type ConfirmAnswer,
   type ConfirmRequest,
+  Interrupt,
   type Pending,
   Suspend,
   type UserChannel,
@@ -423,6 +424,8 @@ export class Effects {
         const onText = (delta: string) => this.emit({ type: 'model.text', at, slot, delta });
         reply = await driver.call({ slot, messages, tools, schema, signal, onText });
       } catch (e) {
+        // Stopped from outside: no outcome is recorded, and a resume asks the model again.
+        if (this.signal?.aborted) throw new Interrupt();
         const budget = deadline.aborted && !this.signal?.aborted;
         const err = budget
           ? new BudgetError('wallMs', this.meter.limits.wallMs, this.meter.elapsed(), at)
@@ -1019,6 +1022,9 @@ export class Effects {
       const timeoutMs = Math.min(limit, 2 ** 31 - 1, Math.max(1, this.meter.remainingMs()));
       outcome = await provider.call(tool.def.name, args, { timeoutMs, signal: this.signal });
     } catch (e) {
+      // Stopped from outside mid-call: whether the call took effect is not known, so no
+      // outcome is recorded, and a resume treats it as such.
+      if (this.signal?.aborted) throw new Interrupt();
       const err =
         e instanceof MvmError
           ? e

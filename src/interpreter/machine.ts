@@ -9,7 +9,7 @@ import { type LinkedImage, type LinkedProcedure, walk } from '../verifier/expand
 import type { BudgetMeter } from './budget.js';
 import { Effects, type MachineEvent, type MachineHost } from './effects.js';
 import { Frame, render, textOf } from './frame.js';
-import { type Pending, Suspend } from './people.js';
+import { Interrupt, type Pending, Suspend } from './people.js';
 import { DivergenceError, type Tape } from './tape.js';
 import { appendMessages, checkSize, decodeToolCalls, parseJsonText } from './values.js';
 import { reach } from './written.js';
@@ -25,7 +25,7 @@ const BREAK: Flow = { kind: 'break' };
 const CONTINUE: Flow = { kind: 'continue' };
 const NULL = value(null);
 
-export type RunStatus = 'done' | 'failed' | 'waiting';
+export type RunStatus = 'done' | 'failed' | 'waiting' | 'interrupted';
 
 export interface RunOutcome {
   status: RunStatus;
@@ -83,6 +83,7 @@ export class Machine {
    */
   private stayed: Label = PUBLIC_TRUSTED;
   private readonly commitEnd: boolean;
+  private readonly signal: AbortSignal | undefined;
 
   constructor(options: MachineOptions) {
     this.commitEnd = options.commitEnd ?? true;
@@ -91,6 +92,7 @@ export class Machine {
     this.meter = options.meter;
     this.tape = options.tape;
     this.emit = options.events ?? (() => {});
+    this.signal = options.signal;
     this.effects = new Effects({ ...options, pc: () => this.pc });
   }
 
@@ -109,6 +111,8 @@ export class Machine {
     } catch (e) {
       if (e instanceof Suspend) {
         outcome = { status: 'waiting', output: null, error: null, pending: [e.pending] };
+      } else if (e instanceof Interrupt) {
+        outcome = { status: 'interrupted', output: null, error: null, pending: [] };
       } else {
         const error =
           e instanceof MvmError ? e : new InternalError('uncaught exception in the machine', {}, e);
@@ -128,6 +132,13 @@ export class Machine {
       });
       if (this.commitEnd) this.tape.flush();
       this.emit({ type: 'run.suspend', pending: outcome.pending });
+      return outcome;
+    }
+    if (outcome.status === 'interrupted') {
+      // Stopped from outside, not ended: resumed, the run goes on from its journal.
+      this.tape.mark('run.interrupt', { used: { ...used }, wallMs });
+      if (this.commitEnd) this.tape.flush();
+      this.emit({ type: 'run.end', status: outcome.status, error: undefined });
       return outcome;
     }
     const endOf = (o: RunOutcome): Json => ({
@@ -224,14 +235,16 @@ export class Machine {
     this.at = at;
     this.meter.step(at);
     if (this.tape.catchingUp) return false;
+    if (this.signal?.aborted) throw new Interrupt();
     this.emit({ type: 'step', at, op: ins.op, steps: this.meter.used.steps });
     return true;
   }
 
   private ended(ins: Instruction, e: unknown): void {
     const { at, op } = ins;
-    if (e instanceof Suspend) this.emit({ type: 'step.end', at, op, ended: 'suspended' });
-    else {
+    if (e instanceof Suspend || e instanceof Interrupt) {
+      this.emit({ type: 'step.end', at, op, ended: 'suspended' });
+    } else {
       const error = e instanceof MvmError ? e : undefined;
       this.emit({ type: 'step.end', at, op, ended: 'failed', error });
     }

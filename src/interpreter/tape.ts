@@ -19,6 +19,7 @@ import type { Journal } from '../store/store.js';
 const MARKERS = new Set([
   'run.start',
   'run.suspend',
+  'run.interrupt',
   'run.resume',
   'confirm.answer',
   'user.answer',

@@ -79,7 +79,7 @@ export function verdictBadge(verdict: string, title = ''): Html {
   return html`<span class="badge b-${cls}" title="${title}">${verdict || '?'}</span>`;
 }
 
-const STATUSES = new Set(['done', 'failed', 'cancelled', 'waiting', 'running']);
+const STATUSES = new Set(['done', 'failed', 'interrupted', 'waiting', 'running']);
 
 export function statusBadge(status: string): Html {
   const cls = STATUSES.has(status) ? `status-${status}` : 'other';

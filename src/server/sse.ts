@@ -3,7 +3,7 @@ import { pendingOf } from '../host/answers.js';
 import type { RunStore } from '../store/store.js';
 
 /** The statuses at which a run stops appending until someone acts. */
-const STOPPED = new Set(['done', 'failed', 'cancelled', 'waiting']);
+const STOPPED = new Set(['done', 'failed', 'interrupted', 'waiting']);
 
 export interface StreamOptions {
   store: RunStore;

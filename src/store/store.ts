@@ -8,7 +8,7 @@ import { GENESIS, hashWithData, type JournalEntry } from '../audit/chain.js';
 import { StoreError } from '../spec/errors.js';
 import type { Json } from '../spec/types.js';
 
-export type RunStatus = 'running' | 'done' | 'failed' | 'waiting' | 'cancelled';
+export type RunStatus = 'running' | 'done' | 'failed' | 'waiting' | 'interrupted';
 
 export interface RunRecord {
   id: string;
