@@ -225,7 +225,7 @@ describe('check', () => {
     const r = await mvm('check', example);
 
     expect(r.code).toBe(0);
-    expect(r.out).toBe(`${join(example, 'image.yaml')}: ok`);
+    expect(r.out).toBe(`${join(example, 'image.yaml')}: ok, bound by ${join(example, 'mvm.yaml')}`);
   });
 
   /** An image whose main body is `body`, one instruction a line, after `head`. */

@@ -19,10 +19,11 @@ import {
   describeHints,
   describePending,
 } from '../host/answers.js';
+import { checkBinding } from '../host/bind.js';
 import type { HostConfig } from '../host/config.js';
 import { loadConfig, parseConfig } from '../host/config.js';
 import { type LockStatus, Mvm, type RunResult } from '../host/host.js';
-import { describeIssues, readImageFile, resolveTarget } from '../host/image-file.js';
+import { describeIssues, noConfigHint, readImageFile, resolveTarget } from '../host/image-file.js';
 import type { MachineEvent } from '../interpreter/effects.js';
 import { type ConfirmRequest, type UserChannel, WAIT } from '../interpreter/people.js';
 import { writeReport } from '../server/report.js';
@@ -235,11 +236,19 @@ async function runCommand(target: string, opts: RunFlags, con: Console): Promise
       ...(opts.record ? { record: opts.record } : {}),
     });
     return report(result, mvm, opts, con, shown);
+  } catch (e) {
+    // Bound to no configuration at all, say where one was looked for.
+    const unbound = e instanceof ConfigError && BINDING_CODES.has(e.code);
+    if (unbound && !(opts.config ?? foundConfig)) e.data.hint = noConfigHint(imagePath);
+    throw e;
   } finally {
     stop.done();
     mvm.close();
   }
 }
+
+/** What a configuration that binds nothing would be refused for. */
+const BINDING_CODES = new Set(['unbound_slot', 'unmounted_namespace', 'permission_not_granted']);
 
 /**
  * The first SIGINT or SIGTERM cancels the run, so that it ends with its servers closed and
@@ -333,21 +342,44 @@ interface RunFlags {
   store?: string;
 }
 
-function checkCommand(target: string, opts: { json?: boolean }, con: Console): number {
-  const { image, config } = resolveTarget(target);
-  // The configuration beside the image is read too: a malformed one fails here, not at run.
-  if (config) loadConfig(config);
+interface CheckFlags {
+  json?: boolean;
+  config?: string;
+}
+
+/**
+ * Verifies an image and, against the configuration beside it (or `--config`), checks what
+ * `run` checks before it stores anything: the binding, the signature, the lock. Starts no
+ * server and writes no store.
+ */
+function checkCommand(target: string, opts: CheckFlags, con: Console): number {
+  const { image, config: found } = resolveTarget(target);
+  const configPath = opts.config ?? found;
+  // The configuration is read first: a malformed one fails here as it would at run.
+  const config = configPath ? loadConfig(configPath) : undefined;
   const file = readImageFile(image);
-  const { issues } = verifyImage(file.data);
+  const { issues, linked } = verifyImage(file.data);
+  const binding = config && linked ? checkBinding(file, linked.image, config) : [];
+  const ok = issues.length === 0 && binding.length === 0;
   if (opts.json) {
-    con.out(JSON.stringify({ ok: issues.length === 0, issues }));
-  } else if (issues.length === 0) {
-    con.out(`${image}: ok`);
-  } else {
-    for (const line of describeIssues(file, issues)) con.out(line);
-    con.out(`${issues.length} issue${issues.length === 1 ? '' : 's'}`);
+    con.out(
+      JSON.stringify({
+        ok,
+        issues,
+        config: config?.path ?? null,
+        binding: config && linked ? binding.map((p) => p.toJSON()) : null,
+      }),
+    );
+    return ok ? EXIT.done : EXIT.failed;
   }
-  return issues.length === 0 ? EXIT.done : EXIT.failed;
+  for (const line of describeIssues(file, issues)) con.out(line);
+  for (const p of binding) con.out(`${p.message} [${p.code}]`);
+  // The binding is checked once the image verifies: the summary comes last.
+  if (!config && linked) con.out(`${noConfigHint(image)}; the binding was not checked`);
+  const count = issues.length + binding.length;
+  if (!ok) con.out(`${count} issue${count === 1 ? '' : 's'}`);
+  else con.out(config ? `${image}: ok, bound by ${config.path}` : `${image}: ok`);
+  return ok ? EXIT.done : EXIT.failed;
 }
 
 function program(con: Console, done: (code: number) => void): Command {
@@ -550,12 +582,11 @@ function program(con: Console, done: (code: number) => void): Command {
 
   cmd
     .command('check')
-    .description('verify an image and print every issue; exit 1 when there is any')
+    .description('verify an image and its binding, and print every issue; exit 1 when any')
     .argument('<image>', 'image file or folder')
+    .option('-c, --config <file>', 'host configuration (default: mvm.yaml beside the image)')
     .option('--json', 'print the issues as JSON')
-    .action((target: string, opts: { json?: boolean }) =>
-      act(() => checkCommand(target, opts, con)),
-    );
+    .action((target: string, opts: CheckFlags) => act(() => checkCommand(target, opts, con)));
 
   cmd
     .command('runs')
@@ -790,6 +821,7 @@ export async function main(argv: string[], con: Console = stdio): Promise<number
     }
     if (e instanceof MvmError) {
       con.err(`mvm: ${e.message} [${e.code}]`);
+      if (typeof e.data.hint === 'string') con.err(`mvm: ${e.data.hint}`);
       const usage =
         e.kind === 'config' ||
         e.kind === 'verify' ||

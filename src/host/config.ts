@@ -145,6 +145,26 @@ export interface HostConfig {
   telemetry?: TelemetryConfig;
   /** The configuration as written, for its digest. */
   raw: JsonObject;
+  /** `line:col` of a key path in the file (`mcpServers.fs.roots`), when read from one. */
+  locate?: (at: string) => string | undefined;
+  /** Each namespace's key as the file writes it: `mcpServers.NS` or `tools.NS`. */
+  keys?: Record<string, string>;
+}
+
+/**
+ * A place in a configuration for a message: its file, the line and column when known, and
+ * the key path, as `mvm.yaml:12:5: mcpServers.fs.roots`.
+ */
+export function placeIn(config: HostConfig, at: string): string {
+  const pos = config.locate?.(at);
+  return `${config.path ?? 'configuration'}${pos ? `:${pos}` : ''}: ${at}`;
+}
+
+/** A namespace's key as the configuration writes it; `mcpServers.NS` when it names none. */
+export function namespaceKey(config: HostConfig, ns: string): string {
+  return (
+    (Object.hasOwn(config.keys ?? {}, ns) ? config.keys![ns] : undefined) ?? `mcpServers.${ns}`
+  );
 }
 
 const readers = {
@@ -630,7 +650,8 @@ export function parseConfig(
   try {
     expanded = expandDeep(raw, options.dir, env) as JsonObject;
   } catch (e) {
-    if (!(e instanceof ConfigError) || !['unset_env', 'bad_reference'].includes(e.code)) throw e;
+    const named = ['unset_env', 'bad_reference', 'package_not_found'];
+    if (!(e instanceof ConfigError) || !named.includes(e.code)) throw e;
     const at = String(e.data.at);
     const pos = options.locate?.(at);
     throw new ConfigError(e.code, `${where}${pos ? `:${pos}` : ''}: ${at}: ${e.message}`, {
@@ -654,6 +675,7 @@ export function parseConfig(
     );
   });
   const tools: Record<string, NamespaceBinding> = {};
+  const keys: Record<string, string> = {};
   for (const block of ['mcpServers', 'tools'] as const) {
     const servers = (expanded[block] ?? {}) as unknown as Record<
       string,
@@ -675,6 +697,7 @@ export function parseConfig(
       if ('cwd' in s && typeof s.cwd === 'string') s.cwd = resolve(options.dir, s.cwd);
       checkContent(s, `${block}.${ns}`, where, options);
       tools[ns] = s;
+      keys[ns] = `${block}.${ns}`;
     }
   }
   const store = (expanded.store ?? {}) as { dir?: string; durability?: Durability };
@@ -709,6 +732,8 @@ export function parseConfig(
       instructions: (expanded.telemetry as JsonObject | undefined)?.instructions !== false,
     },
     raw,
+    keys,
+    ...(options.locate ? { locate: options.locate } : {}),
   };
 }
 

@@ -7,7 +7,6 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
-  readFileSync,
   rmSync,
   writeSync,
 } from 'node:fs';
@@ -30,14 +29,9 @@ import { type Pending, type UserChannel, WAIT } from '../interpreter/people.js';
 import { DivergenceError, Tape } from '../interpreter/tape.js';
 import type { Label, Readers } from '../labels/label.js';
 import type { Value } from '../labels/value.js';
-import { anthropicFromBinding } from '../models/anthropic.js';
 import type { ModelDriver, ModelReply } from '../models/driver.js';
-import { ollamaFromBinding } from '../models/ollama.js';
-import { openAICompatibleFromBinding } from '../models/openai-compatible.js';
-import { openAIResponsesFromBinding } from '../models/openai-responses.js';
 import { type ModelPin, PinnedDriver } from '../models/pin.js';
 import { RecordingDriver } from '../models/record.js';
-import { ReplayDriver } from '../models/replay.js';
 import { Monitor } from '../monitor/monitor.js';
 import { ConfigError, StoreError } from '../spec/errors.js';
 import type { Image, Json, JsonObject } from '../spec/types.js';
@@ -48,6 +42,7 @@ import type { McpAuth, McpClientHooks, McpEvent } from '../tools/mcp-hooks.js';
 import type { ToolProvider } from '../tools/provider.js';
 import type { LinkedImage } from '../verifier/expand.js';
 import { type Answer, checkAnswers, pendingOf } from './answers.js';
+import { bindImage, checkSignature, DRIVERS, type DriverFactory, monitorOptions } from './bind.js';
 import { type HostConfig, type NamespaceBinding, RUN_DIR } from './config.js';
 import { type ImageFile, imageFromObject, verifyFile } from './image-file.js';
 import {
@@ -62,7 +57,7 @@ import {
 } from './lock.js';
 import { recordedDriver, recordedProviders } from './recorded.js';
 import { modeOf, resourceRules, resourcesOf } from './resources.js';
-import { chargeRecorded, rootsOf, type ServerHookContext, serverHooks } from './server-hooks.js';
+import { chargeRecorded, type ServerHookContext, serverHooks } from './server-hooks.js';
 import { RunTelemetry } from './telemetry.js';
 import {
   chosenRecipients,
@@ -139,18 +134,7 @@ export interface RunResult {
   journal: { head: string; count: number };
 }
 
-export type DriverFactory = (
-  binding: HostConfig['models'][string],
-  config: HostConfig,
-) => ModelDriver;
-
-const DRIVERS: Record<string, DriverFactory> = {
-  replay: (b, c) => ReplayDriver.fromBinding(b, c.dir),
-  'openai-compatible': (b) => openAICompatibleFromBinding(b, process.env),
-  'openai-responses': (b) => openAIResponsesFromBinding(b, process.env),
-  anthropic: (b) => anthropicFromBinding(b, process.env),
-  ollama: (b) => ollamaFromBinding(b, process.env),
-};
+export type { DriverFactory } from './bind.js';
 
 export interface MvmOptions {
   config: HostConfig;
@@ -240,95 +224,9 @@ export class Mvm {
     inputs: Record<string, Json>;
   } {
     const image = linked.image;
-    const where = this.config.path ?? 'configuration';
-    const drivers = new Map<string, ModelDriver>();
-    for (const slot of Object.keys(image.models ?? {})) {
-      const binding = own(this.config.models, slot);
-      if (!binding) {
-        throw new ConfigError(
-          'unbound_slot',
-          `${where}: models.${slot}: the image needs model slot '${slot}'`,
-          {
-            file: this.config.path,
-            slot,
-          },
-        );
-      }
-      const factory = own(this.drivers, binding.driver);
-      if (!factory) {
-        throw new ConfigError(
-          'unknown_driver',
-          `${where}: models.${slot}.driver: no driver '${binding.driver}' (known: ${Object.keys(this.drivers).join(', ')})`,
-          { file: this.config.path, slot },
-        );
-      }
-      const driver = factory(binding, this.config);
-      const caps = driver.describe().capabilities;
-      const has: Record<string, boolean> = {
-        tools: caps.tools,
-        json_schema: caps.jsonSchema,
-        streaming: caps.streaming,
-        parallel_tool_calls: caps.parallelToolCalls,
-      };
-      for (const need of image.models?.[slot]?.needs ?? []) {
-        if (!has[need]) {
-          throw new ConfigError(
-            'missing_capability',
-            `${where}: models.${slot}: the image needs '${need}', which ${driver.describe().driver} model '${driver.describe().model}' lacks`,
-            { file: this.config.path, slot, need },
-          );
-        }
-      }
-      const pin = binding.pin as ModelPin | undefined;
-      const provider = driver.describe().provider;
-      if (pin?.provider !== undefined && pin.provider !== provider) {
-        throw new ConfigError(
-          'model_mismatch',
-          `${where}: models.${slot}: the pin is provider '${pin.provider}', the binding's driver is provider '${provider}'`,
-          { file: this.config.path, slot, provider },
-        );
-      }
-      drivers.set(slot, pin ? new PinnedDriver(driver, pin) : driver);
-    }
-    for (const ns of Object.keys(image.tools ?? {})) {
-      const binding = own(this.config.tools, ns);
-      // An entry may only describe a namespace of host functions: its labels, modes, recipients.
-      if (binding && !own(this.functions, ns) && !('command' in binding) && !('url' in binding)) {
-        throw new ConfigError(
-          'unmounted_namespace',
-          `${where}: tools.${ns}: the namespace has no host functions, so it needs a command or a url`,
-          { file: this.config.path, ns },
-        );
-      }
-      if (!binding && !own(this.functions, ns)) {
-        throw new ConfigError(
-          'unmounted_namespace',
-          `${where}: the image needs tool namespace '${ns}'; mount it under mcpServers or tools`,
-          { file: this.config.path, ns },
-        );
-      }
-    }
-    const monitor = new Monitor(this.config.rules, undefined, this.monitorOptions());
-    // A server is told only of folders the rules let the run touch: roots follow the grants.
-    for (const ns of Object.keys(image.tools ?? {})) {
-      const roots = rootsOf(own(this.config.tools, ns)?.roots ?? [], this.config.dir);
-      const outside = roots.filter((r) => !monitor.grants(`fs:${r.name}/**`));
-      if (outside.length > 0) {
-        throw new ConfigError(
-          'root_not_granted',
-          `${where}: tools.${ns}.roots: no rule grants any file under ${outside.map((r) => `'${r.name}'`).join(', ')}`,
-          { file: this.config.path, ns, roots: outside.map((r) => r.name) },
-        );
-      }
-    }
-    const missing = (image.permissions ?? []).filter((p) => !monitor.grants(p));
-    if (missing.length > 0) {
-      throw new ConfigError(
-        'permission_not_granted',
-        `${where}: the image requests what no rule grants: ${missing.join(', ')}`,
-        { file: this.config.path, missing },
-      );
-    }
+    const ctx = { config: this.config, drivers: this.drivers, functions: this.functions };
+    const { drivers, problems } = bindImage(image, ctx);
+    if (problems.length > 0) throw problems[0]!;
     return { drivers, inputs: this.inputs(image, inputs) };
   }
 
@@ -458,8 +356,7 @@ export class Mvm {
   }
 
   private monitorOptions() {
-    const { endorse, ...flow } = this.config.flow;
-    return { flow, endorse };
+    return monitorOptions(this.config);
   }
 
   /**
@@ -481,39 +378,6 @@ export class Mvm {
       ? toolRecipients(binding, sink.slice(sink.indexOf('/') + 1), args)
       : undefined;
     return tool ?? binding?.recipients ?? 'public';
-  }
-
-  /**
-   * Refuses an image the configuration does not trust: when it lists trusted keys, one of
-   * them must have signed the image (`IMAGE.sig` beside it), and the image must not have
-   * changed since.
-   */
-  private checkSignature(file: ImageFile): void {
-    const keys = this.config.trustedImageKeys;
-    if (keys.length === 0) return;
-    const where = file.path ?? 'the image';
-    const sigPath = file.path ? `${file.path}.sig` : null;
-    if (!sigPath || !existsSync(sigPath)) {
-      throw new SignatureError(
-        'unsigned_image',
-        `${where}: not signed, and the host configuration requires a signature`,
-        {
-          file: file.path,
-        },
-      );
-    }
-    let sig: unknown;
-    try {
-      sig = JSON.parse(readFileSync(sigPath, 'utf8'));
-    } catch {
-      throw new SignatureError('bad_signature_file', `${sigPath}: not JSON`, { file: sigPath });
-    }
-    try {
-      verifySignature(sig, file.digest, keys.map(loadPublicKey));
-    } catch (e) {
-      if (e instanceof SignatureError) e.message = `${where}: ${e.message}`;
-      throw e;
-    }
   }
 
   /**
@@ -539,7 +403,7 @@ export class Mvm {
 
   /** Verifies, binds and runs an image; the journal and manifest stay in the store. */
   async run(file: ImageFile, options: RunOptions = {}): Promise<RunResult> {
-    this.checkSignature(file);
+    checkSignature(file, this.config);
     if (options.record && !existsSync(dirname(resolve(options.record)))) {
       throw new ConfigError('bad_record_path', `--record ${options.record}: no such folder`, {
         file: options.record,

@@ -17,6 +17,15 @@ export interface ImageFile {
 const IMAGE_NAMES = ['image.yaml', 'image.yml', 'image.json'];
 const CONFIG_NAMES = ['mvm.yaml', 'mvm.yml', 'mvm.json'];
 
+/**
+ * What to say when no configuration was found beside an image: where it was looked for,
+ * and how to give one.
+ */
+export function noConfigHint(image: string): string {
+  const names = CONFIG_NAMES.join(', ').replace(/, ([^,]*)$/, ' or $1');
+  return `no configuration found: looked for ${names} in ${dirname(resolve(image))}; give one with --config FILE`;
+}
+
 function firstIn(dir: string, names: string[]): string | undefined {
   return names.map((n) => join(dir, n)).find((p) => existsSync(p));
 }
