@@ -20,6 +20,7 @@ import {
   describePending,
 } from '../host/answers.js';
 import { checkBinding } from '../host/bind.js';
+import { storeFlag } from '../host/command-line.js';
 import type { HostConfig } from '../host/config.js';
 import { loadConfig, parseConfig } from '../host/config.js';
 import { type LockStatus, Mvm, type RunResult } from '../host/host.js';
@@ -190,8 +191,7 @@ function report(
       const id = result.pending[0]!.id;
       const how =
         result.pending[0]!.kind === 'question' ? `--answer ${id}=VALUE` : `--approve ${id}`;
-      const store = opts.store ? ` --store ${opts.store}` : '';
-      con.out(`  resume with: mvm resume ${result.runId} ${how}${store}`);
+      con.out(`  resume with: mvm resume ${result.runId} ${how}${storeFlag(mvm.store.dir)}`);
     }
     con.out(
       `journal: ${mvm.store.dir}/mvm.db (${result.journal.count} entries, head ${result.journal.head.slice(0, 16)})`,

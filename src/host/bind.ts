@@ -239,7 +239,7 @@ export function checkBinding(
     functions: options.functions ?? {},
   };
   problems.push(...bindImage(image, ctx).problems);
-  if (config.path) caught(() => readLock(lockPath(config.path!)));
+  if (config.path) caught(() => readLock(lockPath(config.path!), config.path));
   return problems;
 }
 

@@ -43,6 +43,7 @@ import type { ToolProvider } from '../tools/provider.js';
 import type { LinkedImage } from '../verifier/expand.js';
 import { type Answer, checkAnswers, pendingOf } from './answers.js';
 import { bindImage, checkSignature, DRIVERS, type DriverFactory, monitorOptions } from './bind.js';
+import { lockUpdateCommand } from './command-line.js';
 import { type HostConfig, type NamespaceBinding, RUN_DIR } from './config.js';
 import { type ImageFile, imageFromObject, verifyFile } from './image-file.js';
 import {
@@ -351,7 +352,7 @@ export class Mvm {
   private readRunLock(): RunLock | undefined {
     if (!this.config.path) return undefined;
     const path = lockPath(this.config.path);
-    const file = readLock(path);
+    const file = readLock(path, this.config.path);
     return file ? { path, file, digest: digest(file as unknown as Json) } : undefined;
   }
 
@@ -711,7 +712,7 @@ export class Mvm {
       },
       // Held to the lock as it was read when the run started or resumed.
       checkTools: (ns, defs, server) => {
-        if (lock) checkLock(lock.file, ns, { server, defs }, lock.path);
+        if (lock) checkLock(lock.file, ns, { server, defs }, lock.path, this.config.path);
       },
       resourcesOf: touched,
     };
@@ -904,7 +905,7 @@ export class Mvm {
     // A lock that cannot be read is replaced on --update: there is nothing in it to compare.
     let existing: ReturnType<typeof readLock>;
     try {
-      existing = readLock(path);
+      existing = readLock(path, this.config.path);
     } catch (e) {
       if (!update || !(e instanceof ConfigError) || e.code !== 'bad_lock') throw e;
     }
@@ -930,7 +931,7 @@ export class Mvm {
     if (existing && diff.length > 0 && !update) {
       throw new ConfigError(
         'lock_mismatch',
-        `the tools differ from ${path}; review, then mvm lock --update:\n  ${diff.join('\n  ')}`,
+        `the tools differ from ${path}; review, then ${lockUpdateCommand(this.config.path)}:\n  ${diff.join('\n  ')}`,
         {
           diff,
         },
