@@ -117,6 +117,14 @@ describe('mvm serve: the host API', () => {
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
     });
     expect(form.status).toBe(415);
+    expect(await form.json()).toMatchObject({
+      error: {
+        code: 'unsupported_media_type',
+        message: expect.stringMatching(
+          /header Content-Type: application\/json \(this one came with Content-Type: application\/x-www-form-urlencoded;/,
+        ),
+      },
+    });
 
     const unknown = await s.post(path, [{ id: 'c9', verdict: 'approve' }]);
     expect(unknown.status).toBe(400);

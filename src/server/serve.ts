@@ -94,7 +94,12 @@ function sendHtml(res: ServerResponse, text: string) {
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json') {
-    throw new HttpError(415, 'unsupported_media_type', 'expected Content-Type: application/json');
+    const sent = type === '' ? 'no Content-Type' : `Content-Type: ${type.slice(0, 80)}`;
+    throw new HttpError(
+      415,
+      'unsupported_media_type',
+      `a POST body is JSON and must say so with the header Content-Type: application/json (this one came with ${sent}; curl -d sends a form unless told -H 'Content-Type: application/json')`,
+    );
   }
   const chunks: Buffer[] = [];
   let size = 0;
