@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -24,7 +24,13 @@ import { storeFlag } from '../host/command-line.js';
 import type { HostConfig } from '../host/config.js';
 import { loadConfig, parseConfig } from '../host/config.js';
 import { type LockStatus, Mvm, type RunResult } from '../host/host.js';
-import { describeIssues, noConfigHint, readImageFile, resolveTarget } from '../host/image-file.js';
+import {
+  describeIssues,
+  noConfigHint,
+  readImageFile,
+  resolveConfigTarget,
+  resolveTarget,
+} from '../host/image-file.js';
 import type { MachineEvent } from '../interpreter/effects.js';
 import { type ConfirmRequest, type UserChannel, WAIT } from '../interpreter/people.js';
 import { writeReport } from '../server/report.js';
@@ -567,7 +573,7 @@ function program(con: Console, done: (code: number) => void): Command {
     .option('--update', 'accept the differences from the current lock, after review')
     .action((target: string, opts: { update?: boolean }) =>
       act(async () => {
-        const path = statSync(target).isDirectory() ? join(target, 'mvm.yaml') : target;
+        const path = resolveConfigTarget(target);
         const mvm = openMvm(path, mkdtempSync(join(tmpdir(), 'mvm-lock-store-')));
         try {
           const { path: written, diff } = await mvm.lock(opts.update === true);

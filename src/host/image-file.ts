@@ -56,6 +56,35 @@ export function resolveTarget(target: string): { image: string; config: string |
   return { image: abs, config: firstIn(dirname(abs), CONFIG_NAMES) };
 }
 
+/**
+ * Resolves what `mvm lock` is given: a host configuration file, a folder holding one, or
+ * an image file or folder, whose configuration is the one beside the image, as `run` finds it.
+ */
+export function resolveConfigTarget(target: string): string {
+  const abs = resolve(target);
+  if (!existsSync(abs)) {
+    throw new ConfigError('not_found', `${target}: no such configuration file or folder`, {
+      file: target,
+    });
+  }
+  const dir = statSync(abs).isDirectory() ? abs : dirname(abs);
+  if (dir === abs || looksLikeImage(readSource(abs, 'host configuration').data)) {
+    const config = firstIn(dir, CONFIG_NAMES);
+    if (config) return config;
+    throw new ConfigError(
+      'no_config',
+      `${target}: ${noConfigHint(join(dir, 'image.yaml')).replace('; give one with --config FILE', '')}`,
+      { file: target },
+    );
+  }
+  return abs;
+}
+
+/** An image names its format's version; a configuration has no such key. */
+function looksLikeImage(data: unknown): boolean {
+  return data !== null && typeof data === 'object' && Object.hasOwn(data, 'mvm');
+}
+
 export function readImageFile(path: string): ImageFile {
   const src = readSource(resolve(path), 'image');
   return { path: src.path, data: src.data, digest: digest(src.data), locate: src.locate };
