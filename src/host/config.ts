@@ -498,8 +498,8 @@ function distance(a: string, b: string): number {
   return d[x.length]![y.length]!;
 }
 
-/** The known key a misspelt one most likely means, if one is close. */
-function closest(key: string, candidates: readonly string[]): string | undefined {
+/** The known name a misspelt one most likely means, if one is close. */
+export function closest(key: string, candidates: readonly string[]): string | undefined {
   let best: { k: string; d: number } | undefined;
   for (const k of candidates) {
     const d = distance(key, k);

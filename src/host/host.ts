@@ -67,6 +67,7 @@ import {
   toolRecipients,
   vouchedFields,
 } from './tool-policy.js';
+import { checkToolSettings } from './tool-settings.js';
 
 export type ResumeOptions = Omit<RunOptions, 'inputs'>;
 
@@ -660,6 +661,7 @@ export class Mvm {
       return ask({ ...request, touches: touched(ns, tool, request.args) });
     };
     const meter = new BudgetMeter(this.config.budgets);
+    const offered = new Map<string, Set<string>>();
     // Spans only when the host application registered an SDK that records the run's.
     const telemetry = RunTelemetry.start(
       { runId: run.id, image: scope, imageDigest: run.imageDigest, resumed: tape.catchingUp },
@@ -710,9 +712,15 @@ export class Mvm {
         const which = own(this.config.tools, ns)?.idempotent ?? false;
         return Array.isArray(which) ? which.includes(tool) : which;
       },
-      // Held to the lock as it was read when the run started or resumed.
+      // Held to the lock as it was read when the run started or resumed; the settings of
+      // single tools must name tools and arguments the server has. A tool offered once and
+      // dropped by a later list keeps its settings.
       checkTools: (ns, defs, server) => {
         if (lock) checkLock(lock.file, ns, { server, defs }, lock.path, this.config.path);
+        const seen = offered.get(ns) ?? new Set<string>();
+        for (const d of defs) seen.add(d.name);
+        offered.set(ns, seen);
+        checkToolSettings(this.config, ns, defs, seen);
       },
       resourcesOf: touched,
     };
@@ -918,6 +926,7 @@ export class Mvm {
         try {
           await p.connect();
           listed[ns] = { defs: await p.list(), server: p.describe() };
+          checkToolSettings(this.config, ns, listed[ns].defs);
         } finally {
           await p.close();
         }
