@@ -122,6 +122,10 @@ describe('run, manifest, audit verify and runs on the example', () => {
 
     expect(verify.code).toBe(0);
     expect(verify.out).toContain(`run ${result.runId}: journal verifies (${result.journal.count}`);
+    // The example signs no manifest: the check says nothing vouches for the journal.
+    expect(verify.out).toContain(
+      `run ${result.runId}: manifest NOT signed: nothing authenticates the journal`,
+    );
   });
 
   it('lists the run', async () => {

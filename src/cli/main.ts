@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { exportRun, verifyExport } from '../audit/export.js';
 import type { Manifest } from '../audit/manifest.js';
+import type { SignatureState } from '../audit/manifest-signature.js';
 import {
   loadPrivateKey,
   loadPublicKey,
@@ -747,7 +748,7 @@ function printAudit(
     problems: Array<{ code: string; message: string }>;
     count: number;
     head?: string;
-    signedBy?: string;
+    signature?: SignatureState;
     lock?: LockStatus;
   },
 ): void {
@@ -761,9 +762,29 @@ function printAudit(
       : `${what}: journal does NOT verify`,
   );
   if (of('manifest_mismatch')) con.out(`${what}: manifest does NOT match the journal`);
-  if (of('manifest_signature')) con.out(`${what}: manifest signature does NOT verify`);
-  else if (report.signedBy) con.out(`${what}: manifest signed by ${report.signedBy}`);
+  con.out(`${what}: ${signatureLine(report.signature)}`);
   if (report.lock) con.out(`${what}: lock ${report.lock.path}: ${report.lock.message}`);
+}
+
+/**
+ * What the manifest's signature says, plainly: a chain that verifies shows only that the
+ * journal is whole, not who wrote it; only a signature checked against a key given with
+ * --pub authenticates it.
+ */
+function signatureLine(s: SignatureState = { state: 'none' }): string {
+  const nothing = 'nothing authenticates the journal';
+  switch (s.state) {
+    case 'verified':
+      return `manifest signed by ${s.key}, checked against the key given`;
+    case 'unchecked':
+      return `manifest signed by ${s.key}, NOT checked against a key (give --pub KEY): ${nothing}`;
+    case 'unsigned':
+      return `manifest NOT signed: ${nothing}`;
+    case 'failed':
+      return 'manifest signature does NOT verify';
+    case 'none':
+      return `no manifest: ${nothing}`;
+  }
 }
 
 /** Problems that are not the chain's own: the manifest's and the lock's. */

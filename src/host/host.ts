@@ -15,13 +15,8 @@ import { dirname, join, resolve } from 'node:path';
 import { digest } from '../audit/canonical.js';
 import { type JournalEntry, verifyChain } from '../audit/chain.js';
 import { buildManifest, checkManifest, type Manifest } from '../audit/manifest.js';
-import {
-  loadPrivateKey,
-  loadPublicKey,
-  SignatureError,
-  signDigest,
-  verifySignature,
-} from '../audit/signing.js';
+import { checkManifestSignature } from '../audit/manifest-signature.js';
+import { loadPrivateKey, loadPublicKey, signDigest } from '../audit/signing.js';
 import { BudgetMeter, type Budgets } from '../interpreter/budget.js';
 import type { MachineEvent, MachineHost } from '../interpreter/effects.js';
 import { Machine } from '../interpreter/machine.js';
@@ -804,37 +799,13 @@ export class Mvm {
   private audit(run: RunRecord, entries: readonly JournalEntry[], publicKeys: string[] = []) {
     const report = verifyChain(entries, { head: run.head, count: run.count });
     const manifest = this.store.getManifest(run.id) as unknown as Manifest | undefined;
-    let signedBy: string | null = null;
     const keys = publicKeys.map(loadPublicKey);
     if (this.config.manifestKey)
       keys.push(createPublicKey(loadPrivateKey(this.config.manifestKey)));
-    // With no key to check against, a signed manifest is reported as such, not as failing.
-    if (manifest?.signature && keys.length === 0) {
-      signedBy = `${manifest.signature.key} (unchecked: no public key given)`;
-    } else if (manifest?.signature) {
-      const { signature, ...unsigned } = manifest;
-      try {
-        signedBy = verifySignature(signature, digest(unsigned), keys);
-      } catch (e) {
-        if (!(e instanceof SignatureError)) throw e;
-        report.ok = false;
-        report.problems.push({
-          seq: entries.length,
-          code: 'manifest_signature',
-          message: `manifest: ${e.message}`,
-        });
-      }
-    }
-    if (!manifest?.signature && publicKeys.length > 0) {
-      // Asked to check a signature, an unsigned manifest fails: anyone can build a chain.
-      report.ok = false;
-      report.problems.push({
-        seq: entries.length,
-        code: 'manifest_signature',
-        message: 'manifest: not signed, and a public key was given to check its signature',
-      });
-    }
-    if (signedBy) Object.assign(report, { signedBy });
+    const { signature, problems } = checkManifestSignature(manifest, keys, entries.length);
+    report.problems.push(...problems);
+    Object.assign(report, { signature });
+    if (signature.state === 'verified') Object.assign(report, { signedBy: signature.key });
     if (manifest) report.problems.push(...checkManifest(manifest, entries));
     const lock = this.auditedLock(entries);
     if (lock) {
