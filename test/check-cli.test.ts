@@ -67,6 +67,12 @@ describe('check against the configuration beside the image', () => {
         says: "mcpServers: the image needs tool namespace 'fs'; mount it as mcpServers.fs (it mounts 'files')",
       },
       {
+        name: 'a namespace with neither a server nor host functions, named as the file does',
+        config: { servers: '  fs: { label: { integrity: trusted } }' },
+        code: 'unmounted_namespace',
+        says: 'mcpServers.fs: the namespace has no host functions, so it needs a command or a url',
+      },
+      {
         name: 'a permission no rule grants',
         config: { rules: ['  - allow: model:main', "  - allow: 'tool:fs/*'"] },
         code: 'permission_not_granted',

@@ -465,6 +465,24 @@ describe('run refuses malformed input before writing anything', () => {
       code: 'unbound_slot',
       says: "model slot 'main'",
     },
+    {
+      name: 'a package that is not installed',
+      text: `models:\n  main: { driver: replay, replies: [] }\nmcpServers:\n  fs:\n    command: node\n    args: ['${'$'}{package:mvm-no-such-package}/x.js']\n`,
+      code: 'package_not_found',
+      says: ":6:12: mcpServers.fs.args[0]: package 'mvm-no-such-package' is not installed",
+    },
+    {
+      name: 'a namespace mounted twice',
+      text: 'mcpServers:\n  fs: { command: a }\ntools:\n  fs: { command: b }\n',
+      code: 'duplicate_namespace',
+      says: ":4:7: tools.fs: namespace 'fs' is mounted twice, under mcpServers.fs too",
+    },
+    {
+      name: 'a driver binding that cannot be made',
+      text: 'models:\n  main:\n    driver: openai-compatible\n    baseUrl: http://127.0.0.1:9/v1\n    model: m\n    apiKeyEnv: MVM_TEST_UNSET_KEY\n',
+      code: 'missing_api_key',
+      says: ":3:5: models.main: environment variable 'MVM_TEST_UNSET_KEY' holding the api key is not set",
+    },
   ];
 
   for (const c of badConfigs) {

@@ -79,8 +79,13 @@ export function bindImage(
     try {
       driver = factory(binding, config);
     } catch (e) {
-      // A binding the driver cannot make (a key not set, a replay file not there).
+      // A binding the driver cannot make (a key not set, a replay file not there), said at
+      // its place in the configuration.
       if (!(e instanceof MvmError)) throw e;
+      const field = typeof e.data.field === 'string' ? `${at}.${e.data.field}` : at;
+      e.message = `${placeIn(config, field)}: ${e.message}`;
+      e.data.file ??= file;
+      e.data.at ??= field;
       problems.push(e);
       continue;
     }

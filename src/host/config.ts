@@ -684,13 +684,11 @@ export function parseConfig(
     for (const [ns, spec] of Object.entries(servers)) {
       if (spec.disabled) continue;
       if (Object.hasOwn(tools, ns)) {
+        const pos = options.locate?.(`${block}.${ns}`);
         throw new ConfigError(
           'duplicate_namespace',
-          `${where}: namespace '${ns}' is mounted twice`,
-          {
-            file: options.path,
-            at: `${block}.${ns}`,
-          },
+          `${where}${pos ? `:${pos}` : ''}: ${block}.${ns}: namespace '${ns}' is mounted twice, under ${keys[ns]} too`,
+          { file: options.path, at: `${block}.${ns}` },
         );
       }
       const s = { ...spec };
