@@ -16,6 +16,7 @@ import {
 } from '../audit/signing.js';
 import {
   type Answer,
+  answerFromText,
   approveFile as approveFile_,
   describeHints,
   describePending,
@@ -134,11 +135,7 @@ function terminalUser(con: Console, approveFile?: string): Partial<UserChannel> 
     async ask(text: string, schema?: JsonSchema) {
       const typed = await prompt(`${text}${schema ? ` (${JSON.stringify(schema)})` : ''}\n> `);
       if (typed === WAIT) return WAIT;
-      try {
-        return JSON.parse(typed) as Json;
-      } catch {
-        return typed;
-      }
+      return answerFromText(typed, schema);
     },
     async confirm(request: ConfirmRequest) {
       const given = ahead ? await ahead.confirm(request) : WAIT;
@@ -302,14 +299,9 @@ function answersOf(opts: ResumeFlags): Answer[] {
     const eq = pair.indexOf('=');
     if (eq <= 0)
       throw new MvmError('config', 'bad_answer', `--answer '${pair}': expected ID=VALUE`);
-    const raw = pair.slice(eq + 1);
-    let answer: Json = raw;
-    try {
-      answer = JSON.parse(raw) as Json;
-    } catch {
-      // Not JSON: the answer is the text as typed.
-    }
-    out.push({ id: pair.slice(0, eq), answer });
+    // Read as JSON where it is JSON; the text is kept, for a question whose schema takes it.
+    const text = pair.slice(eq + 1);
+    out.push({ id: pair.slice(0, eq), answer: answerFromText(text, null), text });
   }
   return out;
 }

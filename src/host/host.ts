@@ -496,7 +496,7 @@ export class Mvm {
       );
     }
     const pending = pendingOf(entries);
-    checkAnswers(run.id, run.status, pending, answers);
+    const checked = checkAnswers(run.id, run.status, pending, answers);
     // The run goes on held to the lock it started with: the manifest names that one. A lock
     // that cannot be read, or that changed, stops the resume before the run is claimed.
     const lock = this.readRunLock();
@@ -538,8 +538,8 @@ export class Mvm {
           });
         }
         appended = true;
-        for (const a of answers) recorded.push(j.append(...answerEntry(a)));
-        const resumed = { answers: answers.map((a) => a.id), after: run.status };
+        for (const a of checked) recorded.push(j.append(...answerEntry(a)));
+        const resumed = { answers: checked.map((a) => a.id), after: run.status };
         recorded.push(j.append('run.resume', resumed));
         j.flush();
         this.store.setStatus(run.id, 'running');
