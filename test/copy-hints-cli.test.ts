@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -52,5 +52,44 @@ describe('the resume hint of a waiting run', () => {
     } finally {
       process.chdir(cwd);
     }
+  });
+});
+
+describe('a run whose configuration changed since it started', () => {
+  it('is told how to resume: the original file, or a copy of it as it was', async () => {
+    const dir = asker();
+    const config = join(dir, 'mvm.yaml');
+    const original = readFileSync(config, 'utf8');
+    const first = await mvm('run', dir, '--json');
+    const { runId } = JSON.parse(first.out) as { runId: string };
+    const store = join(dir, 'store');
+
+    writeFileSync(config, `${original}principal: ann\n`);
+    const changed = await mvm('resume', runId, '--answer', 'q1=Ann', '--store', store);
+    expect(changed.code).toBe(2);
+    expect(changed.err).toContain(
+      `was started under ${config} as it was then, and the file has changed since; put it back as it was, or resume with --config naming a copy of it as it was [config_changed]`,
+    );
+
+    const other = join(dir, 'other.yaml');
+    writeFileSync(other, 'rules: [{ allow: user }]\n');
+    const elsewhere = await mvm(
+      'resume',
+      runId,
+      '--answer',
+      'q1=Ann',
+      '--config',
+      other,
+      '--store',
+      store,
+    );
+    expect(elsewhere.err).toContain(
+      `was started under another host configuration, ${config}; resume it with --config ${config} [config_changed]`,
+    );
+
+    const copy = join(dir, 'as-it-was.yaml');
+    writeFileSync(copy, original);
+    const resumed = await mvm('resume', runId, '--answer', 'q1=Ann', '--config', copy, '--json');
+    expect(JSON.parse(resumed.out)).toMatchObject({ status: 'done', output: 'Ann' });
   });
 });

@@ -38,7 +38,7 @@ import type { ToolProvider } from '../tools/provider.js';
 import type { LinkedImage } from '../verifier/expand.js';
 import { type Answer, checkAnswers, pendingOf } from './answers.js';
 import { bindImage, checkSignature, DRIVERS, type DriverFactory, monitorOptions } from './bind.js';
-import { lockUpdateCommand } from './command-line.js';
+import { lockUpdateCommand, shellArg } from './command-line.js';
 import { type HostConfig, type NamespaceBinding, RUN_DIR } from './config.js';
 import { type ImageFile, imageFromObject, verifyFile } from './image-file.js';
 import {
@@ -490,9 +490,11 @@ export class Mvm {
       throw new ConfigError(
         'config_changed',
         config.path === this.config.path
-          ? `run ${run.id} was started under ${String(config.path)} as it was then, and the file has changed since; resume it under the same configuration`
-          : `run ${run.id} was started under another host configuration (${String(config.path)}); resume it under the same one`,
-        { run: run.id },
+          ? `run ${run.id} was started under ${String(config.path)} as it was then, and the file has changed since; put it back as it was, or resume with --config naming a copy of it as it was`
+          : config.path === null
+            ? `run ${run.id} was started under another host configuration, given as an object; resume it under the same one`
+            : `run ${run.id} was started under another host configuration, ${String(config.path)}; resume it with --config ${shellArg(String(config.path))}`,
+        { run: run.id, config: config.path ?? null },
       );
     }
     const pending = pendingOf(entries);
