@@ -1,7 +1,8 @@
 import { ConfigError } from '../spec/errors.js';
+import { closest } from '../spec/near.js';
 import type { JsonObject } from '../spec/types.js';
 import type { ToolDefinition } from '../tools/provider.js';
-import { closest, type HostConfig, namespaceKey, placeIn } from './config.js';
+import { type HostConfig, namespaceKey, placeIn } from './config.js';
 
 /** How many names a message lists before it says how many more there are. */
 const LISTED = 12;
