@@ -18,7 +18,10 @@ const codes = (input: unknown) => verifyImage(input).issues.map((i) => `${i.code
 describe('verifier', () => {
   it('names the field a misspelt one likely means, at the top and in an instruction', () => {
     const { issues } = verifyImage({
-      ...image([{ op: 'user.show', sorc: 'x' }, { op: 'halt', src: 'x', zzz: 1 }]),
+      ...image([
+        { op: 'user.show', sorc: 'x' },
+        { op: 'halt', src: 'x', zzz: 1 },
+      ]),
       permisions: ['user'],
     });
     const unknown = issues.filter((i) => i.code === 'unknown_field').map((i) => i.message);
