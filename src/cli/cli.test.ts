@@ -209,6 +209,20 @@ describe('run, manifest, audit verify and runs on the example', () => {
     expect([runs.code, runs.out.trim()]).toEqual([0, '[]']);
     expect([manifest.code, manifest.err]).toEqual([2, expect.stringContaining('[no_store]')]);
     expect(existsSync(missing)).toBe(false);
+    const text = await mvm('runs', '--store', missing);
+    expect([text.code, text.out]).toEqual([
+      0,
+      `no runs: no store at ${missing}: no run has been kept there`,
+    ]);
+  });
+
+  it('says so when a store holds no runs', async () => {
+    const empty = fresh('empty');
+    runsIn(empty);
+
+    const r = await mvm('runs', '--store', empty);
+
+    expect([r.code, r.out]).toEqual([0, `no runs in the store at ${empty}`]);
   });
 
   it('says an error as JSON on stdout when asked for JSON, and as text only otherwise', async () => {

@@ -600,12 +600,13 @@ function program(con: Console, done: (code: number) => void): Command {
         } catch (e) {
           // No store yet is no runs yet.
           if (!(e instanceof ConfigError) || e.code !== 'no_store') throw e;
-          if (opts.json) con.out('[]');
+          con.out(opts.json ? '[]' : `no runs: ${e.message}`);
           return EXIT.done;
         }
         try {
           const runs = mvm.store.listRuns();
           if (opts.json) con.out(JSON.stringify(runs));
+          else if (runs.length === 0) con.out(`no runs in the store at ${mvm.store.dir}`);
           for (const r of opts.json ? [] : runs) {
             con.out(
               `${r.id}  ${r.status.padEnd(8)} ${r.imageName}  ${r.createdAt}  ${r.count} entries`,
