@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -354,5 +354,7 @@ describe('mvm serve: the command', () => {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
+    // The token dies with the server, and its file with it.
+    expect(existsSync(tokenFile)).toBe(false);
   });
 });
