@@ -792,6 +792,23 @@ export class Mvm {
     };
   }
 
+  /**
+   * The files and URLs a call of a run to `tool` (`NS/NAME`) with these arguments touches,
+   * as the configuration's resource rules name them: what a person asked to confirm the
+   * call is shown.
+   *
+   * ```ts
+   * mvm.touches(runId, 'fs/write_file', { path: 'a.md' }); // ['fs:/srv/notes/a.md']
+   * ```
+   */
+  touches(runId: string, tool: string, args: JsonObject): string[] {
+    const slash = tool.indexOf('/');
+    if (slash <= 0) return [];
+    const run = this.store.findRun(runId);
+    const ns = tool.slice(0, slash);
+    return resourcesOf(args, this.resourceRulesOf(ns, tool.slice(slash + 1), run.dir));
+  }
+
   /** Checks a run's journal against its hash chain and the anchor kept beside it. */
   auditRun(idOrPrefix: string, publicKeys: string[] = []) {
     const run = this.store.findRun(idOrPrefix);

@@ -44,6 +44,19 @@ function parseEvents(text: string): Array<[string, JsonObject]> {
 }
 
 describe('mvm serve: the host API', () => {
+  it('shows what a call held back would touch, as the terminal prompt does', async () => {
+    const s = await setup({ mail: { resources: { to: 'net' } } });
+    const { runId } = await s.start();
+    expect((await s.settled(runId)).status).toBe('waiting');
+
+    const list = (await s.api('/api/runs').then((r) => r.json())) as Array<JsonObject>;
+    expect(list[0]).toMatchObject({ pending: [{ id: 'c1', resources: ['net:ann'] }] });
+    const one = (await s.api(`/api/runs/${runId}`).then((r) => r.json())) as JsonObject;
+    expect(one).toMatchObject({ pending: [{ id: 'c1', resources: ['net:ann'] }] });
+    const inbox = await s.api('/inbox').then((r) => r.text());
+    expect(inbox).toContain('<code>net:ann</code>');
+  });
+
   it('starts a run that suspends, lists it waiting, and an approval finishes it once', async () => {
     const s = await setup();
     const { runId } = await s.start();
