@@ -192,7 +192,10 @@ export function lockDiff(lock: LockFile, ns: string, listed: Listed): string[] {
       continue;
     }
     const e = lockEntry(d);
-    if (e.digest === was.digest) continue;
+    // Each part's digest is compared too: a lock whose parts were edited is not the one
+    // reviewed, even where the whole definition's digest is.
+    const same = (Object.keys(e) as Array<keyof LockedTool>).every((k) => e[k] === was[k]);
+    if (same && Object.keys(was).length === Object.keys(e).length) continue;
     const parts = [
       e.description !== was.description ? 'description' : '',
       e.inputSchema !== was.inputSchema ? 'input schema' : '',
