@@ -367,7 +367,7 @@ tasks:
     expect(report.runs[0]).toMatchObject({ status: 'error', passed: false, runId: null });
     expect(report.runs[0]!.failures[0]).toMatch(
       new RegExp(
-        `^the run did not start: ${join(broken, 'missing', 'sum.yaml')}: .* \\[unreadable\\]$`,
+        `^the run did not start: \\S+: models\\.main: ${join(broken, 'missing', 'sum.yaml')}: .* \\[unreadable\\]$`,
       ),
     );
     expect(report.models[0]).toMatchObject({

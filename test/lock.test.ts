@@ -159,4 +159,29 @@ describe('mvm.lock', () => {
     const r3 = await mvm('resume', held.runId, '--approve', id, '--store', store, '--json');
     expect(JSON.parse(r3.out)).toMatchObject({ status: 'done' });
   }, 90_000);
+
+  it('takes an image or its folder as run does, and refuses a path that is not there', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mvm-lock-target-'));
+    writeFileSync(join(dir, 'image.yaml'), 'mvm: 1\nname: x\nprocedures: { main: { body: [] } }\n');
+
+    const none = await mvm('lock', join(dir, 'image.yaml'));
+    expect(none.code).toBe(2);
+    expect(none.err).toContain(
+      `no configuration found: looked for mvm.yaml, mvm.yml or mvm.json in ${dir} [no_config]`,
+    );
+    const nowhere = await mvm('lock', join(dir, 'nowhere.yaml'));
+    expect(nowhere.code).toBe(2);
+    expect(nowhere.err).toBe(
+      `mvm: ${join(dir, 'nowhere.yaml')}: no such configuration file or folder [not_found]`,
+    );
+
+    writeFileSync(join(dir, 'mvm.yaml'), 'rules: []\n');
+    const beside = await mvm('lock', join(dir, 'image.yaml'));
+    expect(beside.code).toBe(0);
+    expect(beside.out).toBe(`${join(dir, 'mvm.lock')}: written`);
+    expect(JSON.parse(readFileSync(join(dir, 'mvm.lock'), 'utf8'))).toEqual({
+      mvmLock: 1,
+      namespaces: {},
+    });
+  });
 });

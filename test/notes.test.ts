@@ -252,6 +252,7 @@ describe('the notes example against the real MCP servers', () => {
       count: entries.length,
       head: result.journal.head,
       problems: [],
+      signature: { state: 'unsigned' },
     });
   });
 

@@ -34,7 +34,7 @@ const image = imageFromObject({
   },
 });
 
-function machine(): Mvm {
+function machine(tools: JsonObject = {}): Mvm {
   const dir = mkdtempSync(join(tmpdir(), 'mvm-relist-'));
   const config = join(dir, 'mvm.yaml');
   writeFileSync(
@@ -46,6 +46,7 @@ function machine(): Mvm {
           args: [join(import.meta.dirname, 'servers', 'shifty.mjs')],
           label: { integrity: 'trusted' },
           modes: { shift: 'read', echo: 'read' },
+          tools,
         },
       },
       rules: [{ allow: 'tool:s/*' }],
@@ -64,6 +65,16 @@ describe('a server that changes its tools mid-run', () => {
     const relist = mvm.store.entries(result.runId).find((e) => e.type === 'tool.relist');
     expect(relist?.data).toMatchObject({ ns: 's', changes: ['~ echo'] });
     expect((await mvm.replay(result.runId)).ok).toBe(true);
+  });
+
+  it('keeps the settings of its tools, held to what it offers, across the change', async () => {
+    const settings = { echo: { content: ['text'] }, shift: { recipients: ['user'] } };
+    const result = await machine(settings).run(image);
+    expect(result.status).toBe('done');
+
+    const typo = await machine({ ...settings, echo: { content: ['txet'] } }).run(image);
+    expect(typo.status).toBe('failed');
+    expect(typo.error).toMatchObject({ code: 'unknown_argument', arg: 'txet', tool: 'echo' });
   });
 
   it('stops the run when the new definitions differ from the lock', async () => {

@@ -175,6 +175,60 @@ procedures:
     const t = await mvmHere('resume', b.runId, '--answer', 'q1=a few', '--store', store, '--json');
     expect(JSON.parse(t.out)).toMatchObject({ status: 'done', output: 'a few' });
   });
+
+  it('takes the text typed as the answer when the question wants a string and the JSON is not one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mvm-answer-text-'));
+    writeFileSync(
+      join(dir, 'image.yaml'),
+      `mvm: 1
+name: asks
+permissions: [user]
+procedures:
+  main:
+    body:
+      - { op: user.ask, prompt: which room?, schema: { type: string }, dst: a }
+      - { op: user.ask, prompt: how many?, schema: { type: integer }, dst: b }
+      - { op: data.object, fields: { a: a, b: b }, dst: both }
+      - { op: halt, src: both }
+`,
+    );
+    writeFileSync(join(dir, 'mvm.yaml'), 'rules: [{ allow: user }]\n');
+    const store = join(dir, 'store');
+    const first = JSON.parse((await mvmHere('run', dir, '--store', store, '--json')).out) as {
+      runId: string;
+    };
+
+    const room = await mvmHere(
+      'resume',
+      first.runId,
+      '--answer',
+      'q1=5',
+      '--store',
+      store,
+      '--json',
+    );
+    expect(JSON.parse(room.out)).toMatchObject({ status: 'waiting', pending: [{ id: 'q2' }] });
+    const many = await mvmHere('resume', first.runId, '--answer', 'q2=five', '--store', store);
+    expect(many.code).toBe(2);
+    expect(many.err).toContain('[bad_answer]');
+    const done = await mvmHere(
+      'resume',
+      first.runId,
+      '--answer',
+      'q2=5',
+      '--store',
+      store,
+      '--json',
+    );
+    expect(JSON.parse(done.out)).toMatchObject({ status: 'done', output: { a: '5', b: 5 } });
+    const s = RunStore.open(store);
+    const answers = s.entries(first.runId).filter((e) => e.type === 'user.answer');
+    s.close();
+    expect(answers.map((e) => e.data)).toEqual([
+      { id: 'q1', answer: '5' },
+      { id: 'q2', answer: 5 },
+    ]);
+  });
 });
 
 describe('an interrupted run', () => {

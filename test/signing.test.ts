@@ -92,7 +92,10 @@ describe('signed manifests and exported runs', () => {
     expect(foreign.out).toContain(`${file}: journal verifies`);
     expect(foreign.out).toContain(`${file}: manifest signature does NOT verify`);
     const unchecked = await mvm('audit', 'verify', run.runId, '--store', store);
-    expect(unchecked.out).toContain('(unchecked: no public key given)');
+    expect(unchecked.out).toContain('manifest signed by sha256:');
+    expect(unchecked.out).toContain(
+      'NOT checked against a key (give --pub KEY): nothing authenticates the journal',
+    );
 
     // A file that is not there, or not JSON, and a folder that is not there, are named.
     const missing = await mvm('audit', 'verify', '--file', join(dir, 'nope.json'));
@@ -113,6 +116,23 @@ describe('signed manifests and exported runs', () => {
     const unsigned = await mvm('audit', 'verify', '--file', bare, '--pub', join(dir, 'host.pub'));
     expect(unsigned.code).toBe(1);
     expect(unsigned.out).toContain('not signed, and a public key was given');
+    // Without a key, whether signed or not, the chain is checked and the output says that
+    // nothing authenticates it, for an export as for a stored run.
+    const bareNoKey = await mvm('audit', 'verify', '--file', bare);
+    expect(bareNoKey.code).toBe(0);
+    expect(bareNoKey.out).toContain(`${bare}: journal verifies`);
+    expect(bareNoKey.out).toContain(
+      `${bare}: manifest NOT signed: nothing authenticates the journal`,
+    );
+    const signedNoKey = await mvm('audit', 'verify', '--file', file);
+    expect(signedNoKey.code).toBe(0);
+    expect(signedNoKey.out).toMatch(
+      /manifest signed by sha256:\S+, NOT checked against a key \(give --pub KEY\): nothing authenticates the journal$/m,
+    );
+    expect(JSON.parse((await mvm('audit', 'verify', '--file', file, '--json')).out)).toMatchObject({
+      ok: true,
+      signature: { state: 'unchecked', key: expect.stringMatching(/^sha256:/) },
+    });
 
     const exported = JSON.parse(readFileSync(file, 'utf8')) as {
       entries: Array<{ data: unknown }>;

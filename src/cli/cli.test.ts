@@ -122,6 +122,10 @@ describe('run, manifest, audit verify and runs on the example', () => {
 
     expect(verify.code).toBe(0);
     expect(verify.out).toContain(`run ${result.runId}: journal verifies (${result.journal.count}`);
+    // The example signs no manifest: the check says nothing vouches for the journal.
+    expect(verify.out).toContain(
+      `run ${result.runId}: manifest NOT signed: nothing authenticates the journal`,
+    );
   });
 
   it('lists the run', async () => {
@@ -205,6 +209,20 @@ describe('run, manifest, audit verify and runs on the example', () => {
     expect([runs.code, runs.out.trim()]).toEqual([0, '[]']);
     expect([manifest.code, manifest.err]).toEqual([2, expect.stringContaining('[no_store]')]);
     expect(existsSync(missing)).toBe(false);
+    const text = await mvm('runs', '--store', missing);
+    expect([text.code, text.out]).toEqual([
+      0,
+      `no runs: no store at ${missing}: no run has been kept there`,
+    ]);
+  });
+
+  it('says so when a store holds no runs', async () => {
+    const empty = fresh('empty');
+    runsIn(empty);
+
+    const r = await mvm('runs', '--store', empty);
+
+    expect([r.code, r.out]).toEqual([0, `no runs in the store at ${empty}`]);
   });
 
   it('says an error as JSON on stdout when asked for JSON, and as text only otherwise', async () => {
@@ -225,7 +243,7 @@ describe('check', () => {
     const r = await mvm('check', example);
 
     expect(r.code).toBe(0);
-    expect(r.out).toBe(`${join(example, 'image.yaml')}: ok`);
+    expect(r.out).toBe(`${join(example, 'image.yaml')}: ok, bound by ${join(example, 'mvm.yaml')}`);
   });
 
   /** An image whose main body is `body`, one instruction a line, after `head`. */
@@ -460,6 +478,24 @@ describe('run refuses malformed input before writing anything', () => {
       text: 'models:\n  other: { driver: replay, replies: [] }\n',
       code: 'unbound_slot',
       says: "model slot 'main'",
+    },
+    {
+      name: 'a package that is not installed',
+      text: `models:\n  main: { driver: replay, replies: [] }\nmcpServers:\n  fs:\n    command: node\n    args: ['${'$'}{package:mvm-no-such-package}/x.js']\n`,
+      code: 'package_not_found',
+      says: ":6:12: mcpServers.fs.args[0]: package 'mvm-no-such-package' is not installed",
+    },
+    {
+      name: 'a namespace mounted twice',
+      text: 'mcpServers:\n  fs: { command: a }\ntools:\n  fs: { command: b }\n',
+      code: 'duplicate_namespace',
+      says: ":4:7: tools.fs: namespace 'fs' is mounted twice, under mcpServers.fs too",
+    },
+    {
+      name: 'a driver binding that cannot be made',
+      text: 'models:\n  main:\n    driver: openai-compatible\n    baseUrl: http://127.0.0.1:9/v1\n    model: m\n    apiKeyEnv: MVM_TEST_UNSET_KEY\n',
+      code: 'missing_api_key',
+      says: ":3:5: models.main: environment variable 'MVM_TEST_UNSET_KEY' holding the api key is not set",
     },
   ];
 

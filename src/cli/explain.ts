@@ -5,6 +5,7 @@ import {
   explainEntry,
   NoSuchEntry,
 } from '../audit/explain.js';
+import { storeFlag } from '../host/command-line.js';
 import { MvmError } from '../spec/errors.js';
 import type { RunStore } from '../store/store.js';
 import type { Console } from './main.js';
@@ -22,7 +23,7 @@ export function explainCommand(
   if (seqText === undefined) {
     const decisions = explainDecisions(entries);
     if (opts.json) con.out(JSON.stringify({ run: run.id, decisions }));
-    else for (const line of decisionLines(run.id, decisions)) con.out(line);
+    else for (const line of decisionLines(run.id, decisions, store.dir)) con.out(line);
     return 0;
   }
 
@@ -96,7 +97,7 @@ function entryLines(runId: string, tree: ExplainNode): string[] {
   return lines;
 }
 
-function decisionLines(runId: string, decisions: DecisionExplanation[]): string[] {
+function decisionLines(runId: string, decisions: DecisionExplanation[], dir: string): string[] {
   if (decisions.length === 0) {
     return [`run ${runId}: every decision allowed, each on a trusted context`];
   }
@@ -119,6 +120,6 @@ function decisionLines(runId: string, decisions: DecisionExplanation[]): string[
       `#${d.seq} ${verdict} ${d.resource}${at}: ${why}; rule ${d.rule ?? 'none'}${released}`,
     );
   }
-  lines.push(`'mvm explain ${runId} SEQ' shows the chain behind one`);
+  lines.push(`'mvm explain ${runId} SEQ${storeFlag(dir)}' shows the chain behind one`);
   return lines;
 }

@@ -1,10 +1,11 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { exportRun, verifyExport } from '../audit/export.js';
 import type { Manifest } from '../audit/manifest.js';
+import type { SignatureState } from '../audit/manifest-signature.js';
 import {
   loadPrivateKey,
   loadPublicKey,
@@ -15,14 +16,23 @@ import {
 } from '../audit/signing.js';
 import {
   type Answer,
+  answerFromText,
   approveFile as approveFile_,
   describeHints,
   describePending,
 } from '../host/answers.js';
+import { checkBinding } from '../host/bind.js';
+import { storeFlag } from '../host/command-line.js';
 import type { HostConfig } from '../host/config.js';
 import { loadConfig, parseConfig } from '../host/config.js';
 import { type LockStatus, Mvm, type RunResult } from '../host/host.js';
-import { describeIssues, readImageFile, resolveTarget } from '../host/image-file.js';
+import {
+  describeIssues,
+  noConfigHint,
+  readImageFile,
+  resolveConfigTarget,
+  resolveTarget,
+} from '../host/image-file.js';
 import type { MachineEvent } from '../interpreter/effects.js';
 import { type ConfirmRequest, type UserChannel, WAIT } from '../interpreter/people.js';
 import { writeReport } from '../server/report.js';
@@ -131,11 +141,7 @@ function terminalUser(
     async ask(text: string, schema?: JsonSchema) {
       const typed = await prompt(`${text}${schema ? ` (${JSON.stringify(schema)})` : ''}\n> `);
       if (typed === WAIT) return WAIT;
-      try {
-        return JSON.parse(typed) as Json;
-      } catch {
-        return typed;
-      }
+      return answerFromText(typed, schema);
     },
     async confirm(request: ConfirmRequest) {
       const given = ahead ? await ahead.confirm(request) : WAIT;
@@ -195,8 +201,7 @@ function report(
       const id = result.pending[0]!.id;
       const how =
         result.pending[0]!.kind === 'question' ? `--answer ${id}=VALUE` : `--approve ${id}`;
-      const store = opts.store ? ` --store ${opts.store}` : '';
-      con.out(`  resume with: mvm resume ${result.runId} ${how}${store}`);
+      con.out(`  resume with: mvm resume ${result.runId} ${how}${storeFlag(mvm.store.dir)}`);
     }
     if (result.status === 'interrupted') {
       const store = opts.store ? ` --store ${opts.store}` : '';
@@ -241,11 +246,19 @@ async function runCommand(target: string, opts: RunFlags, con: Console): Promise
       ...(opts.record ? { record: opts.record } : {}),
     });
     return report(result, mvm, opts, con, shown);
+  } catch (e) {
+    // Bound to no configuration at all, say where one was looked for.
+    const unbound = e instanceof ConfigError && BINDING_CODES.has(e.code);
+    if (unbound && !(opts.config ?? foundConfig)) e.data.hint = noConfigHint(imagePath);
+    throw e;
   } finally {
     stop.done();
     mvm.close();
   }
 }
+
+/** What a configuration that binds nothing would be refused for. */
+const BINDING_CODES = new Set(['unbound_slot', 'unmounted_namespace', 'permission_not_granted']);
 
 /**
  * The first SIGINT or SIGTERM interrupts the run, so that it stops with its servers closed
@@ -292,14 +305,9 @@ function answersOf(opts: ResumeFlags): Answer[] {
     const eq = pair.indexOf('=');
     if (eq <= 0)
       throw new MvmError('config', 'bad_answer', `--answer '${pair}': expected ID=VALUE`);
-    const raw = pair.slice(eq + 1);
-    let answer: Json = raw;
-    try {
-      answer = JSON.parse(raw) as Json;
-    } catch {
-      // Not JSON: the answer is the text as typed.
-    }
-    out.push({ id: pair.slice(0, eq), answer });
+    // Read as JSON where it is JSON; the text is kept, for a question whose schema takes it.
+    const text = pair.slice(eq + 1);
+    out.push({ id: pair.slice(0, eq), answer: answerFromText(text, null), text });
   }
   return out;
 }
@@ -339,21 +347,44 @@ interface RunFlags {
   store?: string;
 }
 
-function checkCommand(target: string, opts: { json?: boolean }, con: Console): number {
-  const { image, config } = resolveTarget(target);
-  // The configuration beside the image is read too: a malformed one fails here, not at run.
-  if (config) loadConfig(config);
+interface CheckFlags {
+  json?: boolean;
+  config?: string;
+}
+
+/**
+ * Verifies an image and, against the configuration beside it (or `--config`), checks what
+ * `run` checks before it stores anything: the binding, the signature, the lock. Starts no
+ * server and writes no store.
+ */
+function checkCommand(target: string, opts: CheckFlags, con: Console): number {
+  const { image, config: found } = resolveTarget(target);
+  const configPath = opts.config ?? found;
+  // The configuration is read first: a malformed one fails here as it would at run.
+  const config = configPath ? loadConfig(configPath) : undefined;
   const file = readImageFile(image);
-  const { issues } = verifyImage(file.data);
+  const { issues, linked } = verifyImage(file.data);
+  const binding = config && linked ? checkBinding(file, linked.image, config) : [];
+  const ok = issues.length === 0 && binding.length === 0;
   if (opts.json) {
-    con.out(JSON.stringify({ ok: issues.length === 0, issues }));
-  } else if (issues.length === 0) {
-    con.out(`${image}: ok`);
-  } else {
-    for (const line of describeIssues(file, issues)) con.out(line);
-    con.out(`${issues.length} issue${issues.length === 1 ? '' : 's'}`);
+    con.out(
+      JSON.stringify({
+        ok,
+        issues,
+        config: config?.path ?? null,
+        binding: config && linked ? binding.map((p) => p.toJSON()) : null,
+      }),
+    );
+    return ok ? EXIT.done : EXIT.failed;
   }
-  return issues.length === 0 ? EXIT.done : EXIT.failed;
+  for (const line of describeIssues(file, issues)) con.out(line);
+  for (const p of binding) con.out(`${p.message} [${p.code}]`);
+  // The binding is checked once the image verifies: the summary comes last.
+  if (!config && linked) con.out(`${noConfigHint(image)}; the binding was not checked`);
+  const count = issues.length + binding.length;
+  if (!ok) con.out(`${count} issue${count === 1 ? '' : 's'}`);
+  else con.out(config ? `${image}: ok, bound by ${config.path}` : `${image}: ok`);
+  return ok ? EXIT.done : EXIT.failed;
 }
 
 function program(con: Console, done: (code: number) => void): Command {
@@ -541,7 +572,7 @@ function program(con: Console, done: (code: number) => void): Command {
     .option('--update', 'accept the differences from the current lock, after review')
     .action((target: string, opts: { update?: boolean }) =>
       act(async () => {
-        const path = statSync(target).isDirectory() ? join(target, 'mvm.yaml') : target;
+        const path = resolveConfigTarget(target);
         const mvm = openMvm(path, mkdtempSync(join(tmpdir(), 'mvm-lock-store-')));
         try {
           const { path: written, diff } = await mvm.lock(opts.update === true);
@@ -556,12 +587,11 @@ function program(con: Console, done: (code: number) => void): Command {
 
   cmd
     .command('check')
-    .description('verify an image and print every issue; exit 1 when there is any')
+    .description('verify an image and its binding, and print every issue; exit 1 when any')
     .argument('<image>', 'image file or folder')
+    .option('-c, --config <file>', 'host configuration (default: mvm.yaml beside the image)')
     .option('--json', 'print the issues as JSON')
-    .action((target: string, opts: { json?: boolean }) =>
-      act(() => checkCommand(target, opts, con)),
-    );
+    .action((target: string, opts: CheckFlags) => act(() => checkCommand(target, opts, con)));
 
   cmd
     .command('runs')
@@ -576,12 +606,13 @@ function program(con: Console, done: (code: number) => void): Command {
         } catch (e) {
           // No store yet is no runs yet.
           if (!(e instanceof ConfigError) || e.code !== 'no_store') throw e;
-          if (opts.json) con.out('[]');
+          con.out(opts.json ? '[]' : `no runs: ${e.message}`);
           return EXIT.done;
         }
         try {
           const runs = mvm.store.listRuns();
           if (opts.json) con.out(JSON.stringify(runs));
+          else if (runs.length === 0) con.out(`no runs in the store at ${mvm.store.dir}`);
           for (const r of opts.json ? [] : runs) {
             con.out(
               `${r.id}  ${r.status.padEnd(8)} ${r.imageName}  ${r.createdAt}  ${r.count} entries`,
@@ -716,7 +747,7 @@ function printAudit(
     problems: Array<{ code: string; message: string }>;
     count: number;
     head?: string;
-    signedBy?: string;
+    signature?: SignatureState;
     lock?: LockStatus;
   },
 ): void {
@@ -730,9 +761,29 @@ function printAudit(
       : `${what}: journal does NOT verify`,
   );
   if (of('manifest_mismatch')) con.out(`${what}: manifest does NOT match the journal`);
-  if (of('manifest_signature')) con.out(`${what}: manifest signature does NOT verify`);
-  else if (report.signedBy) con.out(`${what}: manifest signed by ${report.signedBy}`);
+  con.out(`${what}: ${signatureLine(report.signature)}`);
   if (report.lock) con.out(`${what}: lock ${report.lock.path}: ${report.lock.message}`);
+}
+
+/**
+ * What the manifest's signature says, plainly: a chain that verifies shows only that the
+ * journal is whole, not who wrote it; only a signature checked against a key given with
+ * --pub authenticates it.
+ */
+function signatureLine(s: SignatureState = { state: 'none' }): string {
+  const nothing = 'nothing authenticates the journal';
+  switch (s.state) {
+    case 'verified':
+      return `manifest signed by ${s.key}, checked against the key given`;
+    case 'unchecked':
+      return `manifest signed by ${s.key}, NOT checked against a key (give --pub KEY): ${nothing}`;
+    case 'unsigned':
+      return `manifest NOT signed: ${nothing}`;
+    case 'failed':
+      return 'manifest signature does NOT verify';
+    case 'none':
+      return `no manifest: ${nothing}`;
+  }
 }
 
 /** Problems that are not the chain's own: the manifest's and the lock's. */
@@ -796,6 +847,7 @@ export async function main(argv: string[], con: Console = stdio): Promise<number
     }
     if (e instanceof MvmError) {
       con.err(`mvm: ${e.message} [${e.code}]`);
+      if (typeof e.data.hint === 'string') con.err(`mvm: ${e.data.hint}`);
       const usage =
         e.kind === 'config' ||
         e.kind === 'verify' ||

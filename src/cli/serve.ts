@@ -1,4 +1,4 @@
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { loadConfig, parseConfig } from '../host/config.js';
 import { Mvm } from '../host/host.js';
 import { readImageFile, resolveTarget, verifyFile } from '../host/image-file.js';
@@ -57,6 +57,18 @@ function writeToken(path: string, token: string) {
   }
 }
 
+/**
+ * Removes the token file once the server has stopped and the token is no longer good; a
+ * file that holds another token (a server started since) is left alone.
+ */
+function removeToken(path: string, token: string) {
+  try {
+    if (readFileSync(path, 'utf8').trim() === token) unlinkSync(path);
+  } catch {
+    // Gone already, or not readable: nothing of this server's is left to remove.
+  }
+}
+
 /** Resolves on the first SIGINT or SIGTERM. */
 function stopSignal(): Promise<void> {
   return new Promise((resolve) => {
@@ -92,8 +104,12 @@ export async function serveCommand(target: string, opts: ServeFlags, con: Consol
       port,
       log: logLine(con),
     });
+    let tokenWritten = false;
     try {
-      if (opts.tokenFile) writeToken(opts.tokenFile, server.token);
+      if (opts.tokenFile) {
+        writeToken(opts.tokenFile, server.token);
+        tokenWritten = true;
+      }
       con.out(`mvm serve: ${server.url}#token=${server.token}`);
       con.out(`  image ${linked.image.name}, store ${mvm.store.dir}; stop with Ctrl-C`);
       if (!isLoopback(server.host)) {
@@ -102,6 +118,7 @@ export async function serveCommand(target: string, opts: ServeFlags, con: Consol
       await stopSignal();
     } finally {
       await server.close();
+      if (tokenWritten) removeToken(opts.tokenFile!, server.token);
     }
   } finally {
     mvm.close();

@@ -5,11 +5,36 @@ import { schemaErrors, validatorFor } from '../interpreter/values.js';
 import { ConfigError } from '../spec/errors.js';
 import { resourceMatches } from '../spec/resources.js';
 import { readSource } from '../spec/source.js';
-import type { Json, JsonObject } from '../spec/types.js';
+import type { Json, JsonObject, JsonSchema } from '../spec/types.js';
 import type { ToolHints } from '../tools/provider.js';
 
-/** A person's answer to a pending request: a confirmation's verdict, or a question's answer. */
-export type Answer = ({ id: string } & ConfirmAnswer) | { id: string; answer: Json };
+/**
+ * A person's answer to a pending request: a confirmation's verdict, or a question's answer.
+ * An answer typed as text and read as JSON keeps the text: when the value does not meet
+ * the question's schema and the text does (`5` for a string), the text is the answer.
+ */
+export type Answer = ({ id: string } & ConfirmAnswer) | { id: string; answer: Json; text?: string };
+
+/**
+ * A typed answer: its JSON reading when that meets the schema (or there is none), else the
+ * text as typed when that does, else the JSON reading, for the check to refuse.
+ *
+ * ```ts
+ * answerFromText('5', { type: 'string' }) // '5'
+ * answerFromText('5', { type: 'number' }) // 5
+ * ```
+ */
+export function answerFromText(text: string, schema: JsonSchema | null | undefined): Json {
+  let parsed: Json;
+  try {
+    parsed = JSON.parse(text) as Json;
+  } catch {
+    return text;
+  }
+  if (!schema) return parsed;
+  const meets = validatorFor(schema);
+  return meets(parsed) || !meets(text) ? parsed : text;
+}
 
 /** The requests a run waits on: those of its last suspension that no answer has met yet. */
 export function pendingOf(entries: readonly JournalEntry[]): Pending[] {
@@ -70,8 +95,16 @@ export function describeHints(hints: ToolHints | undefined): string | null {
   return words.length > 0 ? words.join(', ') : null;
 }
 
-/** Refuses answers that do not meet the pending requests, before anything is written. */
-export function checkAnswers(runId: string, status: string, pending: Pending[], answers: Answer[]) {
+/**
+ * Refuses answers that do not meet the pending requests, before anything is written; gives
+ * them as they are to be recorded (an answer typed as text read as the schema takes it).
+ */
+export function checkAnswers(
+  runId: string,
+  status: string,
+  pending: Pending[],
+  answers: Answer[],
+): Answer[] {
   const list = pending.map((p) => p.id).join(', ') || 'none';
   if (status === 'waiting' && answers.length === 0) {
     throw new ConfigError(
@@ -81,8 +114,14 @@ export function checkAnswers(runId: string, status: string, pending: Pending[], 
     );
   }
   const seen = new Set<string>();
-  for (const a of answers) {
-    const p = pending.find((x) => x.id === a.id);
+  const out: Answer[] = [];
+  for (const given of answers) {
+    const p = pending.find((x) => x.id === given.id);
+    const a: Answer =
+      'answer' in given && given.text !== undefined && p?.kind === 'question'
+        ? { id: given.id, answer: answerFromText(given.text, p.schema) }
+        : given;
+    out.push(a);
     if (!p) {
       throw new ConfigError(
         'unknown_request',
@@ -118,6 +157,7 @@ export function checkAnswers(runId: string, status: string, pending: Pending[], 
       );
     }
   }
+  return out;
 }
 
 interface FileRule {

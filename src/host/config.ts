@@ -12,6 +12,7 @@ import { DEFAULT_FLOW, type FlowPolicy } from '../monitor/flow.js';
 import type { Rule } from '../monitor/monitor.js';
 import { ConfigError } from '../spec/errors.js';
 import { schemaProblem } from '../spec/json-schema.js';
+import { closest } from '../spec/near.js';
 import { readSource } from '../spec/source.js';
 import type { Json, JsonObject, JsonSchema } from '../spec/types.js';
 import type { Durability } from '../store/store.js';
@@ -145,6 +146,26 @@ export interface HostConfig {
   telemetry?: TelemetryConfig;
   /** The configuration as written, for its digest. */
   raw: JsonObject;
+  /** `line:col` of a key path in the file (`mcpServers.fs.roots`), when read from one. */
+  locate?: (at: string) => string | undefined;
+  /** Each namespace's key as the file writes it: `mcpServers.NS` or `tools.NS`. */
+  keys?: Record<string, string>;
+}
+
+/**
+ * A place in a configuration for a message: its file, the line and column when known, and
+ * the key path, as `mvm.yaml:12:5: mcpServers.fs.roots`.
+ */
+export function placeIn(config: HostConfig, at: string): string {
+  const pos = config.locate?.(at);
+  return `${config.path ?? 'configuration'}${pos ? `:${pos}` : ''}: ${at}`;
+}
+
+/** A namespace's key as the configuration writes it; `mcpServers.NS` when it names none. */
+export function namespaceKey(config: HostConfig, ns: string): string {
+  return (
+    (Object.hasOwn(config.keys ?? {}, ns) ? config.keys![ns] : undefined) ?? `mcpServers.${ns}`
+  );
 }
 
 const readers = {
@@ -458,36 +479,6 @@ function knownKeys(): string[] {
   return schemaKeys;
 }
 
-/** Edits between two short strings, case aside: insert, delete, substitute, swap two. */
-function distance(a: string, b: string): number {
-  const x = a.toLowerCase();
-  const y = b.toLowerCase();
-  const d = Array.from({ length: x.length + 1 }, (_, i) =>
-    Array.from({ length: y.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
-  );
-  for (let i = 1; i <= x.length; i++) {
-    for (let j = 1; j <= y.length; j++) {
-      const cost = x[i - 1] === y[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) {
-        v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      }
-      d[i]![j] = v;
-    }
-  }
-  return d[x.length]![y.length]!;
-}
-
-/** The known key a misspelt one most likely means, if one is close. */
-function closest(key: string, candidates: readonly string[]): string | undefined {
-  let best: { k: string; d: number } | undefined;
-  for (const k of candidates) {
-    const d = distance(key, k);
-    if (d <= (k.length <= 4 ? 1 : 2) && (!best || d < best.d)) best = { k, d };
-  }
-  return best?.k;
-}
-
 function unknownField(key: string): string {
   const near = closest(key, knownKeys());
   return `unknown field '${key}'${near ? ` (did you mean '${near}'?)` : ''}`;
@@ -630,7 +621,8 @@ export function parseConfig(
   try {
     expanded = expandDeep(raw, options.dir, env) as JsonObject;
   } catch (e) {
-    if (!(e instanceof ConfigError) || !['unset_env', 'bad_reference'].includes(e.code)) throw e;
+    const named = ['unset_env', 'bad_reference', 'package_not_found'];
+    if (!(e instanceof ConfigError) || !named.includes(e.code)) throw e;
     const at = String(e.data.at);
     const pos = options.locate?.(at);
     throw new ConfigError(e.code, `${where}${pos ? `:${pos}` : ''}: ${at}: ${e.message}`, {
@@ -654,6 +646,7 @@ export function parseConfig(
     );
   });
   const tools: Record<string, NamespaceBinding> = {};
+  const keys: Record<string, string> = {};
   for (const block of ['mcpServers', 'tools'] as const) {
     const servers = (expanded[block] ?? {}) as unknown as Record<
       string,
@@ -662,19 +655,18 @@ export function parseConfig(
     for (const [ns, spec] of Object.entries(servers)) {
       if (spec.disabled) continue;
       if (Object.hasOwn(tools, ns)) {
+        const pos = options.locate?.(`${block}.${ns}`);
         throw new ConfigError(
           'duplicate_namespace',
-          `${where}: namespace '${ns}' is mounted twice`,
-          {
-            file: options.path,
-            at: `${block}.${ns}`,
-          },
+          `${where}${pos ? `:${pos}` : ''}: ${block}.${ns}: namespace '${ns}' is mounted twice, under ${keys[ns]} too`,
+          { file: options.path, at: `${block}.${ns}` },
         );
       }
       const s = { ...spec };
       if ('cwd' in s && typeof s.cwd === 'string') s.cwd = resolve(options.dir, s.cwd);
       checkContent(s, `${block}.${ns}`, where, options);
       tools[ns] = s;
+      keys[ns] = `${block}.${ns}`;
     }
   }
   const store = (expanded.store ?? {}) as { dir?: string; durability?: Durability };
@@ -709,6 +701,8 @@ export function parseConfig(
       instructions: (expanded.telemetry as JsonObject | undefined)?.instructions !== false,
     },
     raw,
+    keys,
+    ...(options.locate ? { locate: options.locate } : {}),
   };
 }
 

@@ -212,7 +212,15 @@ function boundConfig(suite: Suite, p: Prepared, model: string): HostConfig {
     ...p.config.raw,
     models: put((p.config.raw.models ?? {}) as JsonObject, binding as Json),
   };
-  return { ...p.config, models: put(p.config.models, binding), raw };
+  // The slots' bindings are the suite's now: the file's places for them would mislead.
+  const locate = p.config.locate;
+  const located = locate && ((at: string) => (at.startsWith('models.') ? undefined : locate(at)));
+  return {
+    ...p.config,
+    models: put(p.config.models, binding),
+    raw,
+    ...(located ? { locate: located } : {}),
+  };
 }
 
 /** The placeholder for a task's id in a model's binding. */

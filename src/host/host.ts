@@ -7,7 +7,6 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
-  readFileSync,
   rmSync,
   writeSync,
 } from 'node:fs';
@@ -16,13 +15,8 @@ import { dirname, join, resolve } from 'node:path';
 import { digest } from '../audit/canonical.js';
 import { type JournalEntry, verifyChain } from '../audit/chain.js';
 import { buildManifest, checkManifest, type Manifest } from '../audit/manifest.js';
-import {
-  loadPrivateKey,
-  loadPublicKey,
-  SignatureError,
-  signDigest,
-  verifySignature,
-} from '../audit/signing.js';
+import { checkManifestSignature } from '../audit/manifest-signature.js';
+import { loadPrivateKey, loadPublicKey, signDigest } from '../audit/signing.js';
 import { BudgetMeter, type Budgets } from '../interpreter/budget.js';
 import type { MachineEvent, MachineHost } from '../interpreter/effects.js';
 import { Machine } from '../interpreter/machine.js';
@@ -30,14 +24,9 @@ import { type Pending, type UserChannel, WAIT } from '../interpreter/people.js';
 import { DivergenceError, Tape } from '../interpreter/tape.js';
 import type { Label, Readers } from '../labels/label.js';
 import type { Value } from '../labels/value.js';
-import { anthropicFromBinding } from '../models/anthropic.js';
 import type { ModelDriver, ModelReply } from '../models/driver.js';
-import { ollamaFromBinding } from '../models/ollama.js';
-import { openAICompatibleFromBinding } from '../models/openai-compatible.js';
-import { openAIResponsesFromBinding } from '../models/openai-responses.js';
 import { type ModelPin, PinnedDriver } from '../models/pin.js';
 import { RecordingDriver } from '../models/record.js';
-import { ReplayDriver } from '../models/replay.js';
 import { Monitor } from '../monitor/monitor.js';
 import { ConfigError, StoreError } from '../spec/errors.js';
 import type { Image, Json, JsonObject } from '../spec/types.js';
@@ -48,6 +37,8 @@ import type { McpAuth, McpClientHooks, McpEvent } from '../tools/mcp-hooks.js';
 import type { ToolProvider } from '../tools/provider.js';
 import type { LinkedImage } from '../verifier/expand.js';
 import { type Answer, checkAnswers, pendingOf } from './answers.js';
+import { bindImage, checkSignature, DRIVERS, type DriverFactory, monitorOptions } from './bind.js';
+import { lockUpdateCommand, shellArg } from './command-line.js';
 import { type HostConfig, type NamespaceBinding, RUN_DIR } from './config.js';
 import { type ImageFile, imageFromObject, verifyFile } from './image-file.js';
 import {
@@ -62,7 +53,7 @@ import {
 } from './lock.js';
 import { recordedDriver, recordedProviders } from './recorded.js';
 import { modeOf, resourceRules, resourcesOf } from './resources.js';
-import { chargeRecorded, rootsOf, type ServerHookContext, serverHooks } from './server-hooks.js';
+import { chargeRecorded, type ServerHookContext, serverHooks } from './server-hooks.js';
 import { RunTelemetry } from './telemetry.js';
 import {
   chosenRecipients,
@@ -71,6 +62,7 @@ import {
   toolRecipients,
   vouchedFields,
 } from './tool-policy.js';
+import { checkToolSettings } from './tool-settings.js';
 
 export type ResumeOptions = Omit<RunOptions, 'inputs'>;
 
@@ -140,18 +132,7 @@ export interface RunResult {
   journal: { head: string; count: number };
 }
 
-export type DriverFactory = (
-  binding: HostConfig['models'][string],
-  config: HostConfig,
-) => ModelDriver;
-
-const DRIVERS: Record<string, DriverFactory> = {
-  replay: (b, c) => ReplayDriver.fromBinding(b, c.dir),
-  'openai-compatible': (b) => openAICompatibleFromBinding(b, process.env),
-  'openai-responses': (b) => openAIResponsesFromBinding(b, process.env),
-  anthropic: (b) => anthropicFromBinding(b, process.env),
-  ollama: (b) => ollamaFromBinding(b, process.env),
-};
+export type { DriverFactory } from './bind.js';
 
 export interface MvmOptions {
   config: HostConfig;
@@ -241,95 +222,9 @@ export class Mvm {
     inputs: Record<string, Json>;
   } {
     const image = linked.image;
-    const where = this.config.path ?? 'configuration';
-    const drivers = new Map<string, ModelDriver>();
-    for (const slot of Object.keys(image.models ?? {})) {
-      const binding = own(this.config.models, slot);
-      if (!binding) {
-        throw new ConfigError(
-          'unbound_slot',
-          `${where}: models.${slot}: the image needs model slot '${slot}'`,
-          {
-            file: this.config.path,
-            slot,
-          },
-        );
-      }
-      const factory = own(this.drivers, binding.driver);
-      if (!factory) {
-        throw new ConfigError(
-          'unknown_driver',
-          `${where}: models.${slot}.driver: no driver '${binding.driver}' (known: ${Object.keys(this.drivers).join(', ')})`,
-          { file: this.config.path, slot },
-        );
-      }
-      const driver = factory(binding, this.config);
-      const caps = driver.describe().capabilities;
-      const has: Record<string, boolean> = {
-        tools: caps.tools,
-        json_schema: caps.jsonSchema,
-        streaming: caps.streaming,
-        parallel_tool_calls: caps.parallelToolCalls,
-      };
-      for (const need of image.models?.[slot]?.needs ?? []) {
-        if (!has[need]) {
-          throw new ConfigError(
-            'missing_capability',
-            `${where}: models.${slot}: the image needs '${need}', which ${driver.describe().driver} model '${driver.describe().model}' lacks`,
-            { file: this.config.path, slot, need },
-          );
-        }
-      }
-      const pin = binding.pin as ModelPin | undefined;
-      const provider = driver.describe().provider;
-      if (pin?.provider !== undefined && pin.provider !== provider) {
-        throw new ConfigError(
-          'model_mismatch',
-          `${where}: models.${slot}: the pin is provider '${pin.provider}', the binding's driver is provider '${provider}'`,
-          { file: this.config.path, slot, provider },
-        );
-      }
-      drivers.set(slot, pin ? new PinnedDriver(driver, pin) : driver);
-    }
-    for (const ns of Object.keys(image.tools ?? {})) {
-      const binding = own(this.config.tools, ns);
-      // An entry may only describe a namespace of host functions: its labels, modes, recipients.
-      if (binding && !own(this.functions, ns) && !('command' in binding) && !('url' in binding)) {
-        throw new ConfigError(
-          'unmounted_namespace',
-          `${where}: tools.${ns}: the namespace has no host functions, so it needs a command or a url`,
-          { file: this.config.path, ns },
-        );
-      }
-      if (!binding && !own(this.functions, ns)) {
-        throw new ConfigError(
-          'unmounted_namespace',
-          `${where}: the image needs tool namespace '${ns}'; mount it under mcpServers or tools`,
-          { file: this.config.path, ns },
-        );
-      }
-    }
-    const monitor = new Monitor(this.config.rules, undefined, this.monitorOptions());
-    // A server is told only of folders the rules let the run touch: roots follow the grants.
-    for (const ns of Object.keys(image.tools ?? {})) {
-      const roots = rootsOf(own(this.config.tools, ns)?.roots ?? [], this.config.dir);
-      const outside = roots.filter((r) => !monitor.grants(`fs:${r.name}/**`));
-      if (outside.length > 0) {
-        throw new ConfigError(
-          'root_not_granted',
-          `${where}: tools.${ns}.roots: no rule grants any file under ${outside.map((r) => `'${r.name}'`).join(', ')}`,
-          { file: this.config.path, ns, roots: outside.map((r) => r.name) },
-        );
-      }
-    }
-    const missing = (image.permissions ?? []).filter((p) => !monitor.grants(p));
-    if (missing.length > 0) {
-      throw new ConfigError(
-        'permission_not_granted',
-        `${where}: the image requests what no rule grants: ${missing.join(', ')}`,
-        { file: this.config.path, missing },
-      );
-    }
+    const ctx = { config: this.config, drivers: this.drivers, functions: this.functions };
+    const { drivers, problems } = bindImage(image, ctx);
+    if (problems.length > 0) throw problems[0]!;
     return { drivers, inputs: this.inputs(image, inputs) };
   }
 
@@ -454,13 +349,12 @@ export class Mvm {
   private readRunLock(): RunLock | undefined {
     if (!this.config.path) return undefined;
     const path = lockPath(this.config.path);
-    const file = readLock(path);
+    const file = readLock(path, this.config.path);
     return file ? { path, file, digest: digest(file as unknown as Json) } : undefined;
   }
 
   private monitorOptions() {
-    const { endorse, ...flow } = this.config.flow;
-    return { flow, endorse };
+    return monitorOptions(this.config);
   }
 
   /**
@@ -482,39 +376,6 @@ export class Mvm {
       ? toolRecipients(binding, sink.slice(sink.indexOf('/') + 1), args)
       : undefined;
     return tool ?? binding?.recipients ?? 'public';
-  }
-
-  /**
-   * Refuses an image the configuration does not trust: when it lists trusted keys, one of
-   * them must have signed the image (`IMAGE.sig` beside it), and the image must not have
-   * changed since.
-   */
-  private checkSignature(file: ImageFile): void {
-    const keys = this.config.trustedImageKeys;
-    if (keys.length === 0) return;
-    const where = file.path ?? 'the image';
-    const sigPath = file.path ? `${file.path}.sig` : null;
-    if (!sigPath || !existsSync(sigPath)) {
-      throw new SignatureError(
-        'unsigned_image',
-        `${where}: not signed, and the host configuration requires a signature`,
-        {
-          file: file.path,
-        },
-      );
-    }
-    let sig: unknown;
-    try {
-      sig = JSON.parse(readFileSync(sigPath, 'utf8'));
-    } catch {
-      throw new SignatureError('bad_signature_file', `${sigPath}: not JSON`, { file: sigPath });
-    }
-    try {
-      verifySignature(sig, file.digest, keys.map(loadPublicKey));
-    } catch (e) {
-      if (e instanceof SignatureError) e.message = `${where}: ${e.message}`;
-      throw e;
-    }
   }
 
   /**
@@ -540,7 +401,7 @@ export class Mvm {
 
   /** Verifies, binds and runs an image; the journal and manifest stay in the store. */
   async run(file: ImageFile, options: RunOptions = {}): Promise<RunResult> {
-    this.checkSignature(file);
+    checkSignature(file, this.config);
     if (options.record && !existsSync(dirname(resolve(options.record)))) {
       throw new ConfigError('bad_record_path', `--record ${options.record}: no such folder`, {
         file: options.record,
@@ -630,13 +491,15 @@ export class Mvm {
       throw new ConfigError(
         'config_changed',
         config.path === this.config.path
-          ? `run ${run.id} was started under ${String(config.path)} as it was then, and the file has changed since; resume it under the same configuration`
-          : `run ${run.id} was started under another host configuration (${String(config.path)}); resume it under the same one`,
-        { run: run.id },
+          ? `run ${run.id} was started under ${String(config.path)} as it was then, and the file has changed since; put it back as it was, or resume with --config naming a copy of it as it was`
+          : config.path === null
+            ? `run ${run.id} was started under another host configuration, given as an object; resume it under the same one`
+            : `run ${run.id} was started under another host configuration, ${String(config.path)}; resume it with --config ${shellArg(String(config.path))}`,
+        { run: run.id, config: config.path ?? null },
       );
     }
     const pending = pendingOf(entries);
-    checkAnswers(run.id, run.status, pending, answers);
+    const checked = checkAnswers(run.id, run.status, pending, answers);
     // The run goes on held to the lock it started with: the manifest names that one. A lock
     // that cannot be read, or that changed, stops the resume before the run is claimed.
     const lock = this.readRunLock();
@@ -678,8 +541,8 @@ export class Mvm {
           });
         }
         appended = true;
-        for (const a of answers) recorded.push(j.append(...answerEntry(a)));
-        const resumed = { answers: answers.map((a) => a.id), after: run.status };
+        for (const a of checked) recorded.push(j.append(...answerEntry(a)));
+        const resumed = { answers: checked.map((a) => a.id), after: run.status };
         recorded.push(j.append('run.resume', resumed));
         j.flush();
         this.store.setStatus(run.id, 'running');
@@ -796,6 +659,7 @@ export class Mvm {
       return ask({ ...request, touches: touched(ns, tool, request.args) });
     };
     const meter = new BudgetMeter(this.config.budgets);
+    const offered = new Map<string, Set<string>>();
     // Spans only when the host application registered an SDK that records the run's.
     const telemetry = RunTelemetry.start(
       { runId: run.id, image: scope, imageDigest: run.imageDigest, resumed: tape.catchingUp },
@@ -846,9 +710,15 @@ export class Mvm {
         const which = own(this.config.tools, ns)?.idempotent ?? false;
         return Array.isArray(which) ? which.includes(tool) : which;
       },
-      // Held to the lock as it was read when the run started or resumed.
+      // Held to the lock as it was read when the run started or resumed; the settings of
+      // single tools must name tools and arguments the server has. A tool offered once and
+      // dropped by a later list keeps its settings.
       checkTools: (ns, defs, server) => {
-        if (lock) checkLock(lock.file, ns, { server, defs }, lock.path);
+        if (lock) checkLock(lock.file, ns, { server, defs }, lock.path, this.config.path);
+        const seen = offered.get(ns) ?? new Set<string>();
+        for (const d of defs) seen.add(d.name);
+        offered.set(ns, seen);
+        checkToolSettings(this.config, ns, defs, seen);
       },
       resourcesOf: touched,
     };
@@ -923,6 +793,23 @@ export class Mvm {
     };
   }
 
+  /**
+   * The files and URLs a call of a run to `tool` (`NS/NAME`) with these arguments touches,
+   * as the configuration's resource rules name them: what a person asked to confirm the
+   * call is shown.
+   *
+   * ```ts
+   * mvm.touches(runId, 'fs/write_file', { path: 'a.md' }); // ['fs:/srv/notes/a.md']
+   * ```
+   */
+  touches(runId: string, tool: string, args: JsonObject): string[] {
+    const slash = tool.indexOf('/');
+    if (slash <= 0) return [];
+    const run = this.store.findRun(runId);
+    const ns = tool.slice(0, slash);
+    return resourcesOf(args, this.resourceRulesOf(ns, tool.slice(slash + 1), run.dir));
+  }
+
   /** Checks a run's journal against its hash chain and the anchor kept beside it. */
   auditRun(idOrPrefix: string, publicKeys: string[] = []) {
     const run = this.store.findRun(idOrPrefix);
@@ -932,37 +819,13 @@ export class Mvm {
   private audit(run: RunRecord, entries: readonly JournalEntry[], publicKeys: string[] = []) {
     const report = verifyChain(entries, { head: run.head, count: run.count });
     const manifest = this.store.getManifest(run.id) as unknown as Manifest | undefined;
-    let signedBy: string | null = null;
     const keys = publicKeys.map(loadPublicKey);
     if (this.config.manifestKey)
       keys.push(createPublicKey(loadPrivateKey(this.config.manifestKey)));
-    // With no key to check against, a signed manifest is reported as such, not as failing.
-    if (manifest?.signature && keys.length === 0) {
-      signedBy = `${manifest.signature.key} (unchecked: no public key given)`;
-    } else if (manifest?.signature) {
-      const { signature, ...unsigned } = manifest;
-      try {
-        signedBy = verifySignature(signature, digest(unsigned), keys);
-      } catch (e) {
-        if (!(e instanceof SignatureError)) throw e;
-        report.ok = false;
-        report.problems.push({
-          seq: entries.length,
-          code: 'manifest_signature',
-          message: `manifest: ${e.message}`,
-        });
-      }
-    }
-    if (!manifest?.signature && publicKeys.length > 0) {
-      // Asked to check a signature, an unsigned manifest fails: anyone can build a chain.
-      report.ok = false;
-      report.problems.push({
-        seq: entries.length,
-        code: 'manifest_signature',
-        message: 'manifest: not signed, and a public key was given to check its signature',
-      });
-    }
-    if (signedBy) Object.assign(report, { signedBy });
+    const { signature, problems } = checkManifestSignature(manifest, keys, entries.length);
+    report.problems.push(...problems);
+    Object.assign(report, { signature });
+    if (signature.state === 'verified') Object.assign(report, { signedBy: signature.key });
     if (manifest) report.problems.push(...checkManifest(manifest, entries));
     const lock = this.auditedLock(entries);
     if (lock) {
@@ -1041,7 +904,7 @@ export class Mvm {
     // A lock that cannot be read is replaced on --update: there is nothing in it to compare.
     let existing: ReturnType<typeof readLock>;
     try {
-      existing = readLock(path);
+      existing = readLock(path, this.config.path);
     } catch (e) {
       if (!update || !(e instanceof ConfigError) || e.code !== 'bad_lock') throw e;
     }
@@ -1054,6 +917,7 @@ export class Mvm {
         try {
           await p.connect();
           listed[ns] = { defs: await p.list(), server: p.describe() };
+          checkToolSettings(this.config, ns, listed[ns].defs);
         } finally {
           await p.close();
         }
@@ -1067,7 +931,7 @@ export class Mvm {
     if (existing && diff.length > 0 && !update) {
       throw new ConfigError(
         'lock_mismatch',
-        `the tools differ from ${path}; review, then mvm lock --update:\n  ${diff.join('\n  ')}`,
+        `the tools differ from ${path}; review, then ${lockUpdateCommand(this.config.path)}:\n  ${diff.join('\n  ')}`,
         {
           diff,
         },

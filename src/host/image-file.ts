@@ -17,6 +17,15 @@ export interface ImageFile {
 const IMAGE_NAMES = ['image.yaml', 'image.yml', 'image.json'];
 const CONFIG_NAMES = ['mvm.yaml', 'mvm.yml', 'mvm.json'];
 
+/**
+ * What to say when no configuration was found beside an image: where it was looked for,
+ * and how to give one.
+ */
+export function noConfigHint(image: string): string {
+  const names = CONFIG_NAMES.join(', ').replace(/, ([^,]*)$/, ' or $1');
+  return `no configuration found: looked for ${names} in ${dirname(resolve(image))}; give one with --config FILE`;
+}
+
 function firstIn(dir: string, names: string[]): string | undefined {
   return names.map((n) => join(dir, n)).find((p) => existsSync(p));
 }
@@ -45,6 +54,35 @@ export function resolveTarget(target: string): { image: string; config: string |
   }
   // An image file finds its configuration where a folder would: beside it.
   return { image: abs, config: firstIn(dirname(abs), CONFIG_NAMES) };
+}
+
+/**
+ * Resolves what `mvm lock` is given: a host configuration file, a folder holding one, or
+ * an image file or folder, whose configuration is the one beside the image, as `run` finds it.
+ */
+export function resolveConfigTarget(target: string): string {
+  const abs = resolve(target);
+  if (!existsSync(abs)) {
+    throw new ConfigError('not_found', `${target}: no such configuration file or folder`, {
+      file: target,
+    });
+  }
+  const dir = statSync(abs).isDirectory() ? abs : dirname(abs);
+  if (dir === abs || looksLikeImage(readSource(abs, 'host configuration').data)) {
+    const config = firstIn(dir, CONFIG_NAMES);
+    if (config) return config;
+    throw new ConfigError(
+      'no_config',
+      `${target}: ${noConfigHint(join(dir, 'image.yaml')).replace('; give one with --config FILE', '')}`,
+      { file: target },
+    );
+  }
+  return abs;
+}
+
+/** An image names its format's version; a configuration has no such key. */
+function looksLikeImage(data: unknown): boolean {
+  return data !== null && typeof data === 'object' && Object.hasOwn(data, 'mvm');
 }
 
 export function readImageFile(path: string): ImageFile {

@@ -59,6 +59,14 @@ describe('the lock', () => {
     expect(lockDiff(lock, 'mail', { server, defs: [read, send] })).toEqual([]);
   });
 
+  it("says a part's digest changed even where the whole definition's did not", () => {
+    const edited = structuredClone(lock);
+    edited.namespaces.mail!.tools.read!.inputSchema = 'sha256:0';
+    expect(lockDiff(edited, 'mail', { server, defs: [read, send] })).toEqual([
+      '~ mail/read: input schema changed',
+    ]);
+  });
+
   it('holds the tools a journal pins to it, naming the entry', () => {
     const path = '/srv/mvm.lock';
     expect(auditLock(lock, path, [load(3, 'mail', [read, send])])).toEqual([]);

@@ -5,6 +5,7 @@ import type { ChainProblem, JournalEntry } from '../audit/chain.js';
 import { ConfigError, ProviderError } from '../spec/errors.js';
 import type { JsonObject } from '../spec/types.js';
 import type { ProviderDescription, ToolDefinition } from '../tools/provider.js';
+import { lockUpdateCommand } from './command-line.js';
 
 /**
  * `mvm.lock`, beside the host configuration: for every tool namespace, the server's
@@ -47,13 +48,17 @@ export function lockPath(configPath: string): string {
   return join(dirname(configPath), 'mvm.lock');
 }
 
-/** The lock at `path`, or undefined when there is none; one that cannot be read is refused. */
-export function readLock(path: string): LockFile | undefined {
+/**
+ * The lock at `path`, or undefined when there is none; one that cannot be read is refused.
+ * `configPath` is the configuration it belongs to, for the command that writes it again.
+ */
+export function readLock(path: string, configPath?: string | null): LockFile | undefined {
   if (!existsSync(path)) return undefined;
+  const update = lockUpdateCommand(configPath ?? join(dirname(path), 'mvm.yaml'));
   const bad = (what: string) =>
     new ConfigError(
       'bad_lock',
-      `${path}: ${what}; review the tools and write it again with mvm lock --update`,
+      `${path}: ${what}; review the tools and write it again with ${update}`,
       { file: path },
     );
   let data: unknown;
@@ -187,7 +192,10 @@ export function lockDiff(lock: LockFile, ns: string, listed: Listed): string[] {
       continue;
     }
     const e = lockEntry(d);
-    if (e.digest === was.digest) continue;
+    // Each part's digest is compared too: a lock whose parts were edited is not the one
+    // reviewed, even where the whole definition's digest is.
+    const same = (Object.keys(e) as Array<keyof LockedTool>).every((k) => e[k] === was[k]);
+    if (same && Object.keys(was).length === Object.keys(e).length) continue;
     const parts = [
       e.description !== was.description ? 'description' : '',
       e.inputSchema !== was.inputSchema ? 'input schema' : '',
@@ -201,12 +209,19 @@ export function lockDiff(lock: LockFile, ns: string, listed: Listed): string[] {
 }
 
 /** Throws when the server or its definitions differ from the lock, listing each difference. */
-export function checkLock(lock: LockFile, ns: string, listed: Listed, path: string): void {
+export function checkLock(
+  lock: LockFile,
+  ns: string,
+  listed: Listed,
+  path: string,
+  configPath?: string | null,
+): void {
   const diff = lockDiff(lock, ns, listed);
   if (diff.length === 0) return;
+  const update = lockUpdateCommand(configPath ?? join(dirname(path), 'mvm.yaml'));
   throw new ProviderError(
     'lock_mismatch',
-    `${ns}: the tools differ from ${path}; review them and run mvm lock --update:\n  ${diff.join('\n  ')}`,
+    `${ns}: the tools differ from ${path}; review them and run ${update}:\n  ${diff.join('\n  ')}`,
     { namespace: ns, lock: path, diff } as unknown as JsonObject,
   );
 }

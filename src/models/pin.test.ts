@@ -135,7 +135,7 @@ describe('model pins', () => {
     await expect(mvm.run(image)).rejects.toMatchObject({
       code: 'model_mismatch',
       message: expect.stringContaining(
-        "models.main: the pin is provider 'anthropic', the binding's driver is provider 'replay'",
+        "models.main.pin.provider: the pin is provider 'anthropic', the binding's driver is provider 'replay'",
       ),
     });
     expect(mvm.store.listRuns()).toEqual([]);

@@ -125,19 +125,21 @@ ${count(tokensOut)} out</span></p>${m.models.map(
           ? html`<span class="ok">matches the journal</span>`
           : html`<span class="bad">differs from the journal as it stands</span>`,
     ],
-    ['signature', signature(d.signature)],
+    ['signature', signature(d.signature, d.run.id)],
   ])}</div>
 </section>`;
 }
 
-function signature(s: SignatureState): Html {
-  if (s.state === 'unsigned') return html`<span class="muted">unsigned</span>`;
+function signature(s: SignatureState, runId: string): Html {
+  if (s.state === 'unsigned') {
+    return html`<span class="warn">unsigned: nothing authenticates the journal</span>`;
+  }
   if (!s.digestMatches) {
     return html`<span class="bad">signed by <code>${s.key}</code>, over another digest than
       this manifest's</span>`;
   }
   return html`<span>signed by <code>${s.key}</code></span> <span class="muted">(the key is
-    not checked here: mvm audit verify --pub KEY)</span>`;
+    not checked here: mvm audit verify ${runId} --pub KEY)</span>`;
 }
 
 function budget(m: Manifest): Html {

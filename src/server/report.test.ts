@@ -99,7 +99,7 @@ describe('the report of the notes example', () => {
     expect(html).toContain(`<code title="${head}">${head.slice(0, 24)}</code>`);
     expect(html).toContain('verifies: every hash, link and the recorded head');
     expect(html).toContain('matches the journal');
-    expect(html).toContain('<span class="muted">unsigned</span>');
+    expect(html).toContain('<span class="warn">unsigned: nothing authenticates the journal</span>');
     expect(html).toContain('recorded-notes-assistant');
     expect(html).toContain('<span class="big">3,523</span> tokens');
     expect(html).toMatch(/<td>modelCalls<\/td><td class="num">5 \/ 10<\/td\s*><td><meter/);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +44,19 @@ function parseEvents(text: string): Array<[string, JsonObject]> {
 }
 
 describe('mvm serve: the host API', () => {
+  it('shows what a call held back would touch, as the terminal prompt does', async () => {
+    const s = await setup({ mail: { resources: { to: 'net' } } });
+    const { runId } = await s.start();
+    expect((await s.settled(runId)).status).toBe('waiting');
+
+    const list = (await s.api('/api/runs').then((r) => r.json())) as Array<JsonObject>;
+    expect(list[0]).toMatchObject({ pending: [{ id: 'c1', resources: ['net:ann'] }] });
+    const one = (await s.api(`/api/runs/${runId}`).then((r) => r.json())) as JsonObject;
+    expect(one).toMatchObject({ pending: [{ id: 'c1', resources: ['net:ann'] }] });
+    const inbox = await s.api('/inbox').then((r) => r.text());
+    expect(inbox).toContain('<code>net:ann</code>');
+  });
+
   it('starts a run that suspends, lists it waiting, and an approval finishes it once', async () => {
     const s = await setup();
     const { runId } = await s.start();
@@ -117,6 +130,14 @@ describe('mvm serve: the host API', () => {
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
     });
     expect(form.status).toBe(415);
+    expect(await form.json()).toMatchObject({
+      error: {
+        code: 'unsupported_media_type',
+        message: expect.stringMatching(
+          /header Content-Type: application\/json \(this one came with Content-Type: application\/x-www-form-urlencoded;/,
+        ),
+      },
+    });
 
     const unknown = await s.post(path, [{ id: 'c9', verdict: 'approve' }]);
     expect(unknown.status).toBe(400);
@@ -346,5 +367,7 @@ describe('mvm serve: the command', () => {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
+    // The token dies with the server, and its file with it.
+    expect(existsSync(tokenFile)).toBe(false);
   });
 });

@@ -8,7 +8,7 @@ import { type Gate, newToken, refusal } from './auth.js';
 import { answersFrom, RunDesk, type ServeLog, type ServeTarget } from './desk.js';
 import { INBOX_CSP, inboxFragment, inboxPage } from './inbox.js';
 import { streamEntries } from './sse.js';
-import { listView, runView } from './views.js';
+import { listView, runView, type Touches } from './views.js';
 
 export interface ServeOptions {
   mvm: Mvm;
@@ -94,7 +94,12 @@ function sendHtml(res: ServerResponse, text: string) {
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json') {
-    throw new HttpError(415, 'unsupported_media_type', 'expected Content-Type: application/json');
+    const sent = type === '' ? 'no Content-Type' : `Content-Type: ${type.slice(0, 80)}`;
+    throw new HttpError(
+      415,
+      'unsupported_media_type',
+      `a POST body is JSON and must say so with the header Content-Type: application/json (this one came with ${sent}; curl -d sends a form unless told -H 'Content-Type: application/json')`,
+    );
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -161,6 +166,14 @@ export async function serve(options: ServeOptions): Promise<MvmServer> {
   const host = options.host ?? '127.0.0.1';
   const token = options.token ?? newToken();
   const desk = new RunDesk(mvm, options.targets, log);
+  // What a call touches is for the person's eyes; a view is not refused for want of it.
+  const touches: Touches = (runId, tool, args) => {
+    try {
+      return mvm.touches(runId, tool, args);
+    } catch {
+      return [];
+    }
+  };
   const streams = new Set<() => void>();
   const gate: Gate = { token, host, port: 0 };
   const pollMs = options.pollMs ?? 200;
@@ -188,7 +201,7 @@ export async function serve(options: ServeOptions): Promise<MvmServer> {
       return sendHtml(
         res,
         inboxPage({
-          runs: readable ? listView(mvm.store, 30) : null,
+          runs: readable ? listView(mvm.store, 30, touches) : null,
           targets: desk.targetNames(),
           store: mvm.store.dir,
           version: VERSION,
@@ -197,7 +210,7 @@ export async function serve(options: ServeOptions): Promise<MvmServer> {
     }
     if (path === '/inbox') {
       only('GET');
-      return sendHtml(res, inboxFragment(listView(mvm.store, 30)).text);
+      return sendHtml(res, inboxFragment(listView(mvm.store, 30, touches)).text);
     }
     if (parts[0] !== 'api' || parts[1] !== 'runs' || parts.length > 4) {
       throw new HttpError(404, 'not_found', `no such path: ${path}`);
@@ -211,12 +224,12 @@ export async function serve(options: ServeOptions): Promise<MvmServer> {
     if (parts.length === 2) {
       only('GET');
       const limit = Math.min(Math.max(Number(url.searchParams.get('limit') ?? 50) || 50, 1), 500);
-      return send(res, 200, listView(mvm.store, limit) as unknown as Json);
+      return send(res, 200, listView(mvm.store, limit, touches) as unknown as Json);
     }
     const id = mvm.store.findRun(parts[2]!).id;
     if (parts.length === 3) {
       only('GET');
-      return send(res, 200, runView(mvm.store, id) as unknown as Json);
+      return send(res, 200, runView(mvm.store, id, touches) as unknown as Json);
     }
     if (parts[3] === 'events') {
       only('GET');

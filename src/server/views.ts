@@ -38,7 +38,22 @@ export interface ManifestSummary {
   journal: { entries: number; head: string };
 }
 
-export function pendingViews(entries: readonly JournalEntry[]): PendingView[] {
+/**
+ * The files and URLs a call of a run would touch, as the host works them out from the
+ * arguments: what a person asked on the terminal is shown.
+ */
+export type Touches = (runId: string, tool: string, args: JsonObject) => string[];
+
+/**
+ * What a run waits on, each confirmation with the resources its call names: those the
+ * journal records for it, else (a call held back before its resources were worked out, as
+ * the flow rules hold one) those `touches` gives.
+ */
+export function pendingViews(
+  entries: readonly JournalEntry[],
+  touches?: Touches,
+  run?: string,
+): PendingView[] {
   const named = new Map<string, string[]>();
   for (const e of entries) {
     const d = e.data as JsonObject;
@@ -49,13 +64,22 @@ export function pendingViews(entries: readonly JournalEntry[]): PendingView[] {
       );
     }
   }
-  return pendingOf(entries).map((p) => ({
-    ...p,
-    resources: p.kind === 'confirm' ? (named.get(p.callId) ?? []) : [],
-  }));
+  const runId = run ?? '';
+  const resourcesOf = (p: Pending): string[] => {
+    if (p.kind !== 'confirm') return [];
+    const recorded = named.get(p.callId);
+    if (recorded) return recorded;
+    const call = p.request === 'tool' || p.request === 'unknown_outcome';
+    return call && touches ? touches(runId, p.tool, p.args) : [];
+  };
+  return pendingOf(entries).map((p) => ({ ...p, resources: resourcesOf(p) }));
 }
 
-function summaryOf(run: RunRecord, entries: readonly JournalEntry[] | null): RunSummary {
+function summaryOf(
+  run: RunRecord,
+  entries: readonly JournalEntry[] | null,
+  touches?: Touches,
+): RunSummary {
   return {
     id: run.id,
     image: run.imageName,
@@ -63,26 +87,26 @@ function summaryOf(run: RunRecord, entries: readonly JournalEntry[] | null): Run
     createdAt: run.createdAt,
     endedAt: run.endedAt,
     entries: run.count,
-    pending: entries ? pendingViews(entries) : [],
+    pending: entries ? pendingViews(entries, touches, run.id) : [],
     output: run.output,
     error: run.error,
   };
 }
 
 /** The newest runs first; only a waiting run's journal is read, for what it waits on. */
-export function listView(store: RunStore, limit = 50): RunSummary[] {
+export function listView(store: RunStore, limit = 50, touches?: Touches): RunSummary[] {
   return store
     .listRuns(limit)
-    .map((r) => summaryOf(r, r.status === 'waiting' ? store.entries(r.id) : null));
+    .map((r) => summaryOf(r, r.status === 'waiting' ? store.entries(r.id) : null, touches));
 }
 
 /** One run in full: its summary, and its manifest as the journal gives it now. */
-export function runView(store: RunStore, idOrPrefix: string): RunView {
+export function runView(store: RunStore, idOrPrefix: string, touches?: Touches): RunView {
   const run = store.findRun(idOrPrefix);
   const entries = store.entries(run.id);
   const m = buildManifest(run.id, entries);
   return {
-    ...summaryOf(run, run.status === 'waiting' ? entries : null),
+    ...summaryOf(run, run.status === 'waiting' ? entries : null, touches),
     head: run.head,
     manifest: {
       status: m.status,

@@ -494,6 +494,14 @@ describe('McpProvider failures', () => {
     const exits = provider('quits', nodeServer(['-e', 'process.exit(2)']));
     expect((await failure(exits.connect())).code).toBe('start_failed');
 
+    // The cause is the first line that reads as an error, not the runtime's version after it.
+    const missing = provider('missing', nodeServer(['/nonexistent/mvm-server.js']));
+    const why = await failure(missing.connect());
+    expect(why.code).toBe('start_failed');
+    expect(why.message).toMatch(
+      /\(it said: Error: Cannot find module '\/nonexistent\/mvm-server\.js' … Node\.js v[\d.]+\)$/,
+    );
+
     const mute = new McpProvider('mute', nodeServer(['-e', 'setInterval(() => {}, 1000)']), {
       connectTimeoutMs: 500,
     });

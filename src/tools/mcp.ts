@@ -46,6 +46,7 @@ import type {
   ToolProvider,
   ToolResult,
 } from './provider.js';
+import { looksLikeError, tellingLines } from './stderr.js';
 
 /**
  * One entry of the `mcpServers` block that desktop and editor MCP clients write: a command to
@@ -128,6 +129,8 @@ export class McpProvider implements ToolProvider {
   /** The connection closed after initialize, without close() asking for it. */
   private lost = false;
   private readonly stderrTail: string[] = [];
+  /** The first line of stderr that read as an error, kept when the tail moves past it. */
+  private stderrError: string | undefined;
   /** The server said its tools changed since the last list. */
   private stale = false;
   /** A new session under way, in place of one the server forgot. */
@@ -528,6 +531,7 @@ export class McpProvider implements ToolProvider {
     if (stderr instanceof Readable) {
       const lines = createInterface({ input: stderr, crlfDelay: Number.POSITIVE_INFINITY });
       lines.on('line', (line) => {
+        if (this.stderrError === undefined && looksLikeError(line)) this.stderrError = line;
         this.stderrTail.push(line);
         if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
         this.options.stderr?.(line);
@@ -652,11 +656,11 @@ export class McpProvider implements ToolProvider {
         : error instanceof Error
           ? error.message
           : String(error);
-    // What the server said last is most often why it stopped; the rest is in the data.
-    const said = this.stderrTail.filter((l) => l.trim() !== '').at(-1);
+    // Why it stopped is most often its first error line, or its last; the rest is in the data.
+    const said = tellingLines(this.stderrTail, this.stderrError);
     return new ProviderError(
       'start_failed',
-      `${ns}: cannot start mcp server "${target}": ${reason}${said ? ` (it said: ${said.trim()})` : ''}`,
+      `${ns}: cannot start mcp server "${target}": ${reason}${said ? ` (it said: ${said})` : ''}`,
       { namespace: ns, target, stderr: [...this.stderrTail] },
       error,
     );

@@ -1,5 +1,6 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import type { VerifyIssue } from '../spec/errors.js';
+import { closest } from '../spec/near.js';
 import { imageSchema } from '../spec/schema.js';
 
 let compiled: ReturnType<Ajv['compile']> | undefined;
@@ -45,12 +46,16 @@ function issueOf(e: ErrorObject): VerifyIssue | undefined {
         at,
         message: `missing '${String(p.missingProperty)}'`,
       };
-    case 'additionalProperties':
+    case 'additionalProperties': {
+      const field = String(p.additionalProperty);
+      const known = Object.keys((e.parentSchema as { properties?: object })?.properties ?? {});
+      const near = closest(field, known);
       return {
         code: 'unknown_field',
         at,
-        message: `unknown field '${String(p.additionalProperty)}'`,
+        message: `unknown field '${field}'${near ? ` (did you mean '${near}'?)` : ''}`,
       };
+    }
     case 'enum':
       if (e.instancePath.endsWith('/op')) {
         return { code: 'unknown_opcode', at, message: `unknown opcode ${JSON.stringify(e.data)}` };

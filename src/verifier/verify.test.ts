@@ -16,6 +16,22 @@ const image = (body: unknown[], extra: Record<string, unknown> = {}) => ({
 const codes = (input: unknown) => verifyImage(input).issues.map((i) => `${i.code} ${i.at}`);
 
 describe('verifier', () => {
+  it('names the field a misspelt one likely means, at the top and in an instruction', () => {
+    const { issues } = verifyImage({
+      ...image([
+        { op: 'user.show', sorc: 'x' },
+        { op: 'halt', src: 'x', zzz: 1 },
+      ]),
+      permisions: ['user'],
+    });
+    const unknown = issues.filter((i) => i.code === 'unknown_field').map((i) => i.message);
+    expect(unknown).toEqual([
+      "unknown field 'permisions' (did you mean 'permissions'?)",
+      "unknown field 'sorc' (did you mean 'src'?)",
+      "unknown field 'zzz'",
+    ]);
+  });
+
   it('accepts the bundled example and links the standard library chat loop', () => {
     const file = readImageFile(join(import.meta.dirname, '../../examples/notes/image.yaml'));
     const { issues, linked } = verifyImage(file.data);

@@ -44,6 +44,8 @@ export interface Setup {
   /** Holds each send until it resolves. */
   hold?: Promise<void>;
   pollMs?: number;
+  /** Settings of the mail namespace, over its label. */
+  mail?: JsonObject;
 }
 
 /**
@@ -64,7 +66,7 @@ export async function mailerServer(scratch: string, o: Setup = {}) {
   const call = { id: 'a', name: 'mail/send', arguments: JSON.stringify({ to: o.to ?? 'ann' }) };
   const raw = {
     models: { main: { driver: 'replay', replies: [{ toolCalls: [call] }, { text: 'sent' }] } },
-    tools: { mail: { label: { integrity: 'trusted' } } },
+    tools: { mail: { label: { integrity: 'trusted' }, ...o.mail } },
     rules: [
       { allow: 'model:main' },
       { allow: 'tool:mail/*' },
