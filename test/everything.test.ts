@@ -159,7 +159,7 @@ describe('server-everything through a run', () => {
     expect(String((silent.output as JsonObject).content)).toContain('800 ms');
   });
 
-  it('cancels a call when the run is stopped, and journals why', async () => {
+  it('cancels a call when the run is stopped, and leaves its outcome unknown', async () => {
     const { mvm } = host();
     const stop = new AbortController();
     const started = Date.now();
@@ -174,12 +174,15 @@ describe('server-everything through a run', () => {
       },
     );
     expect(Date.now() - started).toBeLessThan(5000);
-    expect(result.status).toBe('failed');
-    expect(result.error).toMatchObject({ code: 'cancelled' });
-    const entries = mvm.store.entries(result.runId);
-    const error = entries.find((e) => e.type === 'tool.error')!.data as JsonObject;
-    expect(error.error).toMatchObject({ code: 'cancelled' });
-    expect(entries.at(-1)!.type).toBe('run.end');
+    expect(result.status).toBe('interrupted');
+    expect(result.error).toBeNull();
+    // The server may have done part of it: no result and no error is recorded, so a resume
+    // asks a person before it calls again.
+    const types = mvm.store.entries(result.runId).map((e) => e.type);
+    expect(types).toContain('tool.intent');
+    expect(types).not.toContain('tool.result');
+    expect(types).not.toContain('tool.error');
+    expect(types.at(-1)).toBe('run.interrupt');
     expect(mvm.auditRun(result.runId).report.ok).toBe(true);
   });
 

@@ -204,8 +204,8 @@ function report(
       con.out(`  resume with: mvm resume ${result.runId} ${how}${storeFlag(mvm.store.dir)}`);
     }
     if (result.status === 'interrupted') {
-      const store = opts.store ? ` --store ${opts.store}` : '';
-      con.out(`  stopped before its end; go on with: mvm resume ${result.runId}${store}`);
+      const go = `mvm resume ${result.runId}${storeFlag(mvm.store.dir)}`;
+      con.out(`  stopped before its end; go on with: ${go}`);
     }
     con.out(
       `journal: ${mvm.store.dir}/mvm.db (${result.journal.count} entries, head ${result.journal.head.slice(0, 16)})`,

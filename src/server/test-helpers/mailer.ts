@@ -72,6 +72,8 @@ export async function mailerServer(scratch: string, o: Setup = {}) {
       { allow: 'tool:mail/*' },
       { allow: 'user' },
       ...(o.confirm === false ? [] : [{ confirm: 'tool:mail/send', reason: 'mail leaves' }]),
+      // The addresses a call names, where the namespace maps an argument to them.
+      { allow: 'net:**' },
     ],
   } as unknown as JsonObject;
   const mvm = new Mvm({
