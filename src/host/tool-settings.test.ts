@@ -53,6 +53,29 @@ describe('the settings of single tools', () => {
     );
   });
 
+  it("refuse a tool the namespace's modes, handles or idempotent lists name and the server lacks", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mvm-tool-settings-'));
+    const cases: Array<[string, string]> = [
+      ['modes: { sned: read }', 'modes.sned'],
+      ['handles: [search, sned]', 'handles[1]'],
+      ['idempotent: [sned]', 'idempotent[0]'],
+    ];
+    for (const [line, place] of cases) {
+      const path = join(dir, 'mvm.yaml');
+      writeFileSync(path, `mcpServers:\n  mail:\n    url: http://127.0.0.1:1/mcp\n    ${line}\n`);
+      const e = refusal(() => checkToolSettings(loadConfig(path), 'mail', [send, search]));
+      expect(e.code).toBe('unknown_tool');
+      expect(e.message).toContain(`mcpServers.mail.${place}: the server offers no tool 'sned'`);
+      expect(e.message).toContain("(did you mean 'send'?)");
+    }
+    const fine = join(dir, 'fine.yaml');
+    writeFileSync(
+      fine,
+      'mcpServers:\n  mail:\n    url: http://127.0.0.1:1/mcp\n    modes: { search: read }\n    handles: true\n    idempotent: [send]\n',
+    );
+    expect(() => checkToolSettings(loadConfig(fine), 'mail', [send, search])).not.toThrow();
+  });
+
   it('refuse content, a recipient argument or a resource that is no argument of the tool', () => {
     const cases: Array<[JsonObject, string, string]> = [
       [{ content: ['bodyy'] }, 'content[0]', 'bodyy'],

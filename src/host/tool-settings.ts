@@ -18,8 +18,8 @@ function nearOf(name: string, names: readonly string[]): string {
 }
 
 /**
- * Refuses settings under a namespace's `tools` that name nothing the server has: a tool it
- * does not offer, or, for a tool whose input schema lists its properties, a `content`
+ * Refuses settings under a namespace's `tools`, `modes`, `handles` and `idempotent` that
+ * name nothing the server has: a tool it does not offer, or, for a tool whose input schema lists its properties, a `content`
  * argument, a `{ arg: NAME }` recipient or a `resources` key that is none of them. A typo
  * there would otherwise leave the setting silently unused: a body taken as an instruction,
  * a file argument left unchecked. `offered` is every tool name the server has offered (on
@@ -36,9 +36,28 @@ export function checkToolSettings(
   defs: readonly ToolDefinition[],
   offered: ReadonlySet<string> = new Set(defs.map((d) => d.name)),
 ): void {
-  const settings = (Object.hasOwn(config.tools, ns) ? config.tools[ns]!.tools : undefined) ?? {};
+  const binding = Object.hasOwn(config.tools, ns) ? config.tools[ns] : undefined;
+  const settings = binding?.tools ?? {};
   const key = `${namespaceKey(config, ns)}.tools`;
   const names = [...offered].sort();
+  // The lists that name tools of the namespace: a typo there would leave a tool's mode to
+  // the default, or a call repeated or shown in full where the operator said otherwise.
+  const lists: Array<[string, string[]]> = [
+    ['modes', Object.keys(binding?.modes ?? {})],
+    ['handles', Array.isArray(binding?.handles) ? binding.handles : []],
+    ['idempotent', Array.isArray(binding?.idempotent) ? binding.idempotent : []],
+  ];
+  for (const [list, tools] of lists) {
+    tools.forEach((tool, i) => {
+      if (offered.has(tool)) return;
+      const at = `${namespaceKey(config, ns)}.${list}${list === 'modes' ? `.${tool}` : `[${i}]`}`;
+      throw new ConfigError(
+        'unknown_tool',
+        `${placeIn(config, at)}: the server offers no tool '${tool}'${nearOf(tool, names)}; it offers ${listed(names) || 'none'}`,
+        { file: config.path, ns, tool, at, offered: names },
+      );
+    });
+  }
   for (const [tool, setting] of Object.entries(settings)) {
     const at = `${key}.${tool}`;
     if (!offered.has(tool)) {

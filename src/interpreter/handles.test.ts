@@ -34,8 +34,8 @@ function machine(replies: unknown[], extra: JsonObject = {}) {
       tools: {
         mail: {
           label: { integrity: 'untrusted' },
-          handles: ['read_inbox', 'read_secret'],
-          modes: { read_inbox: 'read', read_secret: 'read' },
+          handles: ['read_inbox'],
+          modes: { read_inbox: 'read' },
           // A handle's integrity counts where it chooses; a forwarded body only delivers.
           tools: { forward: { content: ['body'] } },
         },

@@ -53,7 +53,7 @@ function machine(setup: Setup) {
   const config = parseConfig(
     {
       models: { planner: { driver: 'planner' }, worker: { driver: 'worker' } },
-      tools: { web: setup.web ?? {}, mail: { modes: { lookup: 'read' } } },
+      tools: { web: setup.web ?? {}, mail: {} },
       rules: setup.rules ?? [{ allow: '**' }],
     },
     { path: null, dir: process.cwd() },
