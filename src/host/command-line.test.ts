@@ -9,14 +9,18 @@ describe('commands printed for copying', () => {
   });
 
   it('name the store unless it is .mvm in the current folder', () => {
-    expect(storeFlag('/work/.mvm', '/work')).toBe('');
-    expect(storeFlag('/work/agent/.mvm', '/work')).toBe(' --store /work/agent/.mvm');
+    expect(storeFlag('/home/ann/project/.mvm', '/home/ann/project')).toBe('');
+    expect(storeFlag('/home/ann/project/agent/.mvm', '/home/ann/project')).toBe(
+      ' --store /home/ann/project/agent/.mvm',
+    );
   });
 
   it('name the configuration to lock unless it is mvm.yaml in the current folder', () => {
-    expect(lockUpdateCommand('/work/mvm.yaml', '/work')).toBe('mvm lock --update');
-    expect(lockUpdateCommand('/work/a/host.yaml', '/work')).toBe(
-      'mvm lock /work/a/host.yaml --update',
+    expect(lockUpdateCommand('/home/ann/project/mvm.yaml', '/home/ann/project')).toBe(
+      'mvm lock --update',
+    );
+    expect(lockUpdateCommand('/home/ann/project/a/host.yaml', '/home/ann/project')).toBe(
+      'mvm lock /home/ann/project/a/host.yaml --update',
     );
   });
 });
