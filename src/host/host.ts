@@ -700,10 +700,20 @@ export class Mvm {
       toolTimeout: (ns) => this.config.tools[ns]?.timeoutMs,
       modeOf: (ns, tool, hints) => modeOf(own(this.config.tools, ns), tool, hints),
       recipientsOf: (sink, args) => this.recipientsOf(sink, args),
-      chosenRecipients: (ns, tool, args, trusted) => ({
-        by: this.config.principal,
-        recipients: chosenRecipients(own(this.config.tools, ns), tool, args, trusted),
-      }),
+      // Only a policy that releases to them needs to know whom a call's arguments chose.
+      ...(this.config.flow.release === 'chosen'
+        ? {
+            chosenRecipients: (
+              ns: string,
+              tool: string,
+              args: JsonObject,
+              trusted: (arg: string) => boolean,
+            ) => ({
+              by: this.config.principal,
+              recipients: chosenRecipients(own(this.config.tools, ns), tool, args, trusted),
+            }),
+          }
+        : {}),
       contentArgs: (ns, tool) => contentArgs(own(this.config.tools, ns), tool),
       handles: (ns) => this.handlesOf(ns),
       idempotent: (ns, tool) => {

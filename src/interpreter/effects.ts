@@ -426,7 +426,7 @@ export class Effects {
       } catch (e) {
         // Stopped from outside: no outcome is recorded, and a resume asks the model again.
         if (this.signal?.aborted) throw new Interrupt();
-        const budget = deadline.aborted && !this.signal?.aborted;
+        const budget = deadline.aborted;
         const err = budget
           ? new BudgetError('wallMs', this.meter.limits.wallMs, this.meter.elapsed(), at)
           : e instanceof MvmError
@@ -791,13 +791,12 @@ export class Effects {
       if (named.includes(key)) content = join(content, argLabel(key));
       else steering = join(steering, argLabel(key));
     }
+    if (!this.host.chosenRecipients) return { steering, content };
     const pc = this.pc();
     const trusted = (arg: string) =>
       Object.hasOwn(args, arg) && join(argLabel(arg), pc).integrity === 'trusted';
-    const chosen = this.host.chosenRecipients?.(tool.ns, tool.def.name, args, trusted);
-    return chosen && chosen.recipients.length > 0
-      ? { steering, content, chosen }
-      : { steering, content };
+    const chosen = this.host.chosenRecipients(tool.ns, tool.def.name, args, trusted);
+    return chosen.recipients.length > 0 ? { steering, content, chosen } : { steering, content };
   }
 
   /** The call named by the instruction: a decoded model call, or a literal tool and args. */
