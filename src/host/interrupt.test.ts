@@ -116,4 +116,43 @@ describe('an interrupted run', () => {
     const resumed = await mvm.resume(stopped.runId, []);
     expect(resumed).toMatchObject({ status: 'done', output: 1 });
   });
+
+  it('stops during a resource read, with no outcome recorded for it', async () => {
+    const server = join(import.meta.dirname, '..', '..', 'test', 'servers', 'slow-resource.mjs');
+    const config = parseConfig(
+      {
+        mcpServers: { docs: { command: process.execPath, args: [server] } },
+        rules: [{ allow: 'resource:docs/**' }],
+      },
+      { path: null, dir: process.cwd() },
+    );
+    const mvm = new Mvm({ config, storeDir: mkdtempSync(join(tmpdir(), 'mvm-interrupt-')) });
+    open.push(mvm);
+    const reading = imageFromObject({
+      mvm: 1,
+      name: 'reader',
+      tools: { docs: {} },
+      permissions: ['resource:docs/**'],
+      procedures: {
+        main: {
+          body: [
+            { op: 'resource.read', ns: 'docs', uri: 'slow://doc', dst: 'doc' },
+            { op: 'halt', src: 'doc' },
+          ],
+        },
+      },
+    });
+    const stop = new AbortController();
+    const stopped = await mvm.run(reading, {
+      signal: stop.signal,
+      events: (e) => {
+        if (e.type === 'step' && e.op === 'resource.read') setTimeout(() => stop.abort(), 200);
+      },
+    });
+    expect(stopped.status).toBe('interrupted');
+    const types = mvm.store.entries(stopped.runId).map((e) => e.type);
+    expect(types).toContain('resource.intent');
+    expect(types).not.toContain('resource.error');
+    expect(types.at(-1)).toBe('run.interrupt');
+  });
 });
