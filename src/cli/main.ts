@@ -212,7 +212,7 @@ function report(
     );
     con.out(`manifest: ${result.manifestPath}`);
   }
-  return result.status === 'interrupted' ? EXIT.interrupted : EXIT[result.status];
+  return EXIT[result.status];
 }
 
 function printShown(opts: { json?: boolean }, con: Console, shown: Json[]) {

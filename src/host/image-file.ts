@@ -19,11 +19,12 @@ const CONFIG_NAMES = ['mvm.yaml', 'mvm.yml', 'mvm.json'];
 
 /**
  * What to say when no configuration was found beside an image: where it was looked for,
- * and how to give one.
+ * and, with `offer`, how to give one.
  */
-export function noConfigHint(image: string): string {
+export function noConfigHint(image: string, offer = true): string {
   const names = CONFIG_NAMES.join(', ').replace(/, ([^,]*)$/, ' or $1');
-  return `no configuration found: looked for ${names} in ${dirname(resolve(image))}; give one with --config FILE`;
+  const looked = `no configuration found: looked for ${names} in ${dirname(resolve(image))}`;
+  return offer ? `${looked}; give one with --config FILE` : looked;
 }
 
 function firstIn(dir: string, names: string[]): string | undefined {
@@ -73,7 +74,7 @@ export function resolveConfigTarget(target: string): string {
     if (config) return config;
     throw new ConfigError(
       'no_config',
-      `${target}: ${noConfigHint(join(dir, 'image.yaml')).replace('; give one with --config FILE', '')}`,
+      `${target}: ${noConfigHint(join(dir, 'image.yaml'), false)}`,
       { file: target },
     );
   }

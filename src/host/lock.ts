@@ -48,17 +48,21 @@ export function lockPath(configPath: string): string {
   return join(dirname(configPath), 'mvm.lock');
 }
 
+/** The command that writes the lock at `path` again, for the configuration it belongs to. */
+function updateHint(path: string, configPath: string | null | undefined): string {
+  return lockUpdateCommand(configPath ?? join(dirname(path), 'mvm.yaml'));
+}
+
 /**
  * The lock at `path`, or undefined when there is none; one that cannot be read is refused.
  * `configPath` is the configuration it belongs to, for the command that writes it again.
  */
 export function readLock(path: string, configPath?: string | null): LockFile | undefined {
   if (!existsSync(path)) return undefined;
-  const update = lockUpdateCommand(configPath ?? join(dirname(path), 'mvm.yaml'));
   const bad = (what: string) =>
     new ConfigError(
       'bad_lock',
-      `${path}: ${what}; review the tools and write it again with ${update}`,
+      `${path}: ${what}; review the tools and write it again with ${updateHint(path, configPath)}`,
       { file: path },
     );
   let data: unknown;
@@ -218,10 +222,9 @@ export function checkLock(
 ): void {
   const diff = lockDiff(lock, ns, listed);
   if (diff.length === 0) return;
-  const update = lockUpdateCommand(configPath ?? join(dirname(path), 'mvm.yaml'));
   throw new ProviderError(
     'lock_mismatch',
-    `${ns}: the tools differ from ${path}; review them and run ${update}:\n  ${diff.join('\n  ')}`,
+    `${ns}: the tools differ from ${path}; review them and run ${updateHint(path, configPath)}:\n  ${diff.join('\n  ')}`,
     { namespace: ns, lock: path, diff } as unknown as JsonObject,
   );
 }

@@ -38,35 +38,28 @@ export function checkToolSettings(
 ): void {
   const binding = Object.hasOwn(config.tools, ns) ? config.tools[ns] : undefined;
   const settings = binding?.tools ?? {};
-  const key = `${namespaceKey(config, ns)}.tools`;
+  const base = namespaceKey(config, ns);
   const names = [...offered].sort();
-  // The lists that name tools of the namespace: a typo there would leave a tool's mode to
-  // the default, or a call repeated or shown in full where the operator said otherwise.
-  const lists: Array<[string, string[]]> = [
-    ['modes', Object.keys(binding?.modes ?? {})],
-    ['handles', Array.isArray(binding?.handles) ? binding.handles : []],
-    ['idempotent', Array.isArray(binding?.idempotent) ? binding.idempotent : []],
+  // Every place that names a tool of the namespace: a typo there would leave a setting, a
+  // mode, a handle or a repeat unused, silently.
+  const listing = (list: string, tools: string[], keyed: boolean): Array<[string, string]> =>
+    tools.map((tool, i) => [`${base}.${list}${keyed ? `.${tool}` : `[${i}]`}`, tool]);
+  const tools: Array<[string, string]> = [
+    ...listing('modes', Object.keys(binding?.modes ?? {}), true),
+    ...listing('handles', Array.isArray(binding?.handles) ? binding.handles : [], false),
+    ...listing('idempotent', Array.isArray(binding?.idempotent) ? binding.idempotent : [], false),
+    ...listing('tools', Object.keys(settings), true),
   ];
-  for (const [list, tools] of lists) {
-    tools.forEach((tool, i) => {
-      if (offered.has(tool)) return;
-      const at = `${namespaceKey(config, ns)}.${list}${list === 'modes' ? `.${tool}` : `[${i}]`}`;
-      throw new ConfigError(
-        'unknown_tool',
-        `${placeIn(config, at)}: the server offers no tool '${tool}'${nearOf(tool, names)}; it offers ${listed(names) || 'none'}`,
-        { file: config.path, ns, tool, at, offered: names },
-      );
-    });
+  for (const [at, tool] of tools) {
+    if (offered.has(tool)) continue;
+    throw new ConfigError(
+      'unknown_tool',
+      `${placeIn(config, at)}: the server offers no tool '${tool}'${nearOf(tool, names)}; it offers ${listed(names) || 'none'}`,
+      { file: config.path, ns, tool, at, offered: names },
+    );
   }
   for (const [tool, setting] of Object.entries(settings)) {
-    const at = `${key}.${tool}`;
-    if (!offered.has(tool)) {
-      throw new ConfigError(
-        'unknown_tool',
-        `${placeIn(config, at)}: the server offers no tool '${tool}'${nearOf(tool, names)}; it offers ${listed(names) || 'none'}`,
-        { file: config.path, ns, tool, at, offered: names },
-      );
-    }
+    const at = `${base}.tools.${tool}`;
     const def = defs.find((d) => d.name === tool);
     const props = propertiesOf(def?.inputSchema);
     if (!props) continue;

@@ -31,7 +31,6 @@ import { Handles, INSPECT, INSPECT_DEFINITION } from './handles.js';
 import {
   type ConfirmAnswer,
   type ConfirmRequest,
-  Interrupt,
   type Pending,
   Suspend,
   type UserChannel,
@@ -40,6 +39,7 @@ import {
 import { checkPlan, type PlanContext, type PlanShape, planMessages } from './plan.js';
 import { RequestDigests } from './request-digest.js';
 import { ServerContent } from './server-content.js';
+import { stopIfAborted } from './stop.js';
 import { DivergenceError, type Tape } from './tape.js';
 import {
   type DecodedCall,
@@ -425,7 +425,7 @@ export class Effects {
         reply = await driver.call({ slot, messages, tools, schema, signal, onText });
       } catch (e) {
         // Stopped from outside: no outcome is recorded, and a resume asks the model again.
-        if (this.signal?.aborted) throw new Interrupt();
+        stopIfAborted(this.signal);
         const budget = deadline.aborted;
         const err = budget
           ? new BudgetError('wallMs', this.meter.limits.wallMs, this.meter.elapsed(), at)
@@ -957,9 +957,9 @@ export class Effects {
         if (decision.verdict === 'deny') break;
       }
     }
-    const denied = decisions.find((d) => d.verdict === 'deny');
-    if (denied) return this.refused(call, `denied by policy: ${denied.reason}`, label, at, true);
-    for (const decision of decisions) {
+    // A deny can only be the last: settling it alone refuses the call without asking.
+    const last = decisions.at(-1)!;
+    for (const decision of last.verdict === 'deny' ? [last] : decisions) {
       const p = await this.settle(decision, at, what);
       if (!p.ok) return this.refused(call, p.reason, label, at, true);
     }
@@ -1023,7 +1023,7 @@ export class Effects {
     } catch (e) {
       // Stopped from outside mid-call: whether the call took effect is not known, so no
       // outcome is recorded, and a resume treats it as such.
-      if (this.signal?.aborted) throw new Interrupt();
+      stopIfAborted(this.signal);
       const err =
         e instanceof MvmError
           ? e

@@ -31,8 +31,6 @@ interface Held {
 
 export interface Resolved {
   args: JsonObject;
-  /** The join of the labels of the handles passed, public and trusted when none. */
-  label: Label;
   /** For each argument that holds a handle, the join of the labels of those it holds. */
   byArg: Map<string, Label>;
   used: string[];
@@ -65,7 +63,6 @@ export class Handles {
 
   /** Puts each `{"$handle": "h1"}` in the arguments, at any depth, in place of its content. */
   resolve(args: JsonObject): Resolved {
-    let label = PUBLIC_TRUSTED;
     let here: Label | undefined;
     const used: string[] = [];
     let missing: string | undefined;
@@ -76,7 +73,6 @@ export class Handles {
           missing ??= v.$handle;
           return v;
         }
-        label = join(label, held.label);
         here = join(here ?? PUBLIC_TRUSTED, held.label);
         if (!used.includes(v.$handle)) used.push(v.$handle);
         return held.content;
@@ -96,8 +92,6 @@ export class Handles {
     }
     // fromEntries keeps a `__proto__` key as a key, as the arguments had it.
     const out = Object.fromEntries(entries) as JsonObject;
-    return missing === undefined
-      ? { args: out, label, byArg, used }
-      : { args, label, byArg, used, missing };
+    return missing === undefined ? { args: out, byArg, used } : { args, byArg, used, missing };
   }
 }

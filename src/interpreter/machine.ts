@@ -9,7 +9,8 @@ import { type LinkedImage, type LinkedProcedure, walk } from '../verifier/expand
 import type { BudgetMeter } from './budget.js';
 import { Effects, type MachineEvent, type MachineHost } from './effects.js';
 import { Frame, render, textOf } from './frame.js';
-import { Interrupt, type Pending, Suspend } from './people.js';
+import { type Pending, Suspend } from './people.js';
+import { Interrupt, stopIfAborted } from './stop.js';
 import { DivergenceError, type Tape } from './tape.js';
 import { appendMessages, checkSize, decodeToolCalls, parseJsonText } from './values.js';
 import { reach } from './written.js';
@@ -123,22 +124,21 @@ export class Machine {
     }
     this.meter.elapsed();
     const { wallMs, ...used } = this.meter.used;
-    if (outcome.status === 'waiting') {
-      // A mark on the run, not something the program did: re-execution steps over it.
-      this.tape.mark('run.suspend', {
-        pending: outcome.pending as unknown as Json,
-        used: { ...used },
-        wallMs,
-      });
+    if (outcome.status === 'waiting' || outcome.status === 'interrupted') {
+      // Waiting for a person, or stopped from outside: not ended, and resumed from its
+      // journal. A mark on the run, not something the program did: re-execution steps over it.
+      const waiting = outcome.status === 'waiting';
+      const pending = outcome.pending as unknown as Json;
+      this.tape.mark(
+        waiting ? 'run.suspend' : 'run.interrupt',
+        waiting ? { pending, used: { ...used }, wallMs } : { used: { ...used }, wallMs },
+      );
       if (this.commitEnd) this.tape.flush();
-      this.emit({ type: 'run.suspend', pending: outcome.pending });
-      return outcome;
-    }
-    if (outcome.status === 'interrupted') {
-      // Stopped from outside, not ended: resumed, the run goes on from its journal.
-      this.tape.mark('run.interrupt', { used: { ...used }, wallMs });
-      if (this.commitEnd) this.tape.flush();
-      this.emit({ type: 'run.end', status: outcome.status, error: undefined });
+      this.emit(
+        waiting
+          ? { type: 'run.suspend', pending: outcome.pending }
+          : { type: 'run.end', status: outcome.status, error: undefined },
+      );
       return outcome;
     }
     const endOf = (o: RunOutcome): Json => ({
@@ -235,7 +235,7 @@ export class Machine {
     this.at = at;
     this.meter.step(at);
     if (this.tape.catchingUp) return false;
-    if (this.signal?.aborted) throw new Interrupt();
+    stopIfAborted(this.signal);
     this.emit({ type: 'step', at, op: ins.op, steps: this.meter.used.steps });
     return true;
   }

@@ -63,10 +63,3 @@ export interface UserChannel {
 export class Suspend {
   constructor(readonly pending: Pending) {}
 }
-
-/**
- * Thrown through the machine when the run's signal stops it (an interrupt): the run ends
- * resumable, and an effect it was making has no outcome recorded, so that a resume treats
- * it as one whose outcome is unknown rather than as one that failed.
- */
-export class Interrupt {}

@@ -17,7 +17,8 @@ import { expandTemplate, matchesTemplate } from '../tools/uris.js';
 import type { BudgetMeter } from './budget.js';
 import type { MachineHost } from './effects.js';
 import { type Frame, render } from './frame.js';
-import { type ConfirmRequest, Interrupt } from './people.js';
+import type { ConfirmRequest } from './people.js';
+import { stopIfAborted } from './stop.js';
 import type { Tape } from './tape.js';
 import { historyOf } from './values.js';
 
@@ -248,7 +249,7 @@ export class ServerContent {
       result = await ask();
     } catch (e) {
       // Stopped from outside: no outcome is recorded, and a resume asks the server again.
-      if (this.port.signal?.aborted) throw new Interrupt();
+      stopIfAborted(this.port.signal);
       const err =
         e instanceof MvmError
           ? e
