@@ -138,6 +138,10 @@ interface LoadedTool {
   ns: string;
   def: ToolDefinition;
   validate: ValidateFunction | undefined;
+  /** The server's hints in its definition, worked out once per definition. */
+  hints: ToolHints;
+  /** The places of its results the configuration vouches for, worked out once too. */
+  vouched: VouchedField[];
   /** Served by the machine itself, not by the namespace's server. */
   internal?: boolean;
 }
@@ -351,15 +355,21 @@ export class Effects {
 
   private toolSpecs(regs: string[] | undefined, frame: Frame, at?: string) {
     const specs: ToolSpec[] = [];
-    const shapes = new Map<string, PlanShape>();
     const labels: Label[] = [];
     for (const reg of regs ?? []) {
       const v = frame.get(reg, at);
       labels.push(v.label);
       specs.push(...toolSpecsOf(v.data, reg, at));
-      for (const t of v.data as Json[]) {
+    }
+    return { specs, label: joinAll(labels) };
+  }
+
+  /** What a planner is told of the offered tools beyond what a model calling them is. */
+  private planShapes(regs: string[] | undefined, frame: Frame, at?: string) {
+    const shapes = new Map<string, PlanShape>();
+    for (const reg of regs ?? []) {
+      for (const t of frame.get(reg, at).data as Json[]) {
         const o = t as JsonObject;
-        // What a planner is told beyond what a model calling the tool is.
         const shape: PlanShape = {};
         if (o.outputSchema !== null && typeof o.outputSchema === 'object') {
           shape.outputSchema = o.outputSchema as JsonObject;
@@ -368,7 +378,7 @@ export class Effects {
         if (shape.outputSchema || shape.vouched) shapes.set(o.name as string, shape);
       }
     }
-    return { specs, shapes, label: joinAll(labels) };
+    return shapes;
   }
 
   private async modelRequest(
@@ -587,7 +597,8 @@ export class Effects {
       );
     }
     const slots = Object.keys(parent.models ?? {});
-    const messages = planMessages(request.data as string, tools.specs, slots, tools.shapes);
+    const shapes = this.planShapes(ins.tools, frame, ins.at);
+    const messages = planMessages(request.data as string, tools.specs, slots, shapes);
     const planContext = {
       parent,
       offered: tools.specs.map((t) => t.name),
@@ -695,15 +706,16 @@ export class Effects {
         // A schema the validator cannot compile still reaches the model; the server checks.
         validate = undefined;
       }
-      this.tools.set(qualified, { ns, def, validate });
+      const hints = toolHints(def);
+      // The configuration's word on the result, not the server's: a planner may read these.
+      const vouched = this.host.vouched?.(ns, def.name, hints) ?? [];
+      this.tools.set(qualified, { ns, def, validate, hints, vouched });
       const entry: JsonObject = {
         name: qualified,
         description: def.description,
         inputSchema: def.inputSchema,
       };
       if (def.outputSchema) entry.outputSchema = def.outputSchema;
-      // The configuration's word on the result, not the server's: a planner may read these.
-      const vouched = this.host.vouched?.(ns, def.name, toolHints(def)) ?? [];
       if (vouched.length > 0) {
         entry.vouched = vouched.map((f) => ({ path: f.path, ...f.label }) as unknown as Json);
       }
@@ -720,7 +732,14 @@ export class Effects {
       }
       const def = INSPECT_DEFINITION as ToolDefinition;
       const validate = validatorFor(def.inputSchema);
-      this.tools.set(`${ns}/${INSPECT}`, { ns, def, validate, internal: true });
+      this.tools.set(`${ns}/${INSPECT}`, {
+        ns,
+        def,
+        validate,
+        hints: {},
+        vouched: [],
+        internal: true,
+      });
       list.push({ ...INSPECT_DEFINITION, name: `${ns}/${INSPECT}` } as unknown as Json);
     }
     return { list, pins };
@@ -930,7 +949,7 @@ export class Effects {
 
     // The server's hints, as recorded when its tools were listed: the host may only grow
     // stricter by them, and a person asked to confirm the call is shown them.
-    const hints = tool.internal ? {} : toolHints(tool.def);
+    const { hints } = tool;
     const mode = tool.internal
       ? 'read'
       : (this.host.modeOf?.(tool.ns, tool.def.name, hints) ?? 'write');
@@ -981,13 +1000,11 @@ export class Effects {
           readers: toolLabel.readers,
           sources: [source],
         });
-    const vouched = tool.internal
-      ? []
-      : (this.host.vouched?.(tool.ns, tool.def.name, hints) ?? []).map((f) => ({
-          path: f.path,
-          steps: f.steps,
-          label: join(label, { ...f.label, sources: [source] }),
-        }));
+    const vouched = tool.vouched.map((f) => ({
+      path: f.path,
+      steps: f.steps,
+      label: join(label, { ...f.label, sources: [source] }),
+    }));
     const asHandle = !tool.internal && this.givesHandles(tool.ns, tool.def.name);
 
     // Each attempt has its own intent: an approval to repeat a call covers one attempt, and
@@ -1147,7 +1164,7 @@ export class Effects {
       tool: call.name,
       callId: call.id,
       args,
-      ...shown(toolHints(tool.def)),
+      ...shown(tool.hints),
       rule: null,
       reason: 'the run stopped while this call was under way; it may or may not have happened',
       at,

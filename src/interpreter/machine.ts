@@ -13,7 +13,7 @@ import { type Pending, Suspend } from './people.js';
 import { Interrupt, stopIfAborted } from './stop.js';
 import { DivergenceError, type Tape } from './tape.js';
 import { appendMessages, checkSize, decodeToolCalls, parseJsonText } from './values.js';
-import { reach } from './written.js';
+import { reach, reachOfBranches } from './written.js';
 
 /** How a block ended, when it did not simply run to its end. */
 type Flow =
@@ -480,7 +480,7 @@ export class Machine {
     const cond = frame.get(ins.cond, ins.at);
     const body = truthy(cond.data) ? ins.then : (ins.else ?? []);
     const flow = await this.guarded(cond.label, body, frame);
-    const { writes, leaves, returns } = reach(ins.then, ins.else ?? []);
+    const { writes, leaves, returns } = reachOfBranches(ins);
     // A register the other branch would have written keeps its value because of cond.
     this.decidedBy(cond.label, writes, frame);
     // A branch that could leave the loop, or return, decides the rest of the loop or of the

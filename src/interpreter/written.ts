@@ -32,23 +32,25 @@ const DESTINATIONS: Record<string, string[]> = Object.fromEntries(
 DESTINATIONS['history.append'] = ['history'];
 
 const known = new WeakMap<Instruction[], BlockReach>();
+const branches = new WeakMap<object, BlockReach>();
 
-/** The reach of one or more blocks together. Blocks are never changed once linked. */
-export function reach(...blocks: Instruction[][]): BlockReach {
-  if (blocks.length === 1) return reachOf(blocks[0]!);
-  const writes = new Set<string>();
-  let leaves = false;
-  let returns = false;
-  for (const b of blocks) {
-    const r = reachOf(b);
-    for (const w of r.writes) writes.add(w);
-    leaves ||= r.leaves;
-    returns ||= r.returns;
-  }
-  return { writes: [...writes], leaves, returns };
+/** The reach of both branches of an `if` together, worked out once per instruction. */
+export function reachOfBranches(ins: { then: Instruction[]; else?: Instruction[] }): BlockReach {
+  const cached = branches.get(ins);
+  if (cached) return cached;
+  const a = reach(ins.then);
+  const b = ins.else ? reach(ins.else) : { writes: [], leaves: false, returns: false };
+  const both = {
+    writes: [...new Set([...a.writes, ...b.writes])],
+    leaves: a.leaves || b.leaves,
+    returns: a.returns || b.returns,
+  };
+  branches.set(ins, both);
+  return both;
 }
 
-function reachOf(block: Instruction[]): BlockReach {
+/** The reach of a block. Blocks are never changed once linked, so it is worked out once. */
+export function reach(block: Instruction[]): BlockReach {
   const cached = known.get(block);
   if (cached) return cached;
   const writes = new Set<string>();
