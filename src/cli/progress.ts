@@ -1,4 +1,5 @@
 import type { MachineEvent } from '../interpreter/effects.js';
+import { count } from '../models/wire.js';
 import { OPCODES, type OpcodeSpec } from '../spec/opcodes.js';
 
 export interface ProgressOptions {
@@ -97,6 +98,3 @@ export function progressLine(write: (text: string) => void, options: ProgressOpt
 const EFFECTFUL = new Set(['model', 'tool', 'user', 'memory']);
 
 const familyOf = (op: string) => (OPCODES as Record<string, OpcodeSpec | undefined>)[op]?.family;
-
-/** A figure from a driver: data, so only a finite, non-negative number counts. */
-const count = (n: unknown) => (typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0);

@@ -11,7 +11,7 @@ import { Monitor } from '../monitor/monitor.js';
 import { ConfigError, MvmError } from '../spec/errors.js';
 import type { Image } from '../spec/types.js';
 import type { HostFunction } from '../tools/host-functions.js';
-import { type HostConfig, namespaceKey, placeIn } from './config.js';
+import { type HostConfig, namespaceKey, own, placeIn } from './config.js';
 import type { ImageFile } from './image-file.js';
 import { lockPath, readLock } from './lock.js';
 import { rootsOf } from './server-hooks.js';
@@ -246,9 +246,4 @@ export function checkBinding(
   problems.push(...bindImage(image, ctx).problems);
   if (config.path) caught(() => readLock(lockPath(config.path!), config.path));
   return problems;
-}
-
-/** A record's own entry: names from an image or a configuration must not reach a prototype. */
-function own<T>(record: Record<string, T>, key: string): T | undefined {
-  return Object.hasOwn(record, key) ? record[key] : undefined;
 }

@@ -22,6 +22,14 @@ import { pointerToPath } from '../verifier/schema-check.js';
 import { resourceRules } from './resources.js';
 import type { TelemetryConfig } from './telemetry.js';
 
+/**
+ * A record's own entry: names from an image or a configuration (`constructor`, `__proto__`)
+ * must not reach what every object inherits.
+ */
+export function own<T>(record: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
 /** A label as a configuration writes it; what it leaves out comes from around it. */
 export interface LabelSetting {
   integrity?: Integrity;

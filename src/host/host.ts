@@ -39,7 +39,7 @@ import type { LinkedImage } from '../verifier/expand.js';
 import { type Answer, checkAnswers, pendingOf } from './answers.js';
 import { bindImage, checkSignature, DRIVERS, type DriverFactory, monitorOptions } from './bind.js';
 import { lockUpdateCommand, shellArg } from './command-line.js';
-import { type HostConfig, type NamespaceBinding, RUN_DIR } from './config.js';
+import { type HostConfig, type NamespaceBinding, own, RUN_DIR } from './config.js';
 import { type ImageFile, imageFromObject, verifyFile } from './image-file.js';
 import {
   auditLock,
@@ -988,12 +988,4 @@ function answerEntry(a: Answer): [type: string, data: JsonObject] {
   const data: JsonObject = { id: a.id, verdict: a.verdict };
   if (a.reason !== undefined) data.reason = a.reason;
   return ['confirm.answer', data];
-}
-
-/**
- * A record's own entry: names from an image or a configuration (`constructor`, `__proto__`)
- * must not reach what every object inherits.
- */
-function own<T>(record: Record<string, T>, key: string): T | undefined {
-  return Object.hasOwn(record, key) ? record[key] : undefined;
 }

@@ -13,6 +13,7 @@ import type { BudgetMeter } from '../interpreter/budget.js';
 import { type UserChannel, WAIT } from '../interpreter/people.js';
 import { PUBLIC_TRUSTED } from '../labels/label.js';
 import type { Message, ModelDriver, StopReason, Usage } from '../models/driver.js';
+import { count } from '../models/wire.js';
 import type { Monitor } from '../monitor/monitor.js';
 import { DriverError } from '../spec/errors.js';
 import type { Json, JsonObject } from '../spec/types.js';
@@ -182,7 +183,7 @@ async function sample(
   const driver = ctx.driver(slot);
   const described = driver.describe();
   // The wall-clock budget bounds the call, as it bounds the image's own.
-  const remaining = ctx.meter ? Math.min(2 ** 31 - 1, Math.max(1, ctx.meter.remainingMs())) : 0;
+  const remaining = ctx.meter ? ctx.meter.timerMs() : 0;
   const signal = remaining > 0 ? AbortSignal.timeout(remaining) : undefined;
   const started = performance.now();
   let reply: Awaited<ReturnType<ModelDriver['call']>>;
@@ -216,7 +217,6 @@ async function sample(
 
 /** Counts from a driver are data: only a non-negative number counts. */
 function usageOf(u: Partial<Usage> | undefined): Usage {
-  const count = (n: unknown) => (typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0);
   const usage: Usage = { inputTokens: count(u?.inputTokens), outputTokens: count(u?.outputTokens) };
   if (u?.cost !== undefined) usage.cost = count(u.cost);
   return usage;

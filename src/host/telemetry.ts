@@ -21,6 +21,7 @@ import type {
   ModelRequest,
   StopReason,
 } from '../models/driver.js';
+import { count } from '../models/wire.js';
 import { MvmError, ProviderError } from '../spec/errors.js';
 import type { Json, JsonObject } from '../spec/types.js';
 import type {
@@ -237,12 +238,12 @@ export class RunTelemetry {
     }
     try {
       const reply = await context.with(trace.setSpan(this.parent, span), () => inner.call(call));
-      this.usage.input += tokens(reply.usage?.inputTokens);
-      this.usage.output += tokens(reply.usage?.outputTokens);
+      this.usage.input += count(reply.usage?.inputTokens);
+      this.usage.output += count(reply.usage?.outputTokens);
       if (recording) {
         span.setAttributes({
-          'gen_ai.usage.input_tokens': tokens(reply.usage?.inputTokens),
-          'gen_ai.usage.output_tokens': tokens(reply.usage?.outputTokens),
+          'gen_ai.usage.input_tokens': count(reply.usage?.inputTokens),
+          'gen_ai.usage.output_tokens': count(reply.usage?.outputTokens),
           'gen_ai.response.finish_reasons': [FINISH[reply.stop] ?? 'other'],
         });
         if (reply.model !== undefined) span.setAttribute('gen_ai.response.model', reply.model);
@@ -477,11 +478,6 @@ function failed(span: Span, error: unknown): void {
   span.recordException(e);
   span.setAttribute('error.type', e instanceof MvmError ? e.code : e.name || '_OTHER');
   span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
-}
-
-/** Counts from a driver or a replay file are data: only a non-negative number counts. */
-function tokens(n: unknown): number {
-  return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0;
 }
 
 /** A message in the conventions' form: a role and its parts. */

@@ -2,7 +2,7 @@ import { ConfigError } from '../spec/errors.js';
 import { closest } from '../spec/near.js';
 import type { JsonObject } from '../spec/types.js';
 import type { ToolDefinition } from '../tools/provider.js';
-import { type HostConfig, namespaceKey, placeIn } from './config.js';
+import { type HostConfig, namespaceKey, own, placeIn } from './config.js';
 
 /** How many names a message lists before it says how many more there are. */
 const LISTED = 12;
@@ -36,7 +36,7 @@ export function checkToolSettings(
   defs: readonly ToolDefinition[],
   offered: ReadonlySet<string> = new Set(defs.map((d) => d.name)),
 ): void {
-  const binding = Object.hasOwn(config.tools, ns) ? config.tools[ns] : undefined;
+  const binding = own(config.tools, ns);
   const settings = binding?.tools ?? {};
   const base = namespaceKey(config, ns);
   const names = [...offered].sort();

@@ -59,6 +59,14 @@ export class BudgetMeter {
     return Math.max(0, this.limits.wallMs - (Date.now() - this.started));
   }
 
+  /**
+   * A timer's length for an effect that may take at most `limit`: no longer than the wall
+   * clock has left, at least 1 ms, and at most 2^31-1 ms, past which a timer fires at once.
+   */
+  timerMs(limit = Number.POSITIVE_INFINITY): number {
+    return Math.min(limit, 2 ** 31 - 1, Math.max(1, this.remainingMs()));
+  }
+
   beforeModelCall(at?: string): void {
     if (this.used.modelCalls + 1 > this.limits.modelCalls) {
       throw new BudgetError('modelCalls', this.limits.modelCalls, this.used.modelCalls + 1, at);

@@ -4,6 +4,7 @@ import { join, joinAll, type Label, PUBLIC_TRUSTED, type Readers } from '../labe
 import { fieldLabel, formOf, partsOf, type Step, type VouchedField } from '../labels/parts.js';
 import { taint, type Value, value } from '../labels/value.js';
 import type { Message, ModelDriver, ModelReply, ToolSpec } from '../models/driver.js';
+import { count } from '../models/wire.js';
 import type { Sink } from '../monitor/flow.js';
 import type { Decision, Mode, Monitor } from '../monitor/monitor.js';
 import {
@@ -461,7 +462,6 @@ export class Effects {
       this.emit({ type: 'model.reply', at, slot, reply, ms });
     }
     // Counts from a driver or a replay file are data: only a non-negative number counts.
-    const count = (n: unknown) => (typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0);
     this.meter.afterModelCall(
       count(reply.usage?.inputTokens) + count(reply.usage?.outputTokens),
       at,
@@ -477,7 +477,7 @@ export class Effects {
    */
   private modelSignal(): { deadline: AbortSignal; signal: AbortSignal } {
     if (!this.deadline) {
-      const remaining = Math.min(2 ** 31 - 1, Math.max(1, this.meter.remainingMs()));
+      const remaining = this.meter.timerMs();
       const deadline = AbortSignal.timeout(remaining);
       const signal = this.signal ? AbortSignal.any([this.signal, deadline]) : deadline;
       this.deadline = { deadline, signal };
@@ -1033,9 +1033,8 @@ export class Effects {
     const started = performance.now();
     let outcome: Awaited<ReturnType<ToolProvider['call']>>;
     try {
-      // Timers take at most 2^31-1 ms; a larger figure would fire at once.
       const limit = this.host.toolTimeout?.(tool.ns) ?? this.host.toolTimeoutMs;
-      const timeoutMs = Math.min(limit, 2 ** 31 - 1, Math.max(1, this.meter.remainingMs()));
+      const timeoutMs = this.meter.timerMs(limit);
       outcome = await provider.call(tool.def.name, args, { timeoutMs, signal: this.signal });
     } catch (e) {
       // Stopped from outside mid-call: whether the call took effect is not known, so no

@@ -283,8 +283,7 @@ export class ServerContent {
   private options(ns: string) {
     const host = this.port.host;
     const limit = host.toolTimeout?.(ns) ?? host.toolTimeoutMs;
-    // Timers take at most 2^31-1 ms; a larger figure would fire at once.
-    const timeoutMs = Math.min(limit, 2 ** 31 - 1, Math.max(1, this.port.meter.remainingMs()));
+    const timeoutMs = this.port.meter.timerMs(limit);
     return { timeoutMs, signal: this.port.signal };
   }
 
