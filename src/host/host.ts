@@ -321,6 +321,20 @@ export class Mvm {
     return resourceRules(binding && expandRunDir(binding, runDir), tool);
   }
 
+  /**
+   * How the configuration labels what tools give, and which results come as handles: the
+   * same for a live run and for a replay, which must give the model what the run gave it.
+   */
+  private labelHooks(): Pick<MachineHost, 'namespaceLabel' | 'toolLabel' | 'vouched' | 'handles'> {
+    const tools = this.config.tools;
+    return {
+      namespaceLabel: (ns) => this.namespaceLabel(ns),
+      toolLabel: (ns, tool, hints) => toolLabel(own(tools, ns), ns, tool, hints),
+      vouched: (ns, tool, hints) => vouchedFields(own(tools, ns), tool, hints),
+      handles: (ns) => this.handlesOf(ns),
+    };
+  }
+
   private handlesOf(ns: string): boolean | string[] {
     return own(this.config.tools, ns)?.handles ?? false;
   }
@@ -582,20 +596,14 @@ export class Mvm {
     const host: MachineHost = {
       model: async (slot) => drivers.get(slot)!,
       provider: async (ns) => providerOf(ns),
-      namespaceLabel: (ns) => this.namespaceLabel(ns),
-      toolLabel: (ns, tool, hints) => toolLabel(own(this.config.tools, ns), ns, tool, hints),
-      vouched: (ns, tool, hints) => vouchedFields(own(this.config.tools, ns), tool, hints),
+      ...this.labelHooks(),
       memory: { get: () => undefined, put: () => {} },
-      // What comes as a handle shapes what the model is given, so replay must know it too.
-      handles: (ns) => this.handlesOf(ns),
       user: answersOnly,
       toolTimeoutMs: this.config.toolTimeoutMs,
     };
     const tape = new Tape(this.store.journal(run.id), entries, true);
     const meter = new BudgetMeter({ ...((start.budgets ?? {}) as Partial<Budgets>) });
-    tape.onMark = (e) => {
-      if (e.type === 'server.sample') chargeRecorded(meter, e.data);
-    };
+    chargeSamples(tape, meter);
     const machine = new Machine({
       linked,
       host,
@@ -669,9 +677,7 @@ export class Mvm {
     lend.record = (type, data) => tape.mark(type, data);
     // A server's sampling calls are charged to the run like its own, and traced alike.
     lend.meter = meter;
-    tape.onMark = (e) => {
-      if (e.type === 'server.sample') chargeRecorded(meter, e.data);
-    };
+    chargeSamples(tape, meter);
     if (telemetry) {
       const made = lend.driver;
       lend.driver = (slot) => telemetry.driver(slot, made(slot), own(this.config.models, slot));
@@ -684,9 +690,7 @@ export class Mvm {
         await p.connect();
         return telemetry ? telemetry.provider(p) : p;
       },
-      namespaceLabel: (ns) => this.namespaceLabel(ns),
-      toolLabel: (ns, tool, hints) => toolLabel(own(this.config.tools, ns), ns, tool, hints),
-      vouched: (ns, tool, hints) => vouchedFields(own(this.config.tools, ns), tool, hints),
+      ...this.labelHooks(),
       memory: {
         get: (key) => {
           const found = this.store.memoryGet(scope, key);
@@ -715,7 +719,6 @@ export class Mvm {
           }
         : {}),
       contentArgs: (ns, tool) => contentArgs(own(this.config.tools, ns), tool),
-      handles: (ns) => this.handlesOf(ns),
       idempotent: (ns, tool) => {
         const which = own(this.config.tools, ns)?.idempotent ?? false;
         return Array.isArray(which) ? which.includes(tool) : which;
@@ -988,4 +991,11 @@ function answerEntry(a: Answer): [type: string, data: JsonObject] {
   const data: JsonObject = { id: a.id, verdict: a.verdict };
   if (a.reason !== undefined) data.reason = a.reason;
   return ['confirm.answer', data];
+}
+
+/** The sampling calls a journal records count against the budgets as it is read again. */
+function chargeSamples(tape: Tape, meter: BudgetMeter): void {
+  tape.onMark = (e) => {
+    if (e.type === 'server.sample') chargeRecorded(meter, e.data);
+  };
 }
