@@ -148,8 +148,9 @@ describe('every image the verifier accepts', () => {
         params(150),
       );
       // A generator whose images never verify would make the property hold vacuously. About
-      // one in seven is accepted; the bound sits well below, so that a seed does not fail it.
-      expect(accepted).toBeGreaterThan(total / 20);
+      // one in ten is accepted, 7 to 20 of 150 over seeds; the bound sits well below, so that
+      // a seed does not fail it.
+      expect(accepted).toBeGreaterThan(total / 50);
     },
     timeout(60_000),
   );
