@@ -14,6 +14,7 @@ import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { JournalEntry } from '../src/audit/chain.js';
 import type { JsonObject } from '../src/spec/types.js';
+import { LOG_FILE, readLog } from '../src/store/log.js';
 import { RunStore } from '../src/store/store.js';
 import { mvmProcess as mvm, root, spawnMvm } from './cli.js';
 
@@ -184,8 +185,10 @@ function killAt(child: ChildProcess, store: string, count: number, extraMs: numb
     poll = setInterval(() => {
       try {
         reader ??= new Database(join(store, 'mvm.db'), { readonly: true, fileMustExist: true });
-        const row = reader.prepare('SELECT max(count) AS n FROM runs').get() as { n: number };
-        if (row.n >= count) {
+        // What the database holds, and the commits since in the run's log.
+        const runs = reader.prepare('SELECT id, count FROM runs').all() as Run[];
+        const n = Math.max(0, ...runs.map((r) => committed(store, r)));
+        if (n >= count) {
           clearInterval(poll);
           kill();
         }
@@ -201,6 +204,13 @@ function killAt(child: ChildProcess, store: string, count: number, extraMs: numb
       resolve();
     }),
   );
+}
+
+type Run = { id: string; count: number };
+
+function committed(store: string, run: Run): number {
+  const tail = readLog(join(store, 'runs', run.id, LOG_FILE), run.count);
+  return tail?.rows.at(-1)?.entry.seq ?? run.count;
 }
 
 function journalOf(store: string, runId: string): JournalEntry[] {

@@ -31,7 +31,8 @@ function writeJournal(): void {
   j.append('tool.result', { name: 'fs/read', content: 'hello' }, 'procedures.main.body[0]');
   j.append('user.show', { data: 'hello' }, 'procedures.main.body[1]');
   j.append('run.end', { status: 'done', output: 'hello' });
-  j.flush();
+  // Into the database, as a run's end commits it.
+  store.transaction(() => j.flush());
 }
 
 /** The journal checked against the anchor (head and count) kept in the runs table. */

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -206,24 +206,44 @@ describe('journal', () => {
     });
   });
 
-  it('refuses to append where an entry already sits, with append_failed', () => {
+  /** A run with entry 1 committed, and an entry 2 someone else wrote into the same file. */
+  function intruded() {
     const run = store.createRun(meta());
     const j = store.journal(run.id);
     j.append('a', 1);
-    j.flush();
-    // Someone else wrote entry 2 into the same file.
+    store.transaction(() => j.flush());
     store.database
       .prepare(
         `INSERT INTO journal (run_id, seq, ts, type, at, data, prev, hash)
          VALUES (?, 2, 'ts', 'b', NULL, '2', 'p', 'h')`,
       )
       .run(run.id);
+    return { run, j };
+  }
+
+  it('refuses to commit where an entry already sits, with append_failed', () => {
+    const { run, j } = intruded();
 
     j.append('c', 3);
-    expect(thrown(() => j.flush())).toMatchObject({ kind: 'store', code: 'append_failed' });
-    // The failed append moved nothing.
+    expect(thrown(() => store.transaction(() => j.flush()))).toMatchObject({
+      kind: 'store',
+      code: 'append_failed',
+    });
+    // The failed commit moved nothing.
     expect(j.count).toBe(1);
     expect(store.getRun(run.id)!.count).toBe(1);
+  });
+
+  it('refuses to fold a commit log where an entry already sits, leaving the run running', () => {
+    const { run, j } = intruded();
+    const c = j.append('c', 3);
+    j.flush(); // into the log, which knows nothing of the database's rows
+
+    const settled = () => store.settle(run.id, 'done', { output: null, error: null, manifest: {} });
+    expect(thrown(settled)).toMatchObject({ kind: 'store', code: 'append_failed' });
+    expect(store.getRun(run.id)).toMatchObject({ status: 'running' });
+    // The log keeps the commit for whoever looks into the run.
+    expect(readFileSync(join(run.dir, 'journal.log'), 'utf8')).toContain(c.hash);
   });
 });
 
@@ -365,5 +385,141 @@ describe('store layout', () => {
     expect((err as StoreError).code).toBe('newer_store');
     expect((err as StoreError).message).toMatch(/layout 99/);
     store = RunStore.open(mkdtempSync(join(tmpdir(), 'mvm-store-')));
+  });
+});
+
+describe('the commit log', () => {
+  /** A run with `n` entries committed outside a transaction, as a run between effects does. */
+  function running(n: number) {
+    const run = store.createRun(meta());
+    const j = store.journal(run.id);
+    store.transaction(() => {
+      j.append('run.start', { inputs: {} });
+      j.flush();
+    });
+    for (let i = 2; i <= n; i++) {
+      j.append('step', { i });
+      j.flush();
+    }
+    return { run, j, log: join(run.dir, 'journal.log') };
+  }
+
+  it('holds the commits between effects, which another store sees and carries on', () => {
+    const { run, j, log } = running(5);
+    expect(store.database.prepare('SELECT count(*) FROM journal').pluck().get()).toBe(1);
+    expect(
+      readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('E')),
+    ).toHaveLength(4);
+
+    // As a process that finds the run after this one was killed.
+    const other = RunStore.open(dir);
+    try {
+      const seen = other.getRun(run.id)!;
+      expect(seen).toMatchObject({ count: 5, head: j.head });
+      const entries = other.entries(run.id);
+      expect(entries.map((e) => e.data)).toEqual([
+        { inputs: {} },
+        ...[2, 3, 4, 5].map((i) => ({ i })),
+      ]);
+      expect(verifyChain(entries, seen).ok).toBe(true);
+
+      const again = other.journal(run.id);
+      expect(again.count).toBe(5);
+      again.append('step', { i: 6 });
+      other.settle(run.id, 'done', { output: null, error: null, manifest: {} });
+      const all = other.entries(run.id);
+      expect(all).toHaveLength(6);
+      expect(verifyChain(all, other.getRun(run.id)!).ok).toBe(true);
+      expect(other.database.prepare('SELECT count(*) FROM journal').pluck().get()).toBe(6);
+      // Folded in: nothing is left in the log.
+      expect(existsSync(log) ? readFileSync(log, 'utf8') : '').toBe('');
+    } finally {
+      other.close();
+    }
+  });
+
+  it('leaves out a commit cut short, and the next commit starts where the last finished', () => {
+    const { run, j, log } = running(3);
+    writeFileSync(
+      log,
+      `${readFileSync(log, 'utf8')}E\t4\t2026-01-01T00:00:00.000Z\t"step"\t\t${j.head}\tabc\t{"i"`,
+      {
+        flag: 'w',
+      },
+    );
+    const other = RunStore.open(dir);
+    try {
+      expect(other.getRun(run.id)!.count).toBe(3);
+      expect(other.entries(run.id)).toHaveLength(3);
+      const again = other.journal(run.id);
+      again.append('step', { i: 4 });
+      again.flush();
+      expect(readFileSync(log, 'utf8')).not.toContain('{"i"\n');
+      expect(verifyChain(other.entries(run.id), other.getRun(run.id)!)).toMatchObject({
+        ok: true,
+        count: 4,
+      });
+    } finally {
+      other.close();
+    }
+  });
+
+  it('refuses a log with a line it does not write before a finished commit, naming the line', () => {
+    const { run, log } = running(3);
+    const lines = readFileSync(log, 'utf8').split('\n');
+    lines[0] = 'not a line of the log';
+    writeFileSync(log, lines.join('\n'));
+    expect(thrown(() => store.entries(run.id))).toMatchObject({
+      kind: 'store',
+      code: 'bad_log',
+      message: `${log}:1: not an entry line`,
+    });
+  });
+
+  it('keeps a type or place with tabs, line breaks and lone surrogates as they were', () => {
+    const { run, j } = running(1);
+    const odd = j.append('odd\ttype\n', { text: 'a\tb\nc\ud800' }, 'procedures.p\ud800\t');
+    j.flush();
+    const [, read] = store.entries(run.id);
+    expect(read).toEqual(odd);
+    expect(verifyChain(store.entries(run.id), store.getRun(run.id)!).ok).toBe(true);
+  });
+
+  it('is folded into the database as it grows, and stays short', () => {
+    const { run, j, log } = running(1200);
+    const stored = store.database.prepare('SELECT count(*) FROM journal').pluck().get() as number;
+    expect(stored).toBeGreaterThanOrEqual(1024);
+    const inLog = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('E'));
+    expect(stored + inLog.length).toBe(1200);
+    expect(verifyChain(store.entries(run.id), { head: j.head, count: 1200 }).ok).toBe(true);
+  });
+
+  it('with durability full, holds each entry as soon as it is appended', () => {
+    const full = RunStore.open(dir, { durability: 'full' });
+    try {
+      const run = full.createRun(meta());
+      const j = full.journal(run.id);
+      j.append('run.start', {});
+      const second = j.append('step', { i: 2 });
+      // Seen from another connection with nothing flushed by hand.
+      expect(store.getRun(run.id)).toMatchObject({ count: 2, head: second.hash });
+      expect(store.entries(run.id).at(-1)).toEqual(second);
+    } finally {
+      full.close();
+    }
+  });
+
+  it('goes into the transaction a commit is made in, with what the log held before', () => {
+    const { run, j } = running(4);
+    j.append('step', { i: 5 });
+    store.transaction(() => {
+      j.flush();
+      store.setStatus(run.id, 'waiting');
+    });
+    expect(store.database.prepare('SELECT count(*) FROM journal').pluck().get()).toBe(5);
   });
 });

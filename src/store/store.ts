@@ -1,12 +1,24 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fdatasyncSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { canonicalJson } from '../audit/canonical.js';
 import { GENESIS, hashWithData, type JournalEntry } from '../audit/chain.js';
 import { StoreError } from '../spec/errors.js';
 import type { Json } from '../spec/types.js';
+import { type Committed, commitText, LOG_FILE, type LogTail, readLog } from './log.js';
 
 export type RunStatus = 'running' | 'done' | 'failed' | 'waiting' | 'interrupted';
 
@@ -174,7 +186,7 @@ export class RunStore {
   /** Each statement is prepared once: preparing costs more than running most of them. */
   private readonly statements = new Map<string, Database.Statement>();
   private claimTx: Database.Transaction<(id: string) => void> | undefined;
-  private writeRows: RowWriter | undefined;
+  private journalStore: JournalStore | undefined;
 
   private constructor(
     dir: string,
@@ -370,6 +382,10 @@ export class RunStore {
     this.claimTx.immediate(id);
   }
 
+  /**
+   * The journal a run is appended to, from where it stands: the database's rows and what the
+   * run's commit log holds past them (a process that stopped leaves its last commits there).
+   */
   journal(runId: string): Journal {
     let j = this.journals.get(runId);
     if (!j) {
@@ -377,8 +393,17 @@ export class RunStore {
         | { head: string; count: number }
         | undefined;
       if (!run) throw new StoreError('run_not_found', `no run '${runId}'`, { run: runId });
-      this.writeRows ??= this.rowWriter();
-      j = new Journal(this.writeRows, runId, run.head, run.count, this.durability === 'full');
+      const log = this.logPath(runId);
+      const tail = readLog(log, run.count);
+      j = new Journal(
+        this.forJournals(),
+        runId,
+        log,
+        run.head,
+        run.count,
+        tail,
+        this.durability === 'full',
+      );
       this.journals.set(runId, j);
     }
     return j;
@@ -390,7 +415,7 @@ export class RunStore {
     const rows = this.sql(
       'SELECT seq, ts, type, at, data, prev, hash FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq',
     ).all(runId, after) as EntryRow[];
-    return rows.map((r) => {
+    const entries = rows.map((r) => {
       const e: JournalEntry = {
         seq: r.seq,
         ts: r.ts,
@@ -402,6 +427,16 @@ export class RunStore {
       if (r.at !== null) e.at = JSON.parse(r.at) as string;
       return e;
     });
+    // The commit log holds what the run committed since it was last folded in.
+    const tail = readLog(this.logPath(runId), entries.at(-1)?.seq ?? after);
+    for (const { entry, dataText } of tail?.rows ?? []) {
+      entries.push({ ...entry, data: parseStored(dataText) });
+    }
+    return entries;
+  }
+
+  private logPath(runId: string): string {
+    return join(this.runDir(runId), LOG_FILE);
   }
 
   saveManifest(runId: string, manifest: Json): void {
@@ -448,13 +483,15 @@ export class RunStore {
     }
   }
 
-  /** One transaction for every journal: a run's buffered entries, then its anchor. */
-  private rowWriter(): RowWriter {
+  /** What journals need of the store: rows written with their run's anchor, and its count. */
+  private forJournals(): JournalStore {
+    if (this.journalStore) return this.journalStore;
     const insert = this.sql(
       'INSERT INTO journal (run_id, seq, ts, type, at, data, prev, hash) VALUES (?,?,?,?,?,?,?,?)',
     );
     const anchor = this.sql('UPDATE runs SET head = ?, count = ? WHERE id = ?');
-    const write = this.db.transaction((runId: string, rows: Buffered[]) => {
+    const count = this.sql('SELECT count FROM runs WHERE id = ?').pluck();
+    const write = this.db.transaction((runId: string, rows: Committed[]) => {
       for (const { entry, dataText } of rows) {
         insert.run(
           runId,
@@ -471,7 +508,16 @@ export class RunStore {
       const last = rows[rows.length - 1]!.entry;
       anchor.run(last.hash, last.seq, runId);
     });
-    return (runId, rows) => write(runId, rows);
+    const db = this.db;
+    this.journalStore = {
+      insert: (runId, rows) => write(runId, rows),
+      get inTransaction() {
+        return db.inTransaction;
+      },
+      stored: (runId) => (count.get(runId) as number | undefined) ?? 0,
+      transaction: (fn) => this.transaction(fn),
+    };
+    return this.journalStore;
   }
 
   private sql(text: string): Database.Statement {
@@ -484,6 +530,16 @@ export class RunStore {
   }
 
   private toRecord(row: RunRow): RunRecord {
+    // The anchor as the run's journal stands: a running run's last commits may be in its log.
+    let { head, count } = row;
+    this.journals.get(row.id)?.flush();
+    if (row.status === 'running') {
+      const last = readLog(this.logPath(row.id), row.count)?.rows.at(-1)?.entry;
+      if (last) {
+        head = last.hash;
+        count = last.seq;
+      }
+    }
     return {
       id: row.id,
       imageName: row.image_name,
@@ -494,33 +550,74 @@ export class RunStore {
       endedAt: row.ended_at,
       output: row.output === null ? null : parseStored(row.output),
       error: row.error === null ? null : parseStored(row.error),
-      head: row.head,
-      count: row.count,
+      head,
+      count,
       dir: this.runDir(row.id),
     };
   }
 }
 
+/** What a journal needs of its store. */
+interface JournalStore {
+  /** Writes rows into the database with the run's anchor, in a transaction of its own or the caller's. */
+  insert(runId: string, rows: Committed[]): void;
+  /** Whether a transaction is open: a commit then goes into it, not into the log. */
+  readonly inTransaction: boolean;
+  /** How many of the run's entries the database holds. */
+  stored(runId: string): number;
+  /** Runs `fn` in a transaction of its own. */
+  transaction(fn: () => void): void;
+}
+
+/** Entries the log may hold before they are folded into the database while the run goes on. */
+const FOLD_ENTRIES = 512;
+const FOLD_BYTES = 1 << 20;
+
 /**
- * A run's journal, append-only. Entries are chained as they are appended and written in
- * batches: `flush` commits what is buffered, with the anchor, in one transaction. The machine
- * flushes before every effect on the world, so an intent is on disk before its effect
- * starts; an outcome is written with the next flush, and a process that stops before it
- * leaves an intent without an outcome, which a resumed run treats as unknown, never as
- * done. With durability `full`, every append is committed and synced at once.
+ * A run's journal, append-only. Entries are chained as they are appended and committed in
+ * batches: `flush` commits what is buffered. The machine flushes before every effect on the
+ * world, so an intent is on disk before its effect starts; an outcome is written with the
+ * next flush, and a process that stops before it leaves an intent without an outcome, which a
+ * resumed run treats as unknown, never as done. With durability `full`, every append is
+ * committed and synced at once.
+ *
+ * A commit goes to the run's commit log (`log.ts`), one write, and the log is folded into
+ * the database when the run ends or waits, or when it grows past a bound; a commit made
+ * inside a database transaction (a run's start, its resume, its end) goes into that
+ * transaction instead, with the log's entries before it. Readers see both: the store reads
+ * the log past what the database holds. A log left by a stopped process is read, and then
+ * continued, by whoever opens the run's journal next.
  */
 export class Journal {
-  private buffer: Buffered[] = [];
+  private buffer: Committed[] = [];
   private closed = false;
+  /** Committed to the log and not yet to the database, as far as this object knows. */
+  private logged: Committed[] = [];
+  private loggedBytes = 0;
+  private fd: number | undefined;
+  /** Bytes of finished commits in the log; past them is a commit cut short, if anything. */
+  private logSize: number;
+  /** The log holds entries the database took in a caller's transaction, up to this seq. */
+  private foldedInto = 0;
+  private wrote = false;
 
-  /** `write` commits a run's rows and moves its anchor, in one transaction. */
   constructor(
-    private readonly write: RowWriter,
+    private readonly store: JournalStore,
     readonly runId: string,
+    private readonly logPath: string,
     private headHash: string,
     private length: number,
+    found: LogTail | undefined,
     private readonly eager = false,
-  ) {}
+  ) {
+    this.logSize = found?.end ?? 0;
+    const last = found?.rows[found.rows.length - 1];
+    if (found && last) {
+      this.logged = found.rows;
+      this.headHash = last.entry.hash;
+      this.length = last.entry.seq;
+    }
+  }
 
   get head(): string {
     return this.headHash;
@@ -555,42 +652,150 @@ export class Journal {
     return entry;
   }
 
-  /** Commits what is buffered; later appends are refused. */
+  /** Commits what is buffered, lets go of the log if the database holds it all; later appends are refused. */
   close(): void {
     try {
       this.flush();
     } finally {
       this.closed = true;
+      this.closeLog();
     }
   }
 
   /**
-   * Commits the buffered entries and the anchor in one transaction. When that fails, the
-   * buffered entries are dropped and the journal stands where it was last committed.
+   * Commits the buffered entries. When that fails, the buffered entries are dropped and the
+   * journal stands where it was last committed.
    */
   flush(): void {
-    if (this.buffer.length === 0) return;
     const rows = this.buffer;
+    // Inside a transaction what the log holds goes into the database with it.
+    if (rows.length === 0 && (this.logged.length === 0 || !this.store.inTransaction)) return;
     this.buffer = [];
     try {
-      this.write(this.runId, rows);
+      if (this.store.inTransaction) this.fold(rows);
+      else if (this.logged.length + rows.length >= FOLD_ENTRIES || this.loggedBytes >= FOLD_BYTES) {
+        this.store.transaction(() => this.fold(rows));
+        this.emptyLog();
+      } else this.log(rows);
     } catch (e) {
-      this.headHash = rows[0]!.entry.prev;
-      this.length = rows[0]!.entry.seq - 1;
+      const first = rows[0] ?? this.logged[0]!;
+      if (rows.length > 0) {
+        this.headHash = first.entry.prev;
+        this.length = first.entry.seq - 1;
+      }
       throw new StoreError(
         'append_failed',
         `cannot append to the journal of ${this.runId}`,
-        { run: this.runId, type: rows[0]!.entry.type },
+        { run: this.runId, type: first.entry.type },
         e,
       );
     }
   }
+
+  /** Into the database, with what the log holds before them. */
+  private fold(rows: Committed[]): void {
+    const all =
+      this.logged.length === 0 ? rows : rows.length === 0 ? this.logged : [...this.logged, ...rows];
+    this.store.insert(this.runId, all);
+    this.logged = [];
+    this.loggedBytes = 0;
+    this.foldedInto = all[all.length - 1]!.entry.seq;
+  }
+
+  /** One write to the log, synced with durability `full`. */
+  private log(rows: Committed[]): void {
+    const text = commitText(rows);
+    const fd = this.openLog();
+    try {
+      this.logSize += writeAll(fd, text);
+      if (this.eager) fdatasyncSync(fd);
+    } catch (e) {
+      // What part of the commit went in is cut off, so that the next one follows the last.
+      ftruncateSync(fd, this.logSize);
+      throw e;
+    }
+    this.logged.push(...rows);
+    this.loggedBytes += text.length;
+  }
+
+  private openLog(): number {
+    if (this.fd !== undefined) {
+      if (this.foldedInto > 0) this.emptyLog();
+      return this.fd;
+    }
+    let fd: number;
+    try {
+      fd = openSync(this.logPath, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      mkdirSync(dirname(this.logPath), { recursive: true });
+      fd = openSync(this.logPath, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND);
+    }
+    this.fd = fd;
+    // A log this object did not start may hold what the database now holds, or end in a
+    // commit cut short: the next commit starts after the last finished one.
+    const size = fstatSync(fd).size;
+    if (size === 0) {
+      this.foldedInto = 0;
+      this.logSize = 0;
+      if (this.eager) syncFolder(dirname(this.logPath));
+    } else if (this.foldedInto > 0) this.emptyLog();
+    else if (size !== this.logSize) ftruncateSync(fd, this.logSize);
+    this.wrote = true;
+    return fd;
+  }
+
+  /**
+   * Empties the log once the database holds what it held. Folded in a caller's transaction,
+   * that is so only once the caller committed, which the database itself tells.
+   */
+  private emptyLog(): void {
+    if (this.store.stored(this.runId) < this.foldedInto) {
+      throw new StoreError(
+        'log_unfolded',
+        `the database lacks entries of ${this.runId} that its commit log holds`,
+        { run: this.runId },
+      );
+    }
+    if (this.fd !== undefined) ftruncateSync(this.fd, 0);
+    this.foldedInto = 0;
+    this.logSize = 0;
+  }
+
+  /**
+   * Closes the log, emptied when the database holds every entry. An empty log is left in
+   * place: removing a file that held data costs five times what emptying it does.
+   */
+  private closeLog(): void {
+    const fd = this.fd;
+    this.fd = undefined;
+    try {
+      if (!this.wrote && this.logSize === 0) return;
+      if (this.logged.length > 0 || this.store.stored(this.runId) !== this.length) return;
+      if (fd !== undefined) ftruncateSync(fd, 0);
+      else rmSync(this.logPath, { force: true });
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
 }
 
-type RowWriter = (runId: string, rows: Buffered[]) => void;
+/** Writes text whole, one call unless the kernel takes less than all of it; its bytes. */
+function writeAll(fd: number, text: string): number {
+  const done = writeSync(fd, text);
+  const length = Buffer.byteLength(text);
+  if (done === length) return length;
+  const bytes = Buffer.from(text);
+  for (let at = done; at < length; ) at += writeSync(fd, bytes, at, length - at);
+  return length;
+}
 
-interface Buffered {
-  entry: JournalEntry;
-  /** The data's canonical text, which the hash covers and the row keeps. */
-  dataText: string;
+/** Syncs a folder, so that a file made in it stays after the machine stops. */
+function syncFolder(path: string): void {
+  const fd = openSync(path, constants.O_RDONLY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -1,0 +1,127 @@
+import { readFileSync, statSync } from 'node:fs';
+import type { JournalEntry } from '../audit/chain.js';
+import { StoreError } from '../spec/errors.js';
+
+/**
+ * A run's commit log: the journal entries committed since they were last folded into the
+ * database, one file in the run's folder. A commit is one `write` of its entries' lines and a
+ * line that closes it, so it costs a system call where a database transaction costs tens of
+ * microseconds; it is as durable against a killed process (the kernel holds what was
+ * written), and with durability `full` it is synced before the commit returns, as the
+ * database's would be.
+ *
+ * ```
+ * E <tab> seq <tab> ts <tab> type as JSON <tab> at as JSON, or nothing <tab> prev <tab> hash <tab> data
+ * C <tab> seq <tab> hash
+ * ```
+ *
+ * The data is the entry's canonical JSON, the text its hash covers, which holds no tab or
+ * line break outside an escape. Lines after the last `C` are a commit that did not finish
+ * (a write cut short by the machine stopping): they are no part of the journal.
+ */
+
+export const LOG_FILE = 'journal.log';
+
+/** An entry with the canonical text of its data, as it is committed. */
+export interface Committed {
+  entry: JournalEntry;
+  /** The data's canonical text, which the hash covers and the row keeps. */
+  dataText: string;
+}
+
+/** The lines of one commit. */
+export function commitText(rows: Committed[]): string {
+  let text = '';
+  for (const { entry: e, dataText } of rows) {
+    const at = e.at === undefined ? '' : JSON.stringify(e.at);
+    text += `E\t${e.seq}\t${e.ts}\t${JSON.stringify(e.type)}\t${at}\t${e.prev}\t${e.hash}\t${dataText}\n`;
+  }
+  const last = rows[rows.length - 1]!.entry;
+  return `${text}C\t${last.seq}\t${last.hash}\n`;
+}
+
+/** What a log holds past a sequence number, and where its last finished commit ends. */
+export interface LogTail {
+  rows: Committed[];
+  /** Bytes up to the end of the last finished commit; past it is an unfinished one. */
+  end: number;
+}
+
+/**
+ * Reads the finished commits of a log, keeping the entries past `after`; undefined when there
+ * is no log. A line that is not one the log writes, before the last finished commit, is
+ * refused with its place: it was not cut short, so something else wrote it.
+ */
+export function readLog(path: string, after: number): LogTail | undefined {
+  let text: string;
+  try {
+    // Most runs have no log when this is asked: finding that out throws no error.
+    if (!statSync(path, { throwIfNoEntry: false })) return undefined;
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new StoreError('log_unreadable', `cannot read the commit log ${path}`, { path }, e);
+  }
+  const rows: Committed[] = [];
+  let open: Committed[] = [];
+  let end = 0;
+  let at = 0;
+  let line = 0;
+  let damage: { line: number; reason: string } | undefined;
+  while (at < text.length) {
+    const stop = text.indexOf('\n', at);
+    if (stop < 0) break; // cut short
+    line++;
+    const fields = text.slice(at, stop).split('\t');
+    at = stop + 1;
+    if (fields[0] === 'E' && fields.length === 8) {
+      const [, seq, ts, type, atText, prev, hash, dataText] = fields as string[];
+      const kind = parseString(type!);
+      const entry: JournalEntry = {
+        seq: Number(seq),
+        ts: ts!,
+        type: kind ?? '',
+        data: null,
+        prev: prev!,
+        hash: hash!,
+      };
+      const where = atText === '' ? undefined : parseString(atText!);
+      if (Number.isSafeInteger(entry.seq) && kind !== null && where !== null) {
+        if (where !== undefined) entry.at = where;
+        open.push({ entry, dataText: dataText! });
+        continue;
+      }
+    } else if (fields[0] === 'C' && fields.length === 3) {
+      const last = open[open.length - 1]?.entry;
+      if (last && String(last.seq) === fields[1] && last.hash === fields[2]) {
+        // Damage followed by a finished commit was not cut short: something else wrote it.
+        if (damage) {
+          throw new StoreError('bad_log', `${path}:${damage.line}: ${damage.reason}`, {
+            path,
+            line: damage.line,
+          });
+        }
+        for (const row of open) if (row.entry.seq > after) rows.push(row);
+        open = [];
+        end = at;
+        continue;
+      }
+    }
+    damage ??= {
+      line,
+      reason: fields[0] === 'C' ? 'a commit line that closes no entries' : 'not an entry line',
+    };
+    open = [];
+  }
+  return { rows, end };
+}
+
+/** A string as a log line writes it, as JSON text; null when it is not one. */
+function parseString(text: string): string | null {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return typeof v === 'string' ? v : null;
+  } catch {
+    return null;
+  }
+}
