@@ -3,6 +3,7 @@
 // output schema, progress that keeps a long call alive, cancellation, and roots. Resources,
 // templates, prompts, sampling, elicitation and logging through runs are in
 // src/interpreter/server-content.test.ts and src/host/server-hooks.test.ts.
+import { getEventListeners } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +64,41 @@ function calling(tool: string, args: JsonObject) {
     },
   });
 }
+
+describe('a run of many calls under a signal', () => {
+  it('leaves no listener per call on the signal it was given', async () => {
+    const { mvm } = host();
+    const image = imageFromObject({
+      mvm: 1,
+      name: 'many-calls',
+      tools: { ev: {} },
+      permissions: ['tool:ev/*'],
+      procedures: {
+        main: {
+          body: [
+            { op: 'data.const', value: { message: 'hi' }, dst: 'args' },
+            { op: 'data.const', value: null, dst: 'r' },
+            { op: 'tool.load', ns: 'ev' },
+            {
+              op: 'loop',
+              max: 40,
+              onLimit: 'stop',
+              body: [{ op: 'tool.call', tool: 'ev/echo', args: 'args', dst: 'r' }],
+            },
+            { op: 'halt', src: 'r' },
+          ],
+        },
+      },
+    });
+    const stop = new AbortController();
+    const r = await mvm.run(image, { signal: stop.signal });
+
+    expect(r.status).toBe('done');
+    expect(mvm.store.entries(r.runId).filter((e) => e.type === 'tool.result')).toHaveLength(40);
+    // The MCP client adds a listener to a request's signal and never takes it off.
+    expect(getEventListeners(stop.signal, 'abort').length).toBeLessThan(3);
+  });
+});
 
 describe('server-everything at the pinned version', () => {
   it('offers these tools to a host that declares sampling, elicitation and roots', async () => {

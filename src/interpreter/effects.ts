@@ -40,7 +40,7 @@ import {
 import { checkPlan, type PlanContext, type PlanShape, planMessages } from './plan.js';
 import { RequestDigests } from './request-digest.js';
 import { ServerContent } from './server-content.js';
-import { stopIfAborted } from './stop.js';
+import { callSignal, stopIfAborted } from './stop.js';
 import { DivergenceError, type Tape } from './tape.js';
 import {
   type DecodedCall,
@@ -425,12 +425,7 @@ export class Effects {
       this.tape.flush();
       const started = performance.now();
       const { deadline, signal: ends } = this.modelSignal();
-      // A signal of the call's own: what a driver hangs on it goes with the call.
-      const call = new AbortController();
-      const abort = () => call.abort(ends.reason);
-      if (ends.aborted) abort();
-      else ends.addEventListener('abort', abort, { once: true });
-      const signal = call.signal;
+      const { signal, release } = callSignal(ends);
       try {
         const onText = (delta: string) => this.emit({ type: 'model.text', at, slot, delta });
         reply = await driver.call({ slot, messages, tools, schema, signal, onText });
@@ -451,7 +446,7 @@ export class Effects {
         this.tape.record('model.error', { slot, n, error: err.toJSON() as JsonObject }, at);
         throw err;
       } finally {
-        ends.removeEventListener('abort', abort);
+        release();
       }
       const ms = performance.now() - started;
       this.tape.record(
@@ -1032,10 +1027,11 @@ export class Effects {
     this.tape.flush();
     const started = performance.now();
     let outcome: Awaited<ReturnType<ToolProvider['call']>>;
+    const { signal, release } = callSignal(this.signal);
     try {
       const limit = this.host.toolTimeout?.(tool.ns) ?? this.host.toolTimeoutMs;
       const timeoutMs = this.meter.timerMs(limit);
-      outcome = await provider.call(tool.def.name, args, { timeoutMs, signal: this.signal });
+      outcome = await provider.call(tool.def.name, args, { timeoutMs, signal });
     } catch (e) {
       // Stopped from outside mid-call: whether the call took effect is not known, so no
       // outcome is recorded, and a resume treats it as such.
@@ -1053,6 +1049,8 @@ export class Effects {
         at,
       );
       throw err;
+    } finally {
+      release();
     }
     const ms = performance.now() - started;
     const result: ToolResultValue = {

@@ -18,7 +18,7 @@ import type { BudgetMeter } from './budget.js';
 import type { MachineHost } from './effects.js';
 import { type Frame, render } from './frame.js';
 import type { ConfirmRequest } from './people.js';
-import { stopIfAborted } from './stop.js';
+import { callSignal, stopIfAborted } from './stop.js';
 import type { Tape } from './tape.js';
 import { historyOf } from './values.js';
 
@@ -140,13 +140,13 @@ export class ServerContent {
       'resource',
       intent,
       at,
-      async () => {
+      async (signal) => {
         const provider = await this.offering(ns, 'resources', at);
         if (target.template !== undefined)
           await this.listsTemplate(provider, ns, target.template, at);
         let contents: ResourceContent[];
         try {
-          contents = await provider.readResource!(uri, this.options(ns));
+          contents = await provider.readResource!(uri, this.options(ns, signal));
         } catch (e) {
           throw await this.readFailed(e, provider, ns, uri, at);
         }
@@ -199,11 +199,11 @@ export class ServerContent {
       'prompt',
       intent,
       at,
-      async () => {
+      async (signal) => {
         const provider = await this.offering(ns, 'prompts', at);
         await this.takesArguments(provider, ns, prompt, args, at);
         try {
-          return (await provider.getPrompt!(prompt, args, this.options(ns))) as unknown as Json;
+          return (await provider.getPrompt!(prompt, args, this.options(ns, signal))) as unknown as Json;
         } catch (e) {
           throw serverRefused(e, 'prompt_failed', `${ns} could not give prompt '${prompt}'`, at);
         }
@@ -230,7 +230,7 @@ export class ServerContent {
     kind: 'resource' | 'prompt',
     intent: JsonObject,
     at: string | undefined,
-    ask: () => Promise<Json>,
+    ask: (signal: AbortSignal | undefined) => Promise<Json>,
     labelled?: { label: Label; source: string },
   ): Promise<Json> {
     const tape = this.port.tape;
@@ -245,8 +245,9 @@ export class ServerContent {
     tape.flush();
     const started = performance.now();
     let result: Json;
+    const { signal, release } = callSignal(this.port.signal);
     try {
-      result = await ask();
+      result = await ask(signal);
     } catch (e) {
       // Stopped from outside: no outcome is recorded, and a resume asks the server again.
       stopIfAborted(this.port.signal);
@@ -256,6 +257,8 @@ export class ServerContent {
           : new ProviderError('request_failed', `${String(intent.ns)}: ${(e as Error).message}`);
       tape.record(`${kind}.error`, { ...intent, error: err.toJSON() as JsonObject }, at);
       throw err;
+    } finally {
+      release();
     }
     const entry: JsonObject = { ...intent, result, ms: round(performance.now() - started) };
     if (labelled) {
@@ -280,11 +283,11 @@ export class ServerContent {
     });
   }
 
-  private options(ns: string) {
+  private options(ns: string, signal: AbortSignal | undefined) {
     const host = this.port.host;
     const limit = host.toolTimeout?.(ns) ?? host.toolTimeoutMs;
     const timeoutMs = this.port.meter.timerMs(limit);
-    return { timeoutMs, signal: this.port.signal };
+    return { timeoutMs, signal };
   }
 
   /** The URI an instruction names: rendered from `uri`, or its template expanded. */

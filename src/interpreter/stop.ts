@@ -9,3 +9,21 @@ export class Interrupt {}
 export function stopIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new Interrupt();
 }
+
+/**
+ * A signal of one call's own, aborted when `ends` is, for as long as the call lasts. What a
+ * client hangs on the signal it is given (the MCP SDK adds a listener per request and never
+ * takes it off) then goes with the call, instead of piling up on the run's signal: a run of
+ * many calls would keep every one of them, and each new listener costs more than the last.
+ */
+export function callSignal(ends: AbortSignal | undefined): {
+  signal: AbortSignal | undefined;
+  release: () => void;
+} {
+  if (!ends) return { signal: undefined, release: () => {} };
+  const call = new AbortController();
+  const abort = () => call.abort(ends.reason);
+  if (ends.aborted) abort();
+  else ends.addEventListener('abort', abort, { once: true });
+  return { signal: call.signal, release: () => ends.removeEventListener('abort', abort) };
+}
