@@ -203,7 +203,8 @@ export class ServerContent {
         const provider = await this.offering(ns, 'prompts', at);
         await this.takesArguments(provider, ns, prompt, args, at);
         try {
-          return (await provider.getPrompt!(prompt, args, this.options(ns, signal))) as unknown as Json;
+          const given = await provider.getPrompt!(prompt, args, this.options(ns, signal));
+          return given as unknown as Json;
         } catch (e) {
           throw serverRefused(e, 'prompt_failed', `${ns} could not give prompt '${prompt}'`, at);
         }
