@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -154,7 +154,8 @@ function timestamp(): string {
 
 function newRunId(): string {
   const t = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
-  return `${t}-${randomBytes(3).toString('hex')}`;
+  // Drawn from node's pool of random bytes; `randomBytes` asks OpenSSL anew for each id.
+  return `${t}-${randomInt(0x1000000).toString(16).padStart(6, '0')}`;
 }
 
 /**
@@ -174,6 +175,7 @@ export class RunStore {
   /** Each statement is prepared once: preparing costs more than running most of them. */
   private readonly statements = new Map<string, Database.Statement>();
   private claimTx: Database.Transaction<(id: string) => void> | undefined;
+  private inTransaction: Database.Transaction<(fn: () => unknown) => unknown> | undefined;
   private writeRows: RowWriter | undefined;
 
   private constructor(
@@ -337,8 +339,10 @@ export class RunStore {
    * released, since its object has moved on.
    */
   transaction<T>(fn: () => T): T {
-    // Immediate: the write lock is taken at the start, so what `fn` reads stays true.
-    return this.db.transaction(fn).immediate();
+    // Immediate: the write lock is taken at the start, so what `fn` reads stays true. One
+    // wrapper serves every call: better-sqlite3 makes four variants for each new one.
+    this.inTransaction ??= this.db.transaction((f: () => unknown) => f());
+    return this.inTransaction.immediate(fn) as T;
   }
 
   /** Marks a run waiting, or running again, without ending it. */
