@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import {
   closeSync,
   constants,
@@ -166,7 +166,8 @@ function timestamp(): string {
 
 function newRunId(): string {
   const t = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
-  return `${t}-${randomBytes(3).toString('hex')}`;
+  // Drawn from node's pool of random bytes; `randomBytes` asks OpenSSL anew for each id.
+  return `${t}-${randomInt(0x1000000).toString(16).padStart(6, '0')}`;
 }
 
 /**
@@ -187,6 +188,7 @@ export class RunStore {
   private readonly statements = new Map<string, Database.Statement>();
   private claimTx: Database.Transaction<(id: string) => void> | undefined;
   private journalStore: JournalStore | undefined;
+  private oneTransaction: Database.Transaction<(fn: () => unknown) => unknown> | undefined;
 
   private constructor(
     dir: string,
@@ -349,8 +351,10 @@ export class RunStore {
    * released, since its object has moved on.
    */
   transaction<T>(fn: () => T): T {
-    // Immediate: the write lock is taken at the start, so what `fn` reads stays true.
-    return this.db.transaction(fn).immediate();
+    // Immediate: the write lock is taken at the start, so what `fn` reads stays true. One
+    // wrapper serves every call: better-sqlite3 makes four variants for each new one.
+    this.oneTransaction ??= this.db.transaction((f: () => unknown) => f());
+    return this.oneTransaction.immediate(fn) as T;
   }
 
   /** Marks a run waiting, or running again, without ending it. */
