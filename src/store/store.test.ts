@@ -440,6 +440,22 @@ describe('the commit log', () => {
     }
   });
 
+  it('is left alone by a store that only read it, while the run goes on writing to it', () => {
+    const { run, j } = running(3);
+    j.append('step', { i: 4 });
+    store.transaction(() => j.flush()); // the log still holds 2 and 3, which the database has
+    const other = RunStore.open(dir);
+    try {
+      other.journal(run.id);
+      other.release(run.id);
+      j.append('step', { i: 5 });
+      j.flush();
+      expect(other.entries(run.id).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+    } finally {
+      other.close();
+    }
+  });
+
   it('leaves out a commit cut short, and the next commit starts where the last finished', () => {
     const { run, j, log } = running(3);
     writeFileSync(

@@ -8,7 +8,7 @@ import {
   ftruncateSync,
   mkdirSync,
   openSync,
-  rmSync,
+  truncateSync,
   writeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
@@ -603,6 +603,7 @@ export class Journal {
   private logSize: number;
   /** The log holds entries the database took in a caller's transaction, up to this seq. */
   private foldedInto = 0;
+  /** Whether this object appended: only a writer empties the log. */
   private wrote = false;
 
   constructor(
@@ -652,6 +653,7 @@ export class Journal {
     this.buffer.push({ entry, dataText });
     this.headHash = entry.hash;
     this.length = seq;
+    this.wrote = true;
     if (this.eager) this.flush();
     return entry;
   }
@@ -745,7 +747,6 @@ export class Journal {
       if (this.eager) syncFolder(dirname(this.logPath));
     } else if (this.foldedInto > 0) this.emptyLog();
     else if (size !== this.logSize) ftruncateSync(fd, this.logSize);
-    this.wrote = true;
     return fd;
   }
 
@@ -768,16 +769,17 @@ export class Journal {
 
   /**
    * Closes the log, emptied when the database holds every entry. An empty log is left in
-   * place: removing a file that held data costs five times what emptying it does.
+   * place: removing a file that held data costs five times what emptying it does. An object
+   * that only read the log leaves it alone: a process that runs the run may be writing to it.
    */
   private closeLog(): void {
     const fd = this.fd;
     this.fd = undefined;
     try {
-      if (!this.wrote && this.logSize === 0) return;
+      if (!this.wrote || (fd === undefined && this.logSize === 0)) return;
       if (this.logged.length > 0 || this.store.stored(this.runId) !== this.length) return;
       if (fd !== undefined) ftruncateSync(fd, 0);
-      else rmSync(this.logPath, { force: true });
+      else truncateSync(this.logPath, 0);
     } finally {
       if (fd !== undefined) closeSync(fd);
     }
