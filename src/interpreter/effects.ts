@@ -3,7 +3,7 @@ import { canonicalJson, digest } from '../audit/canonical.js';
 import { join, joinAll, type Label, PUBLIC_TRUSTED, type Readers } from '../labels/label.js';
 import { fieldLabel, formOf, partsOf, type Step, type VouchedField } from '../labels/parts.js';
 import { taint, type Value, value } from '../labels/value.js';
-import type { Message, ModelDriver, ModelReply, ToolSpec } from '../models/driver.js';
+import type { Message, ModelDriver, ModelReply, ModelRequest, ToolSpec } from '../models/driver.js';
 import { count } from '../models/wire.js';
 import type { Sink } from '../monitor/flow.js';
 import type { Decision, Mode, Monitor } from '../monitor/monitor.js';
@@ -425,15 +425,27 @@ export class Effects {
       this.tape.flush();
       const started = performance.now();
       const { deadline, signal: ends } = this.modelSignal();
-      // A signal of the call's own: what a driver hangs on it goes with the call.
-      const call = new AbortController();
-      const abort = () => call.abort(ends.reason);
-      if (ends.aborted) abort();
-      else ends.addEventListener('abort', abort, { once: true });
-      const signal = call.signal;
+      // A signal of the call's own: what a driver hangs on it goes with the call. It is made
+      // when the driver first reads it; one that never does (a script, a replay) is spared it.
+      let call: AbortController | undefined;
+      const abort = () => call?.abort(ends.reason);
       try {
-        const onText = (delta: string) => this.emit({ type: 'model.text', at, slot, delta });
-        reply = await driver.call({ slot, messages, tools, schema, signal, onText });
+        const request: ModelRequest = {
+          slot,
+          messages,
+          tools,
+          schema,
+          get signal() {
+            if (!call) {
+              call = new AbortController();
+              if (ends.aborted) abort();
+              else ends.addEventListener('abort', abort, { once: true });
+            }
+            return call.signal;
+          },
+          onText: (delta) => this.emit({ type: 'model.text', at, slot, delta }),
+        };
+        reply = await driver.call(request);
       } catch (e) {
         // Stopped from outside: no outcome is recorded, and a resume asks the model again.
         stopIfAborted(this.signal);
@@ -451,7 +463,7 @@ export class Effects {
         this.tape.record('model.error', { slot, n, error: err.toJSON() as JsonObject }, at);
         throw err;
       } finally {
-        ends.removeEventListener('abort', abort);
+        if (call) ends.removeEventListener('abort', abort);
       }
       const ms = performance.now() - started;
       this.tape.record(
