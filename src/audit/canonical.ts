@@ -74,6 +74,7 @@ function encode(value: unknown): string {
   if (value === null || typeof value !== 'object') return primitive(value);
   if (Array.isArray(value)) {
     // A list of strings (a label's sources, tool names) is written as JSON.stringify writes it.
+    if (value === lastList) return lastText;
     if (allStrings(value)) return strings(value);
     let out = '[';
     for (let i = 0; i < value.length; i++) {
@@ -94,18 +95,24 @@ function encode(value: unknown): string {
 }
 
 /**
- * The text of long lists of strings that are frozen, so cannot change: a run's label holds a
- * source per tool result, and several entries of each step record the same list.
+ * The text of lists of strings that are frozen, so cannot change: a run's label holds a
+ * source per tool result, and several entries of each step record the same list, one after
+ * another. The last one written is kept, and long ones are kept as long as the list lives.
  */
 const frozenTexts = new WeakMap<readonly string[], string>();
+let lastList: readonly string[] | undefined;
+let lastText = '';
 
 function strings(list: string[]): string {
-  if (list.length < 32 || !Object.isFrozen(list)) return JSON.stringify(list);
-  let text = frozenTexts.get(list);
+  if (!Object.isFrozen(list)) return JSON.stringify(list);
+  const long = list.length >= 32;
+  let text = long ? frozenTexts.get(list) : undefined;
   if (text === undefined) {
     text = JSON.stringify(list);
-    frozenTexts.set(list, text);
+    if (long) frozenTexts.set(list, text);
   }
+  lastList = list;
+  lastText = text;
   return text;
 }
 

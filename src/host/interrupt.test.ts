@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ModelDriver, ModelRequest } from '../models/driver.js';
+import type { HostFunction } from '../tools/host-functions.js';
 import { parseConfig } from './config.js';
 import { Mvm } from './host.js';
 import { imageFromObject } from './image-file.js';
@@ -115,6 +116,56 @@ describe('an interrupted run', () => {
     expect(stopped.status).toBe('interrupted');
     const resumed = await mvm.resume(stopped.runId, []);
     expect(resumed).toMatchObject({ status: 'done', output: 1 });
+  });
+
+  it('stops during a host function that waits on its signal, which fires for it', async () => {
+    let seen: AbortSignal | undefined;
+    const stop = new AbortController();
+    const wait: HostFunction = {
+      description: 'waits until stopped',
+      inputSchema: { type: 'object' },
+      run: (_args, { signal }) => {
+        seen = signal;
+        setTimeout(() => stop.abort(), 10);
+        return new Promise((_, reject) => {
+          signal?.addEventListener('abort', () => reject(new Error('stopped')));
+        });
+      },
+    };
+    const config = parseConfig(
+      { rules: [{ allow: 'tool:slow/*' }] },
+      { path: null, dir: process.cwd() },
+    );
+    const mvm = new Mvm({
+      config,
+      storeDir: mkdtempSync(join(tmpdir(), 'mvm-interrupt-')),
+      functions: { slow: { wait } },
+    });
+    open.push(mvm);
+    const calling = imageFromObject({
+      mvm: 1,
+      name: 'wait',
+      tools: { slow: {} },
+      permissions: ['tool:slow/*'],
+      procedures: {
+        main: {
+          body: [
+            { op: 'tool.load', ns: 'slow' },
+            { op: 'data.const', value: {}, dst: 'args' },
+            { op: 'tool.call', tool: 'slow/wait', args: 'args', dst: 'r' },
+            { op: 'halt', src: 'r' },
+          ],
+        },
+      },
+    });
+
+    const stopped = await mvm.run(calling, { signal: stop.signal });
+    expect(stopped.status).toBe('interrupted');
+    expect(seen?.aborted).toBe(true);
+    const types = mvm.store.entries(stopped.runId).map((e) => e.type);
+    expect(types).toContain('tool.intent');
+    expect(types).not.toContain('tool.result');
+    expect(types).not.toContain('tool.error');
   });
 
   it('stops during a resource read, with no outcome recorded for it', async () => {

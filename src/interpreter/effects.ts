@@ -3,7 +3,7 @@ import { canonicalJson, digest } from '../audit/canonical.js';
 import { join, joinAll, type Label, PUBLIC_TRUSTED, type Readers } from '../labels/label.js';
 import { fieldLabel, formOf, partsOf, type Step, type VouchedField } from '../labels/parts.js';
 import { taint, type Value, value } from '../labels/value.js';
-import type { Message, ModelDriver, ModelReply, ToolSpec } from '../models/driver.js';
+import type { Message, ModelDriver, ModelReply, ModelRequest, ToolSpec } from '../models/driver.js';
 import { count } from '../models/wire.js';
 import type { Sink } from '../monitor/flow.js';
 import type { Decision, Mode, Monitor } from '../monitor/monitor.js';
@@ -425,10 +425,21 @@ export class Effects {
       this.tape.flush();
       const started = performance.now();
       const { deadline, signal: ends } = this.modelSignal();
-      const { signal, release } = callSignal(ends);
+      // Made when the driver first reads it; one that never does (a script, a replay) is
+      // spared it.
+      const own = callSignal(ends);
       try {
-        const onText = (delta: string) => this.emit({ type: 'model.text', at, slot, delta });
-        reply = await driver.call({ slot, messages, tools, schema, signal, onText });
+        const request: ModelRequest = {
+          slot,
+          messages,
+          tools,
+          schema,
+          get signal() {
+            return own.signal;
+          },
+          onText: (delta) => this.emit({ type: 'model.text', at, slot, delta }),
+        };
+        reply = await driver.call(request);
       } catch (e) {
         // Stopped from outside: no outcome is recorded, and a resume asks the model again.
         stopIfAborted(this.signal);
@@ -446,7 +457,7 @@ export class Effects {
         this.tape.record('model.error', { slot, n, error: err.toJSON() as JsonObject }, at);
         throw err;
       } finally {
-        release();
+        own.release();
       }
       const ms = performance.now() - started;
       this.tape.record(
@@ -1027,11 +1038,20 @@ export class Effects {
     this.tape.flush();
     const started = performance.now();
     let outcome: Awaited<ReturnType<ToolProvider['call']>>;
-    const { signal, release } = callSignal(this.signal);
+    const own = callSignal(this.signal);
     try {
       const limit = this.host.toolTimeout?.(tool.ns) ?? this.host.toolTimeoutMs;
       const timeoutMs = this.meter.timerMs(limit);
-      outcome = await provider.call(tool.def.name, args, { timeoutMs, signal });
+      const options = {
+        timeoutMs,
+        get signal() {
+          return own.signal;
+        },
+      };
+      outcome = await provider.call(tool.def.name, args, options);
+      // A call that failed because the run was stopped (a host function gives up when its
+      // signal fires) has no outcome either.
+      if (outcome.isError) stopIfAborted(this.signal);
     } catch (e) {
       // Stopped from outside mid-call: whether the call took effect is not known, so no
       // outcome is recorded, and a resume treats it as such.
@@ -1050,7 +1070,7 @@ export class Effects {
       );
       throw err;
     } finally {
-      release();
+      own.release();
     }
     const ms = performance.now() - started;
     const result: ToolResultValue = {

@@ -67,6 +67,8 @@ export class Machine {
   private readonly effects: Effects;
   private readonly tape: Tape;
   private readonly emit: (event: MachineEvent) => void;
+  /** Whether anyone receives events: with nobody, an instruction's are not even made. */
+  private readonly listened: boolean;
   /** The label of the branch conditions the current instruction runs under. */
   private pc: Label = PUBLIC_TRUSTED;
   /** Where the instruction being dispatched stands, for traps raised on writing its result. */
@@ -93,6 +95,7 @@ export class Machine {
     this.meter = options.meter;
     this.tape = options.tape;
     this.emit = options.events ?? (() => {});
+    this.listened = options.events !== undefined;
     this.signal = options.signal;
     this.effects = new Effects({ ...options, pc: () => this.pc });
   }
@@ -209,33 +212,40 @@ export class Machine {
   }
 
   /**
-   * Runs instructions in order. A live instruction is announced by `step` before it runs and
-   * closed by `step.end` once it has, however it ended; what re-execution serves from the
-   * journal is neither. Closing it here rather than in `step` costs no extra await.
+   * Runs instructions in order. A live instruction is announced, to whoever listens, by `step`
+   * before it runs and closed by `step.end` once it has, however it ended; what re-execution
+   * serves from the journal is neither. Closing it here rather than in `step` costs no extra
+   * await.
    */
   private async block(body: Instruction[], frame: Frame): Promise<Flow | undefined> {
     for (const ins of body) {
-      const live = this.fetch(ins);
+      const announced = this.fetch(ins);
       let flow: Flow | undefined;
       try {
-        flow = await this.step(ins, frame);
+        // Most instructions finish at once; only effects and blocks are awaited.
+        const stepped = this.step(ins, frame);
+        flow = stepped instanceof Promise ? await stepped : stepped;
       } catch (e) {
-        if (live) this.ended(ins, e);
+        if (announced) this.ended(ins, e);
         throw e;
       }
-      if (live) this.emit({ type: 'step.end', at: ins.at, op: ins.op, ended: 'ok' });
+      if (announced) this.emit({ type: 'step.end', at: ins.at, op: ins.op, ended: 'ok' });
       if (flow) return flow;
     }
     return undefined;
   }
 
-  /** Fetch: counts the instruction against the budget, and announces it when it runs live. */
+  /**
+   * Fetch: counts the instruction against the budget, and announces it when it runs live and
+   * someone listens; true when it was announced.
+   */
   private fetch(ins: Instruction): boolean {
     const at = ins.at;
     this.at = at;
     this.meter.step(at);
     if (this.tape.catchingUp) return false;
     stopIfAborted(this.signal);
+    if (!this.listened) return false;
     this.emit({ type: 'step', at, op: ins.op, steps: this.meter.used.steps });
     return true;
   }
@@ -256,27 +266,24 @@ export class Machine {
     frame.set(reg, taint(v, this.pc));
   }
 
-  /** Dispatch an instruction `fetch` has counted. */
-  private async step(ins: Instruction, frame: Frame): Promise<Flow | undefined> {
+  /**
+   * Dispatch an instruction `fetch` has counted. An effect, or a block of instructions, ends
+   * when the promise it gives settles; any other instruction has ended on return.
+   */
+  private step(ins: Instruction, frame: Frame): Flow | undefined | Promise<Flow | undefined> {
     const at = ins.at;
     switch (ins.op) {
       case 'model.load':
-        await this.effects.loadModel(ins.slot, at);
-        return;
+        return this.effects.loadModel(ins.slot, at).then(nothing);
       case 'model.unload':
         this.effects.unloadModel(ins.slot);
         return;
       case 'model.call':
-        this.put(frame, ins.dst, await this.effects.callModel(ins, frame));
-        return;
+        return this.written(frame, ins.dst, this.effects.callModel(ins, frame));
       case 'model.extract':
-        this.put(frame, ins.dst, await this.effects.extract(ins, frame));
-        return;
-      case 'model.plan': {
-        const plan = await this.effects.plan(ins, frame, this.linked.image);
-        this.put(frame, ins.dst, await this.runPlan(plan, at));
-        return;
-      }
+        return this.written(frame, ins.dst, this.effects.extract(ins, frame));
+      case 'model.plan':
+        return this.planned(ins, frame);
       case 'parse.text': {
         const src = frame.get(ins.src, at);
         this.put(frame, ins.dst, value(textOf(src.data), src.label));
@@ -289,29 +296,20 @@ export class Machine {
       }
       case 'parse.json':
         return this.parseJson(ins, frame);
-      case 'tool.load': {
-        const list = await this.effects.loadTools(ins.ns, at);
-        if (ins.dst) this.put(frame, ins.dst, list);
-        return;
-      }
+      case 'tool.load':
+        return this.written(frame, ins.dst, this.effects.loadTools(ins.ns, at));
       case 'tool.unload':
-        await this.effects.unloadTools(ins.ns, at);
-        return;
+        return this.effects.unloadTools(ins.ns, at).then(nothing);
       case 'tool.call':
-        this.put(frame, ins.dst, await this.effects.callTool(ins, frame));
-        return;
+        return this.written(frame, ins.dst, this.effects.callTool(ins, frame));
       case 'resource.list':
-        this.put(frame, ins.dst, await this.effects.listResources(ins.ns, at));
-        return;
+        return this.written(frame, ins.dst, this.effects.listResources(ins.ns, at));
       case 'resource.read':
-        this.put(frame, ins.dst, await this.effects.readResource(ins, frame));
-        return;
+        return this.written(frame, ins.dst, this.effects.readResource(ins, frame));
       case 'prompt.list':
-        this.put(frame, ins.dst, await this.effects.listPrompts(ins.ns, at));
-        return;
+        return this.written(frame, ins.dst, this.effects.listPrompts(ins.ns, at));
       case 'prompt.get':
-        this.put(frame, ins.dst, await this.effects.getPrompt(ins, frame));
-        return;
+        return this.written(frame, ins.dst, this.effects.getPrompt(ins, frame));
       case 'mem.store':
         this.effects.memStore(render(ins.key, frame, at), frame.get(ins.src, at), at);
         return;
@@ -334,11 +332,9 @@ export class Machine {
         return;
       }
       case 'user.ask':
-        this.put(frame, ins.dst, await this.effects.ask(ins, frame));
-        return;
+        return this.written(frame, ins.dst, this.effects.ask(ins, frame));
       case 'user.show':
-        await this.effects.show(frame.get(ins.src, at), at);
-        return;
+        return this.effects.show(frame.get(ins.src, at), at).then(nothing);
       case 'data.const':
         this.put(frame, ins.dst, value(ins.value));
         return;
@@ -410,6 +406,23 @@ export class Machine {
         throw new InternalError(`unknown opcode ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  /** Writes what an effect gives, once it has; `dst` absent, the value is dropped. */
+  private async written(
+    frame: Frame,
+    dst: string | undefined,
+    effect: Promise<Value>,
+  ): Promise<undefined> {
+    const v = await effect;
+    if (dst) this.put(frame, dst, v);
+    return undefined;
+  }
+
+  private async planned(ins: InstructionOf<'model.plan'>, frame: Frame): Promise<undefined> {
+    const plan = await this.effects.plan(ins, frame, this.linked.image);
+    this.put(frame, ins.dst, await this.runPlan(plan, ins.at));
+    return undefined;
   }
 
   private parseJson(ins: InstructionOf<'parse.json'>, frame: Frame): undefined {
@@ -612,6 +625,8 @@ function objectOf(fields: Record<string, string>, frame: Frame, at: string | und
     ? { data: out, label, parts: { form: PUBLIC_TRUSTED, fields: parts } }
     : value(out, label);
 }
+
+const nothing = (): undefined => undefined;
 
 function truthy(data: Json): boolean {
   if (Array.isArray(data)) return data.length > 0;

@@ -36,7 +36,10 @@ export class RequestDigests {
     const known = first !== undefined ? this.prefixes.get(first) : undefined;
     const from = known && extendsPrefix(messages, known.messages) ? known : undefined;
 
-    const hash = from ? from.hash.copy() : createHash('sha256').update('{"messages":[');
+    // The prefix kept for this conversation gives way to the longer one made here, so its
+    // hash is extended in place; it is let go first, in case encoding a message throws.
+    if (known) this.prefixes.delete(first!);
+    const hash = from ? from.hash : createHash('sha256').update('{"messages":[');
     for (let i = from ? from.messages.length : 0; i < messages.length; i++) {
       hash.update(i > 0 ? `,${canonicalJson(messages[i])}` : canonicalJson(messages[i]));
     }

@@ -15,15 +15,27 @@ export function stopIfAborted(signal: AbortSignal | undefined): void {
  * client hangs on the signal it is given (the MCP SDK adds a listener per request and never
  * takes it off) then goes with the call, instead of piling up on the run's signal: a run of
  * many calls would keep every one of them, and each new listener costs more than the last.
+ * It is made when first read, so a call that never reads it (a scripted model, a replay) is
+ * spared its cost.
  */
 export function callSignal(ends: AbortSignal | undefined): {
-  signal: AbortSignal | undefined;
+  readonly signal: AbortSignal | undefined;
   release: () => void;
 } {
-  if (!ends) return { signal: undefined, release: () => {} };
-  const call = new AbortController();
-  const abort = () => call.abort(ends.reason);
-  if (ends.aborted) abort();
-  else ends.addEventListener('abort', abort, { once: true });
-  return { signal: call.signal, release: () => ends.removeEventListener('abort', abort) };
+  let call: AbortController | undefined;
+  const abort = () => call?.abort(ends?.reason);
+  return {
+    get signal() {
+      if (!ends) return undefined;
+      if (!call) {
+        call = new AbortController();
+        if (ends.aborted) abort();
+        else ends.addEventListener('abort', abort, { once: true });
+      }
+      return call.signal;
+    },
+    release: () => {
+      if (call) ends?.removeEventListener('abort', abort);
+    },
+  };
 }

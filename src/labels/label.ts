@@ -48,8 +48,8 @@ function knownToStartWith(long: readonly string[], short: readonly string[]): bo
 function grown(out: string[], from: readonly string[]): readonly string[] {
   grownFrom.set(out, from);
   if (isDistinct(from)) distinct.add(out);
-  // Frozen, a long list's journal text is made once, however many entries record it.
-  return out.length >= 32 ? Object.freeze(out) : out;
+  // Frozen, a list's journal text can be kept while entries record it in turn.
+  return Object.freeze(out);
 }
 
 /** `a`, then each source of `b` not already there, in order. */

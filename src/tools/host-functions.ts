@@ -45,7 +45,12 @@ export class HostFunctions implements ToolProvider {
     const f = this.functions[name];
     if (!f) return { isError: true, content: [], text: `unknown tool '${name}'` };
     try {
-      const out = await f.run(args, { signal: options.signal });
+      // Read only when the function asks for it: a call's signal is made on first read.
+      const out = await f.run(args, {
+        get signal() {
+          return options.signal;
+        },
+      });
       const text = typeof out === 'string' ? out : JSON.stringify(out ?? null);
       const result: ToolResult = { isError: false, content: [{ type: 'text', text }], text };
       const object = out !== null && typeof out === 'object' && !Array.isArray(out);
