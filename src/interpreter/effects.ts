@@ -424,10 +424,7 @@ export class Effects {
       // A model call changes nothing in the world, so one cut off by a stop is made again.
       this.tape.flush();
       const started = performance.now();
-      const { deadline, signal: ends } = this.modelSignal();
-      // Made when the driver first reads it; one that never does (a script, a replay) is
-      // spared it.
-      const own = callSignal(ends);
+      const own = callSignal(() => this.modelSignal().signal);
       try {
         const request: ModelRequest = {
           slot,
@@ -443,7 +440,8 @@ export class Effects {
       } catch (e) {
         // Stopped from outside: no outcome is recorded, and a resume asks the model again.
         stopIfAborted(this.signal);
-        const budget = deadline.aborted;
+        // Only a call whose driver took the signal can have been ended by the budget's timer.
+        const budget = this.deadline?.deadline.aborted === true;
         const err = budget
           ? new BudgetError('wallMs', this.meter.limits.wallMs, this.meter.elapsed(), at)
           : e instanceof MvmError
@@ -1038,7 +1036,7 @@ export class Effects {
     this.tape.flush();
     const started = performance.now();
     let outcome: Awaited<ReturnType<ToolProvider['call']>>;
-    const own = callSignal(this.signal);
+    const own = callSignal(() => this.signal);
     try {
       const limit = this.host.toolTimeout?.(tool.ns) ?? this.host.toolTimeoutMs;
       const timeoutMs = this.meter.timerMs(limit);

@@ -246,7 +246,7 @@ export class ServerContent {
     tape.flush();
     const started = performance.now();
     let result: Json;
-    const { signal, release } = callSignal(this.port.signal);
+    const { signal, release } = callSignal(() => this.port.signal);
     try {
       result = await ask(signal);
     } catch (e) {

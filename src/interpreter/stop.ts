@@ -11,31 +11,31 @@ export function stopIfAborted(signal: AbortSignal | undefined): void {
 }
 
 /**
- * A signal of one call's own, aborted when `ends` is, for as long as the call lasts. What a
- * client hangs on the signal it is given (the MCP SDK adds a listener per request and never
- * takes it off) then goes with the call, instead of piling up on the run's signal: a run of
- * many calls would keep every one of them, and each new listener costs more than the last.
- * It is made when first read, so a call that never reads it (a scripted model, a replay) is
- * spared its cost.
+ * A signal of one call's own, aborted when the signal `ends` gives is, for as long as the
+ * call lasts. What a client hangs on the signal it is given (the MCP SDK adds a listener per
+ * request and never takes it off) then goes with the call, instead of piling up on the run's
+ * signal: a run of many calls would keep every one of them, and each new listener costs
+ * more than the last. It is made when first read, and `ends` asked for only then, so a call
+ * that never reads it (a scripted model, a replay, most host functions) is spared the cost.
  */
-export function callSignal(ends: AbortSignal | undefined): {
+export function callSignal(ends: () => AbortSignal | undefined): {
   readonly signal: AbortSignal | undefined;
   release: () => void;
 } {
   let call: AbortController | undefined;
-  const abort = () => call?.abort(ends?.reason);
+  let end: AbortSignal | undefined;
+  const abort = () => call?.abort(end?.reason);
   return {
     get signal() {
-      if (!ends) return undefined;
       if (!call) {
+        end = ends();
+        if (!end) return undefined;
         call = new AbortController();
-        if (ends.aborted) abort();
-        else ends.addEventListener('abort', abort, { once: true });
+        if (end.aborted) abort();
+        else end.addEventListener('abort', abort, { once: true });
       }
       return call.signal;
     },
-    release: () => {
-      if (call) ends?.removeEventListener('abort', abort);
-    },
+    release: () => end?.removeEventListener('abort', abort),
   };
 }
