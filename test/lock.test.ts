@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -6,6 +6,20 @@ import type { LockFile } from '../src/host/lock.js';
 import { mvm } from './cli.js';
 
 describe('mvm.lock', () => {
+  it('leaves nothing behind in the temporary folder', async () => {
+    const notes = join(mkdtempSync(join(tmpdir(), 'mvm-lock-')), 'notes');
+    cpSync(join(import.meta.dirname, '..', 'examples', 'notes'), notes, { recursive: true });
+    const scratch = mkdtempSync(join(tmpdir(), 'mvm-lock-tmp-'));
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = scratch;
+    try {
+      expect((await mvm('lock', notes)).code).toBe(0);
+    } finally {
+      process.env.TMPDIR = before;
+    }
+    expect(readdirSync(scratch)).toEqual([]);
+  });
+
   it('pins the tools, stops a run whose server changed a tool, and takes an update after review', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mvm-lock-'));
     const notes = join(dir, 'notes');

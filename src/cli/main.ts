@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -573,14 +573,20 @@ function program(con: Console, done: (code: number) => void): Command {
     .action((target: string, opts: { update?: boolean }) =>
       act(async () => {
         const path = resolveConfigTarget(target);
-        const mvm = openMvm(path, mkdtempSync(join(tmpdir(), 'mvm-lock-store-')));
+        // Listing the tools runs nothing: the store it needs is thrown away after.
+        const scratch = mkdtempSync(join(tmpdir(), 'mvm-lock-store-'));
         try {
-          const { path: written, diff } = await mvm.lock(opts.update === true);
-          for (const line of diff) con.out(line);
-          con.out(`${written}: written`);
-          return EXIT.done;
+          const mvm = openMvm(path, scratch);
+          try {
+            const { path: written, diff } = await mvm.lock(opts.update === true);
+            for (const line of diff) con.out(line);
+            con.out(`${written}: written`);
+            return EXIT.done;
+          } finally {
+            mvm.close();
+          }
         } finally {
-          mvm.close();
+          rmSync(scratch, { recursive: true, force: true });
         }
       }),
     );
