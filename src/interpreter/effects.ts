@@ -203,7 +203,9 @@ export class Effects {
   private requestSeq = 0;
   private readonly content: ServerContent;
   private readonly requests = new RequestDigests();
-  private deadline: { deadline: AbortSignal; signal: AbortSignal } | undefined;
+  private deadline:
+    | { deadline: AbortSignal; signal: AbortSignal; timer: ReturnType<typeof setTimeout> }
+    | undefined;
 
   constructor(options: EffectsOptions) {
     this.host = options.host;
@@ -481,10 +483,17 @@ export class Effects {
    */
   private modelSignal(): { deadline: AbortSignal; signal: AbortSignal } {
     if (!this.deadline) {
-      const remaining = this.meter.timerMs();
-      const deadline = AbortSignal.timeout(remaining);
+      // A timer of its own rather than AbortSignal.timeout, which cannot be cleared: a run
+      // that ended would be held in memory until its budget's end.
+      const budget = new AbortController();
+      const timer = setTimeout(
+        () => budget.abort(new DOMException('the wall-clock budget ran out', 'TimeoutError')),
+        this.meter.timerMs(),
+      );
+      timer.unref();
+      const deadline = budget.signal;
       const signal = this.signal ? AbortSignal.any([this.signal, deadline]) : deadline;
-      this.deadline = { deadline, signal };
+      this.deadline = { deadline, signal, timer };
     }
     return this.deadline;
   }
@@ -1326,6 +1335,7 @@ export class Effects {
 
   /** Closes every tool provider the run connected. */
   async close(): Promise<void> {
+    if (this.deadline) clearTimeout(this.deadline.timer);
     const providers = [...this.namespaces.values()];
     this.namespaces.clear();
     await Promise.allSettled(providers.map((p) => p.close()));
