@@ -13,7 +13,7 @@ import type { Rule } from '../monitor/monitor.js';
 import { ConfigError } from '../spec/errors.js';
 import { schemaProblem } from '../spec/json-schema.js';
 import { closest } from '../spec/near.js';
-import { readSource } from '../spec/source.js';
+import { placeAt, readSource } from '../spec/source.js';
 import type { Json, JsonObject, JsonSchema } from '../spec/types.js';
 import type { Durability } from '../store/store.js';
 import type { McpServerSpec } from '../tools/mcp.js';
@@ -165,8 +165,7 @@ export interface HostConfig {
  * the key path, as `mvm.yaml:12:5: mcpServers.fs.roots`.
  */
 export function placeIn(config: HostConfig, at: string): string {
-  const pos = config.locate?.(at);
-  return `${config.path ?? 'configuration'}${pos ? `:${pos}` : ''}: ${at}`;
+  return placeAt(config.path ?? 'configuration', at, config.locate?.(at));
 }
 
 /** A namespace's key as the configuration writes it; `mcpServers.NS` when it names none. */
@@ -575,7 +574,7 @@ export function parseConfig(
       return x.message ?? 'invalid';
     };
     const detail = [...new Set((here.length > 0 ? here : [e]).map(say))].join(', or ');
-    throw new ConfigError('invalid_config', `${where}${pos ? `:${pos}` : ''}: ${at}: ${detail}`, {
+    throw new ConfigError('invalid_config', `${placeAt(where, at, pos)}: ${detail}`, {
       file: options.path,
       at,
       position: pos,
@@ -595,7 +594,7 @@ export function parseConfig(
       const pos = options.locate?.(`${at}.${miss.key}`) ?? options.locate?.(at);
       throw new ConfigError(
         'invalid_config',
-        `${where}${pos ? `:${pos}` : ''}: ${at}: unknown field '${miss.key}' (did you mean '${miss.near}'?)`,
+        `${placeAt(where, at, pos)}: unknown field '${miss.key}' (did you mean '${miss.near}'?)`,
         { file: options.path, at },
       );
     }
@@ -607,7 +606,7 @@ export function parseConfig(
       const pos = options.locate?.(`rules[${i}].args`);
       throw new ConfigError(
         'invalid_config',
-        `${where}${pos ? `:${pos}` : ''}: rules[${i}].args: not a schema the validator reads: ${problem}`,
+        `${placeAt(where, `rules[${i}].args`, pos)}: not a schema the validator reads: ${problem}`,
         { file: options.path, at: `rules[${i}].args` },
       );
     }
@@ -615,7 +614,7 @@ export function parseConfig(
       const pos = options.locate?.(`rules[${i}].until`);
       throw new ConfigError(
         'invalid_config',
-        `${where}${pos ? `:${pos}` : ''}: rules[${i}].until: not a time this machine reads: '${rule.until}'`,
+        `${placeAt(where, `rules[${i}].until`, pos)}: not a time this machine reads: '${rule.until}'`,
         {
           file: options.path,
           at: `rules[${i}].until`,
@@ -633,7 +632,7 @@ export function parseConfig(
     if (!(e instanceof ConfigError) || !named.includes(e.code)) throw e;
     const at = String(e.data.at);
     const pos = options.locate?.(at);
-    throw new ConfigError(e.code, `${where}${pos ? `:${pos}` : ''}: ${at}: ${e.message}`, {
+    throw new ConfigError(e.code, `${placeAt(where, at, pos)}: ${e.message}`, {
       ...e.data,
       file: options.path,
       at,
@@ -644,14 +643,10 @@ export function parseConfig(
     const problem = patternProblem(pattern);
     if (problem === undefined) return;
     const pos = options.locate?.(`rules[${i}]`);
-    throw new ConfigError(
-      'invalid_config',
-      `${where}${pos ? `:${pos}` : ''}: rules[${i}]: ${problem}`,
-      {
-        file: options.path,
-        at: `rules[${i}]`,
-      },
-    );
+    throw new ConfigError('invalid_config', `${placeAt(where, `rules[${i}]`, pos)}: ${problem}`, {
+      file: options.path,
+      at: `rules[${i}]`,
+    });
   });
   const tools: Record<string, NamespaceBinding> = {};
   const keys: Record<string, string> = {};
@@ -666,7 +661,7 @@ export function parseConfig(
         const pos = options.locate?.(`${block}.${ns}`);
         throw new ConfigError(
           'duplicate_namespace',
-          `${where}${pos ? `:${pos}` : ''}: ${block}.${ns}: namespace '${ns}' is mounted twice, under ${keys[ns]} too`,
+          `${placeAt(where, `${block}.${ns}`, pos)}: namespace '${ns}' is mounted twice, under ${keys[ns]} too`,
           { file: options.path, at: `${block}.${ns}` },
         );
       }
@@ -732,7 +727,7 @@ function checkFieldPaths(
           const pos = options.locate?.(`${at}.${path}`) ?? options.locate?.(at);
           throw new ConfigError(
             'invalid_config',
-            `${where}${pos ? `:${pos}` : ''}: ${at}: '${path}' is not a field path (${steps}); write keys joined by '.', each followed by any [*], as hotels[*].id`,
+            `${placeAt(where, at, pos)}: '${path}' is not a field path (${steps}); write keys joined by '.', each followed by any [*], as hotels[*].id`,
             { file: options.path, at, path },
           );
         }
@@ -771,7 +766,7 @@ function checkContent(
       const pos = options.locate?.(place);
       throw new ConfigError(
         'invalid_config',
-        `${where}${pos ? `:${pos}` : ''}: ${place}: '${arg}' ${role}, and cannot be content`,
+        `${placeAt(where, place, pos)}: '${arg}' ${role}, and cannot be content`,
         { file: options.path, at: place, arg },
       );
     }

@@ -3,7 +3,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { ModelBinding } from '../models/driver.js';
 import { ConfigError } from '../spec/errors.js';
 import { schemaProblem } from '../spec/json-schema.js';
-import { readSource } from '../spec/source.js';
+import { placeAt, readSource } from '../spec/source.js';
 import type { Json, JsonObject, JsonSchema } from '../spec/types.js';
 import { pointerToPath } from '../verifier/schema-check.js';
 import { expandDeep, MODEL_BINDING_SCHEMA } from './config.js';
@@ -197,7 +197,7 @@ function suiteError(
   what: string,
 ): ConfigError {
   const pos = src.locate(at);
-  return new ConfigError(code, `${src.path}${pos ? `:${pos}` : ''}: ${at}: ${what}`, {
+  return new ConfigError(code, `${placeAt(src.path, at, pos)}: ${what}`, {
     file: src.path,
     at,
     ...(pos ? { position: pos } : {}),

@@ -11,6 +11,14 @@ export interface SourceFile {
   locate(path: string): string | undefined;
 }
 
+/**
+ * Where an error about a file points, as `file:line:col: path`, or `file: path` when the
+ * line and column are not known (`pos` as `locate` gives it).
+ */
+export function placeAt(file: string, path: string, pos: string | undefined): string {
+  return `${file}${pos ? `:${pos}` : ''}: ${path}`;
+}
+
 function splitPath(path: string): Array<string | number> {
   const out: Array<string | number> = [];
   for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) {
