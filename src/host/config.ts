@@ -12,7 +12,7 @@ import { DEFAULT_FLOW, type FlowPolicy } from '../monitor/flow.js';
 import type { Rule } from '../monitor/monitor.js';
 import { ConfigError } from '../spec/errors.js';
 import { schemaProblem } from '../spec/json-schema.js';
-import { closest } from '../spec/near.js';
+import { closest, didYouMean } from '../spec/near.js';
 import { placeAt, readSource } from '../spec/source.js';
 import type { Json, JsonObject, JsonSchema } from '../spec/types.js';
 import type { Durability } from '../store/store.js';
@@ -487,8 +487,7 @@ function knownKeys(): string[] {
 }
 
 function unknownField(key: string): string {
-  const near = closest(key, knownKeys());
-  return `unknown field '${key}'${near ? ` (did you mean '${near}'?)` : ''}`;
+  return `unknown field '${key}'${didYouMean(closest(key, knownKeys()))}`;
 }
 
 /**
@@ -594,7 +593,7 @@ export function parseConfig(
       const pos = options.locate?.(`${at}.${miss.key}`) ?? options.locate?.(at);
       throw new ConfigError(
         'invalid_config',
-        `${placeAt(where, at, pos)}: unknown field '${miss.key}' (did you mean '${miss.near}'?)`,
+        `${placeAt(where, at, pos)}: unknown field '${miss.key}'${didYouMean(miss.near)}`,
         { file: options.path, at },
       );
     }

@@ -1,5 +1,5 @@
 import { ConfigError } from '../spec/errors.js';
-import { closest } from '../spec/near.js';
+import { closest, didYouMean } from '../spec/near.js';
 import type { JsonObject } from '../spec/types.js';
 import type { ToolDefinition } from '../tools/provider.js';
 import { type HostConfig, namespaceKey, own, placeIn } from './config.js';
@@ -13,8 +13,7 @@ function listed(names: readonly string[]): string {
 }
 
 function nearOf(name: string, names: readonly string[]): string {
-  const near = closest(name, names);
-  return near ? ` (did you mean '${near}'?)` : '';
+  return didYouMean(closest(name, names));
 }
 
 /**

@@ -34,3 +34,8 @@ export function closest(key: string, candidates: readonly string[]): string | un
   }
   return best?.k;
 }
+
+/** The end of a message that offers the name meant: ` (did you mean 'label'?)`, or nothing. */
+export function didYouMean(near: string | undefined): string {
+  return near ? ` (did you mean '${near}'?)` : '';
+}

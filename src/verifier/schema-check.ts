@@ -1,6 +1,6 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import type { VerifyIssue } from '../spec/errors.js';
-import { closest } from '../spec/near.js';
+import { closest, didYouMean } from '../spec/near.js';
 import { imageSchema } from '../spec/schema.js';
 
 let compiled: ReturnType<Ajv['compile']> | undefined;
@@ -49,11 +49,10 @@ function issueOf(e: ErrorObject): VerifyIssue | undefined {
     case 'additionalProperties': {
       const field = String(p.additionalProperty);
       const known = Object.keys((e.parentSchema as { properties?: object })?.properties ?? {});
-      const near = closest(field, known);
       return {
         code: 'unknown_field',
         at,
-        message: `unknown field '${field}'${near ? ` (did you mean '${near}'?)` : ''}`,
+        message: `unknown field '${field}'${didYouMean(closest(field, known))}`,
       };
     }
     case 'enum':
