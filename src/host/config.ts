@@ -351,12 +351,24 @@ const CONFIG_SCHEMA = {
   },
 };
 
-const ajv = new Ajv({ allErrors: true, strict: false, logger: false });
-addFormats.default(ajv);
+let ajv: Ajv | undefined;
+
+/**
+ * A validator for the schema of one of the host's own files (a configuration, a suite), from
+ * one validator library instance made on first use: a command that reads none pays nothing.
+ */
+export function hostFileValidator(schema: object): ValidateFunction {
+  if (!ajv) {
+    ajv = new Ajv({ allErrors: true, strict: false, logger: false });
+    addFormats.default(ajv);
+  }
+  return ajv.compile(schema);
+}
+
 let compiled: ValidateFunction | undefined;
-/** The configuration's validator, compiled on first use: a command that reads none pays nothing. */
+/** The configuration's validator, compiled on first use. */
 function configValidator(): ValidateFunction {
-  compiled ??= ajv.compile(CONFIG_SCHEMA);
+  compiled ??= hostFileValidator(CONFIG_SCHEMA);
   return compiled;
 }
 

@@ -1,12 +1,12 @@
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { ModelBinding } from '../models/driver.js';
 import { ConfigError } from '../spec/errors.js';
 import { schemaProblem } from '../spec/json-schema.js';
 import { placeAt, readSource } from '../spec/source.js';
 import type { Json, JsonObject, JsonSchema } from '../spec/types.js';
 import { pointerToPath } from '../verifier/schema-check.js';
-import { expandDeep, MODEL_BINDING_SCHEMA } from './config.js';
+import { expandDeep, hostFileValidator, MODEL_BINDING_SCHEMA } from './config.js';
 
 /**
  * An evaluation suite: tasks, each an image with its inputs and what its outcome must be,
@@ -172,7 +172,6 @@ const SUITE_SCHEMA = {
   },
 };
 
-const ajv = new Ajv({ allErrors: true, strict: false, logger: false });
 let compiled: ValidateFunction | undefined;
 
 /** What an ajv error says, in the words the configuration's messages use. */
@@ -218,7 +217,7 @@ export function loadSuite(path: string, env: NodeJS.ProcessEnv = process.env): S
   const abs = resolve(path);
   const src = readSource(abs, 'suite');
   const dir = dirname(abs);
-  compiled ??= ajv.compile(SUITE_SCHEMA);
+  compiled ??= hostFileValidator(SUITE_SCHEMA);
   if (!compiled(src.data)) {
     const errors = compiled.errors ?? [];
     const e = errors.find((x) => x.keyword !== 'anyOf') ?? errors[0]!;
