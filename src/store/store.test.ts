@@ -492,6 +492,8 @@ describe('the commit log', () => {
       code: 'bad_log',
       message: `${log}:1: not an entry line`,
     });
+    // Listing runs goes on, the run at the table's anchor.
+    expect(store.listRuns().find((r) => r.id === run.id)).toMatchObject({ count: 1 });
   });
 
   it('keeps a type or place with tabs, line breaks and lone surrogates as they were', () => {

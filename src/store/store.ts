@@ -439,6 +439,20 @@ export class RunStore {
     return entries;
   }
 
+  /**
+   * The last entry a running run's commit log holds past the table. A log that cannot be read
+   * leaves the record at the table's anchor: listing runs goes on, and reading the journal
+   * says what is wrong with it.
+   */
+  private loggedHead(row: RunRow): JournalEntry | undefined {
+    try {
+      return readLog(this.logPath(row.id), row.count)?.rows.at(-1)?.entry;
+    } catch (e) {
+      if (e instanceof StoreError) return undefined;
+      throw e;
+    }
+  }
+
   private logPath(runId: string): string {
     return join(this.runDir(runId), LOG_FILE);
   }
@@ -538,7 +552,7 @@ export class RunStore {
     let { head, count } = row;
     this.journals.get(row.id)?.flush();
     if (row.status === 'running') {
-      const last = readLog(this.logPath(row.id), row.count)?.rows.at(-1)?.entry;
+      const last = this.loggedHead(row);
       if (last) {
         head = last.hash;
         count = last.seq;
