@@ -482,6 +482,28 @@ describe('the commit log', () => {
     }
   });
 
+  it('is carried on from its last finished commit when it holds text outside ASCII', () => {
+    const { run, j, log } = running(1);
+    j.append('step', { text: 'héllo wörld — 日本語 ✓' });
+    j.flush();
+    const last = j.append('step', { text: 'plain' });
+    j.flush();
+    // As a process that finds the run after this one was killed, and carries it on.
+    const other = RunStore.open(dir);
+    try {
+      const again = other.journal(run.id);
+      expect(again.head).toBe(last.hash);
+      again.append('step', { i: 4 });
+      again.flush();
+      expect(readFileSync(log, 'utf8')).toContain(`C\t3\t${last.hash}\n`);
+      const entries = other.entries(run.id);
+      expect(entries.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+      expect(verifyChain(entries, other.getRun(run.id)!).ok).toBe(true);
+    } finally {
+      other.close();
+    }
+  });
+
   it('refuses a log with a line it does not write before a finished commit, naming the line', () => {
     const { run, log } = running(3);
     const lines = readFileSync(log, 'utf8').split('\n');

@@ -712,8 +712,10 @@ export class Journal {
   private log(rows: Committed[]): void {
     const text = commitText(rows);
     const fd = this.openLog();
+    let bytes: number;
     try {
-      this.logSize += writeAll(fd, text);
+      bytes = writeAll(fd, text);
+      this.logSize += bytes;
       if (this.eager) fdatasyncSync(fd);
     } catch (e) {
       // What part of the commit went in is cut off, so that the next one follows the last.
@@ -721,7 +723,7 @@ export class Journal {
       throw e;
     }
     this.logged.push(...rows);
-    this.loggedBytes += text.length;
+    this.loggedBytes += bytes;
   }
 
   private openLog(): number {
