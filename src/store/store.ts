@@ -416,6 +416,10 @@ export class RunStore {
   /** A run's journal entries in order; with `after`, only those past that sequence number. */
   entries(runId: string, after = 0): JournalEntry[] {
     this.journals.get(runId)?.flush();
+    // The log first, then the database: a process that folds the log in between moves its
+    // entries into the database before it empties the log, so they are read in one or the
+    // other. Read the other way round, they could be in neither.
+    const tail = readLog(this.logPath(runId), after);
     const rows = this.sql(
       'SELECT seq, ts, type, at, data, prev, hash FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq',
     ).all(runId, after) as EntryRow[];
@@ -432,9 +436,9 @@ export class RunStore {
       return e;
     });
     // The commit log holds what the run committed since it was last folded in.
-    const tail = readLog(this.logPath(runId), entries.at(-1)?.seq ?? after);
+    const stored = entries.at(-1)?.seq ?? after;
     for (const { entry, dataText } of tail?.rows ?? []) {
-      entries.push({ ...entry, data: parseStored(dataText) });
+      if (entry.seq > stored) entries.push({ ...entry, data: parseStored(dataText) });
     }
     return entries;
   }
