@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -499,6 +499,23 @@ describe('the commit log', () => {
       const entries = other.entries(run.id);
       expect(entries.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
       expect(verifyChain(entries, other.getRun(run.id)!).ok).toBe(true);
+    } finally {
+      other.close();
+    }
+  });
+
+  it('settles a carried-on run whose log cannot be emptied, leaving the log to be passed over', () => {
+    const { run, log } = running(3);
+    const other = RunStore.open(dir);
+    try {
+      const again = other.journal(run.id);
+      again.append('step', { i: 4 });
+      // The log can no longer be written: here, a folder stands where it was.
+      rmSync(log);
+      mkdirSync(log);
+      other.settle(run.id, 'done', { output: null, error: null, manifest: {} });
+      expect(other.getRun(run.id)).toMatchObject({ status: 'done', count: 4 });
+      expect(other.database.prepare('SELECT count(*) FROM journal').pluck().get()).toBe(4);
     } finally {
       other.close();
     }

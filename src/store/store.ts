@@ -777,6 +777,8 @@ export class Journal {
    * Closes the log, emptied when the database holds every entry. An empty log is left in
    * place: removing a file that held data costs five times what emptying it does. An object
    * that only read the log leaves it alone: a process that runs the run may be writing to it.
+   * A log that cannot be emptied is left as it is: the database holds all it holds, so
+   * readers pass over it, and the run has settled, which an error here would hide.
    */
   private closeLog(): void {
     const fd = this.fd;
@@ -786,6 +788,8 @@ export class Journal {
       if (this.logged.length > 0 || this.store.stored(this.runId) !== this.length) return;
       if (fd !== undefined) ftruncateSync(fd, 0);
       else truncateSync(this.logPath, 0);
+    } catch {
+      // Left as it is: see above.
     } finally {
       if (fd !== undefined) closeSync(fd);
     }
