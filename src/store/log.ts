@@ -75,7 +75,7 @@ export function readLog(path: string, after: number): LogTail | undefined {
     const stop = bytes.indexOf(0x0a, at);
     if (stop < 0) break; // cut short
     line++;
-    const fields = bytes.toString('utf8', at, stop).split('\t');
+    const fields = decode(bytes, at, stop, path, line).split('\t');
     at = stop + 1;
     if (fields[0] === 'E' && fields.length === 8) {
       const [, seq, ts, type, atText, prev, hash, dataText] = fields as string[];
@@ -117,6 +117,18 @@ export function readLog(path: string, after: number): LogTail | undefined {
     open = [];
   }
   return { rows, end };
+}
+
+/**
+ * A line's text. One longer than a string may be (which the log never writes: an entry's
+ * text is a string) makes the log unreadable, as a file too long to read whole does.
+ */
+function decode(bytes: Buffer, from: number, to: number, path: string, line: number): string {
+  try {
+    return bytes.toString('utf8', from, to);
+  } catch (e) {
+    throw new StoreError('log_unreadable', `cannot read the commit log ${path}`, { path, line }, e);
+  }
 }
 
 /** A string as a log line writes it, as JSON text; null when it is not one. */

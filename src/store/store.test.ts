@@ -533,6 +533,30 @@ describe('the commit log', () => {
     });
   });
 
+  it('refuses a log with a line longer than a string may be as log_unreadable', () => {
+    const { run, log } = running(3);
+    writeFileSync(log, `${readFileSync(log, 'utf8')}E\t4\t${'x'.repeat(64)}\n`);
+    // A line too long to decode, as a hand-made one of more than half a gigabyte is.
+    const decode = Buffer.prototype.toString;
+    const spy = vi.spyOn(Buffer.prototype, 'toString').mockImplementation(function (
+      this: Buffer,
+      ...args: Parameters<Buffer['toString']>
+    ) {
+      const [, from = 0, to = this.length] = args;
+      if (to - from > 64)
+        throw new Error('Cannot create a string longer than 0x1fffffe8 characters');
+      return decode.apply(this, args);
+    });
+    try {
+      expect(thrown(() => store.entries(run.id))).toMatchObject({
+        kind: 'store',
+        code: 'log_unreadable',
+      });
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('keeps a type or place with tabs, line breaks and lone surrogates as they were', () => {
     const { run, j } = running(1);
     const odd = j.append('odd\ttype\n', { text: 'a\tb\nc\ud800' }, 'procedures.p\ud800\t');
