@@ -53,11 +53,11 @@ export interface LogTail {
  * refused with its place: it was not cut short, so something else wrote it.
  */
 export function readLog(path: string, after: number): LogTail | undefined {
-  let text: string;
+  let bytes: Buffer;
   try {
     // Most runs have no log when this is asked: finding that out throws no error.
     if (!statSync(path, { throwIfNoEntry: false })) return undefined;
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new StoreError('log_unreadable', `cannot read the commit log ${path}`, { path }, e);
@@ -68,11 +68,14 @@ export function readLog(path: string, after: number): LogTail | undefined {
   let at = 0;
   let line = 0;
   let damage: { line: number; reason: string } | undefined;
-  while (at < text.length) {
-    const stop = text.indexOf('\n', at);
+  // Read by bytes, which is how the writer measures the log: `end` is where it cuts a
+  // commit cut short off, and a character offset would cut into one that finished. A line
+  // break's byte is no part of any other character's UTF-8.
+  while (at < bytes.length) {
+    const stop = bytes.indexOf(0x0a, at);
     if (stop < 0) break; // cut short
     line++;
-    const fields = text.slice(at, stop).split('\t');
+    const fields = decode(bytes, at, stop, path, line).split('\t');
     at = stop + 1;
     if (fields[0] === 'E' && fields.length === 8) {
       const [, seq, ts, type, atText, prev, hash, dataText] = fields as string[];
@@ -114,6 +117,18 @@ export function readLog(path: string, after: number): LogTail | undefined {
     open = [];
   }
   return { rows, end };
+}
+
+/**
+ * A line's text. One longer than a string may be (which the log never writes: an entry's
+ * text is a string) makes the log unreadable, as a file too long to read whole does.
+ */
+function decode(bytes: Buffer, from: number, to: number, path: string, line: number): string {
+  try {
+    return bytes.toString('utf8', from, to);
+  } catch (e) {
+    throw new StoreError('log_unreadable', `cannot read the commit log ${path}`, { path, line }, e);
+  }
 }
 
 /** A string as a log line writes it, as JSON text; null when it is not one. */

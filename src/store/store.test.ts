@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -482,6 +482,45 @@ describe('the commit log', () => {
     }
   });
 
+  it('is carried on from its last finished commit when it holds text outside ASCII', () => {
+    const { run, j, log } = running(1);
+    j.append('step', { text: 'héllo wörld — 日本語 ✓' });
+    j.flush();
+    const last = j.append('step', { text: 'plain' });
+    j.flush();
+    // As a process that finds the run after this one was killed, and carries it on.
+    const other = RunStore.open(dir);
+    try {
+      const again = other.journal(run.id);
+      expect(again.head).toBe(last.hash);
+      again.append('step', { i: 4 });
+      again.flush();
+      expect(readFileSync(log, 'utf8')).toContain(`C\t3\t${last.hash}\n`);
+      const entries = other.entries(run.id);
+      expect(entries.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+      expect(verifyChain(entries, other.getRun(run.id)!).ok).toBe(true);
+    } finally {
+      other.close();
+    }
+  });
+
+  it('settles a carried-on run whose log cannot be emptied, leaving the log to be passed over', () => {
+    const { run, log } = running(3);
+    const other = RunStore.open(dir);
+    try {
+      const again = other.journal(run.id);
+      again.append('step', { i: 4 });
+      // The log can no longer be written: here, a folder stands where it was.
+      rmSync(log);
+      mkdirSync(log);
+      other.settle(run.id, 'done', { output: null, error: null, manifest: {} });
+      expect(other.getRun(run.id)).toMatchObject({ status: 'done', count: 4 });
+      expect(other.database.prepare('SELECT count(*) FROM journal').pluck().get()).toBe(4);
+    } finally {
+      other.close();
+    }
+  });
+
   it('refuses a log with a line it does not write before a finished commit, naming the line', () => {
     const { run, log } = running(3);
     const lines = readFileSync(log, 'utf8').split('\n');
@@ -494,6 +533,30 @@ describe('the commit log', () => {
     });
     // Listing runs goes on, the run at the table's anchor.
     expect(store.listRuns().find((r) => r.id === run.id)).toMatchObject({ count: 1 });
+  });
+
+  it('refuses a log with a line longer than a string may be as log_unreadable', () => {
+    const { run, log } = running(3);
+    writeFileSync(log, `${readFileSync(log, 'utf8')}E\t4\t${'x'.repeat(64)}\n`);
+    // A line too long to decode, as a hand-made one of more than half a gigabyte is.
+    const decode = Buffer.prototype.toString;
+    const spy = vi.spyOn(Buffer.prototype, 'toString').mockImplementation(function (
+      this: Buffer,
+      ...args: Parameters<Buffer['toString']>
+    ) {
+      const [, from = 0, to = this.length] = args;
+      if (to - from > 64)
+        throw new Error('Cannot create a string longer than 0x1fffffe8 characters');
+      return decode.apply(this, args);
+    });
+    try {
+      expect(thrown(() => store.entries(run.id))).toMatchObject({
+        kind: 'store',
+        code: 'log_unreadable',
+      });
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('keeps a type or place with tabs, line breaks and lone surrogates as they were', () => {

@@ -416,6 +416,10 @@ export class RunStore {
   /** A run's journal entries in order; with `after`, only those past that sequence number. */
   entries(runId: string, after = 0): JournalEntry[] {
     this.journals.get(runId)?.flush();
+    // The log first, then the database: a process that folds the log in between moves its
+    // entries into the database before it empties the log, so they are read in one or the
+    // other. Read the other way round, they could be in neither.
+    const tail = readLog(this.logPath(runId), after);
     const rows = this.sql(
       'SELECT seq, ts, type, at, data, prev, hash FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq',
     ).all(runId, after) as EntryRow[];
@@ -432,9 +436,9 @@ export class RunStore {
       return e;
     });
     // The commit log holds what the run committed since it was last folded in.
-    const tail = readLog(this.logPath(runId), entries.at(-1)?.seq ?? after);
+    const stored = entries.at(-1)?.seq ?? after;
     for (const { entry, dataText } of tail?.rows ?? []) {
-      entries.push({ ...entry, data: parseStored(dataText) });
+      if (entry.seq > stored) entries.push({ ...entry, data: parseStored(dataText) });
     }
     return entries;
   }
@@ -726,8 +730,10 @@ export class Journal {
   private log(rows: Committed[]): void {
     const text = commitText(rows);
     const fd = this.openLog();
+    let bytes: number;
     try {
-      this.logSize += writeAll(fd, text);
+      bytes = writeAll(fd, text);
+      this.logSize += bytes;
       if (this.eager) fdatasyncSync(fd);
     } catch (e) {
       // What part of the commit went in is cut off, so that the next one follows the last.
@@ -735,7 +741,7 @@ export class Journal {
       throw e;
     }
     this.logged.push(...rows);
-    this.loggedBytes += text.length;
+    this.loggedBytes += bytes;
   }
 
   private openLog(): number {
@@ -785,6 +791,8 @@ export class Journal {
    * Closes the log, emptied when the database holds every entry. An empty log is left in
    * place: removing a file that held data costs five times what emptying it does. An object
    * that only read the log leaves it alone: a process that runs the run may be writing to it.
+   * A log that cannot be emptied is left as it is: the database holds all it holds, so
+   * readers pass over it, and the run has settled, which an error here would hide.
    */
   private closeLog(): void {
     const fd = this.fd;
@@ -794,6 +802,8 @@ export class Journal {
       if (this.logged.length > 0 || this.store.stored(this.runId) !== this.length) return;
       if (fd !== undefined) ftruncateSync(fd, 0);
       else truncateSync(this.logPath, 0);
+    } catch {
+      // Left as it is: see above.
     } finally {
       if (fd !== undefined) closeSync(fd);
     }
