@@ -540,15 +540,13 @@ describe('the commit log', () => {
     writeFileSync(log, `${readFileSync(log, 'utf8')}E\t4\t${'x'.repeat(64)}\n`);
     // A line too long to decode, as a hand-made one of more than half a gigabyte is.
     const decode = Buffer.prototype.toString;
-    const spy = vi.spyOn(Buffer.prototype, 'toString').mockImplementation(function (
-      this: Buffer,
-      ...args: Parameters<Buffer['toString']>
-    ) {
+    const tooLong = function (this: Buffer, ...args: Parameters<Buffer['toString']>) {
       const [, from = 0, to = this.length] = args;
       if (to - from > 64)
         throw new Error('Cannot create a string longer than 0x1fffffe8 characters');
       return decode.apply(this, args);
-    });
+    };
+    const spy = vi.spyOn(Buffer.prototype, 'toString').mockImplementation(tooLong as () => string);
     try {
       expect(thrown(() => store.entries(run.id))).toMatchObject({
         kind: 'store',

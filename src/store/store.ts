@@ -699,7 +699,12 @@ export class Journal {
       if (this.store.inTransaction) this.fold(rows);
       else if (this.logged.length + rows.length >= FOLD_ENTRIES || this.loggedBytes >= FOLD_BYTES) {
         this.store.transaction(() => this.fold(rows));
-        this.emptyLog();
+        try {
+          this.emptyLog();
+        } catch {
+          // The rows are in the database now, and stay: a log that cannot be emptied here
+          // is emptied before the next commit is written to it.
+        }
       } else this.log(rows);
     } catch (e) {
       const first = rows[0] ?? this.logged[0]!;
