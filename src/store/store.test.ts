@@ -566,6 +566,16 @@ describe('the commit log', () => {
     expect(verifyChain(store.entries(run.id), store.getRun(run.id)!).ok).toBe(true);
   });
 
+  it('refuses a type holding half a surrogate pair, which the table cannot keep', () => {
+    const { j } = running(1);
+    expect(thrown(() => j.append('odd\ud800', {}))).toMatchObject({
+      kind: 'store',
+      code: 'bad_entry_type',
+    });
+    expect(j.count).toBe(1);
+    expect(j.append('pair \ud83d\ude00', {}).seq).toBe(2);
+  });
+
   it('is folded into the database as it grows, and stays short', () => {
     const { run, j, log } = running(1200);
     const stored = store.database.prepare('SELECT count(*) FROM journal').pluck().get() as number;

@@ -591,6 +591,8 @@ interface JournalStore {
   transaction(fn: () => void): void;
 }
 
+const LONE_SURROGATE = /\p{Cs}/u;
+
 /** Entries the log may hold before they are folded into the database while the run goes on. */
 const FOLD_ENTRIES = 512;
 const FOLD_BYTES = 1 << 20;
@@ -654,6 +656,14 @@ export class Journal {
     if (this.closed) {
       // Another object may hold the run's journal by now: a second writer would fork the chain.
       throw new StoreError('journal_closed', `the journal of ${this.runId} was let go`, {
+        run: this.runId,
+        type,
+      });
+    }
+    // The table keeps a type as UTF-8 text, where half a surrogate pair cannot be written:
+    // the entry would fail its hash once folded in.
+    if (LONE_SURROGATE.test(type)) {
+      throw new StoreError('bad_entry_type', `an entry's type must be well-formed text`, {
         run: this.runId,
         type,
       });
