@@ -55,8 +55,11 @@ export interface LogTail {
 export function readLog(path: string, after: number): LogTail | undefined {
   let bytes: Buffer;
   try {
-    // Most runs have no log when this is asked: finding that out throws no error.
-    if (!statSync(path, { throwIfNoEntry: false })) return undefined;
+    // Most runs have no log, or an empty one, when this is asked: finding that out throws no
+    // error and reads nothing.
+    const stat = statSync(path, { throwIfNoEntry: false });
+    if (!stat) return undefined;
+    if (stat.size === 0) return { rows: [], end: 0 };
     bytes = readFileSync(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;

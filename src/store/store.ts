@@ -271,7 +271,6 @@ export class RunStore {
   }
 
   getRun(id: string): RunRecord | undefined {
-    this.journals.get(id)?.flush();
     const row = this.sql('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
     return row ? this.toRecord(row) : undefined;
   }
@@ -617,7 +616,6 @@ export class Journal {
   private closed = false;
   /** Committed to the log and not yet to the database, as far as this object knows. */
   private logged: Committed[] = [];
-  private loggedBytes = 0;
   private fd: number | undefined;
   /** Bytes of finished commits in the log; past them is a commit cut short, if anything. */
   private logSize: number;
@@ -707,7 +705,7 @@ export class Journal {
     this.buffer = [];
     try {
       if (this.store.inTransaction) this.fold(rows);
-      else if (this.logged.length + rows.length >= FOLD_ENTRIES || this.loggedBytes >= FOLD_BYTES) {
+      else if (this.logged.length + rows.length >= FOLD_ENTRIES || this.logSize >= FOLD_BYTES) {
         this.store.transaction(() => this.fold(rows));
         try {
           this.emptyLog();
@@ -737,7 +735,6 @@ export class Journal {
       this.logged.length === 0 ? rows : rows.length === 0 ? this.logged : [...this.logged, ...rows];
     this.store.insert(this.runId, all);
     this.logged = [];
-    this.loggedBytes = 0;
     this.foldedInto = all[all.length - 1]!.entry.seq;
   }
 
@@ -745,10 +742,8 @@ export class Journal {
   private log(rows: Committed[]): void {
     const text = commitText(rows);
     const fd = this.openLog();
-    let bytes: number;
     try {
-      bytes = writeAll(fd, text);
-      this.logSize += bytes;
+      this.logSize += writeAll(fd, text);
       if (this.eager) fdatasyncSync(fd);
     } catch (e) {
       // What part of the commit went in is cut off, so that the next one follows the last.
@@ -756,7 +751,6 @@ export class Journal {
       throw e;
     }
     this.logged.push(...rows);
-    this.loggedBytes += bytes;
   }
 
   private openLog(): number {
