@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -38,6 +38,7 @@ import { type ConfirmRequest, type UserChannel, WAIT } from '../interpreter/peop
 import { writeReport } from '../server/report.js';
 import { ConfigError, MvmError, VerifyError } from '../spec/errors.js';
 import type { Image, Json, JsonSchema } from '../spec/types.js';
+import { DEFAULT_STORE, RunStore } from '../store/store.js';
 import { verifyImage } from '../verifier/index.js';
 import { type EvalFlags, evalCommand } from './eval.js';
 import { explainCommand } from './explain.js';
@@ -106,8 +107,8 @@ function openMvm(
     ? loadConfig(configPath)
     : parseConfig({}, { path: null, dir: process.cwd() });
   if (mustExist) {
-    const dir = resolve(storeDir ?? '.mvm');
-    if (!existsSync(join(dir, 'mvm.db'))) {
+    const dir = resolve(storeDir ?? DEFAULT_STORE);
+    if (!RunStore.exists(dir)) {
       throw new ConfigError('no_store', `no store at ${dir}: no run has been kept there`, {
         store: dir,
       });

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { DEFAULT_STORE } from '../store/store.js';
 
 /** An argument as a POSIX shell reads it back: as it is when it can be, else single-quoted. */
 export function shellArg(s: string): string {
@@ -11,7 +12,7 @@ export function shellArg(s: string): string {
  * when the store is `.mvm` in the current folder, where every command looks by default.
  */
 export function storeFlag(dir: string, cwd: string = process.cwd()): string {
-  return resolve(dir) === resolve(cwd, '.mvm') ? '' : ` --store ${shellArg(resolve(dir))}`;
+  return resolve(dir) === resolve(cwd, DEFAULT_STORE) ? '' : ` --store ${shellArg(resolve(dir))}`;
 }
 
 /**

@@ -30,7 +30,7 @@ import { RecordingDriver } from '../models/record.js';
 import { Monitor } from '../monitor/monitor.js';
 import { ConfigError, StoreError } from '../spec/errors.js';
 import type { Image, Json, JsonObject } from '../spec/types.js';
-import { type Journal, type RunRecord, RunStore } from '../store/store.js';
+import { DEFAULT_STORE, type Journal, type RunRecord, RunStore } from '../store/store.js';
 import { type HostFunction, HostFunctions } from '../tools/host-functions.js';
 import { McpProvider, type McpServerSpec } from '../tools/mcp.js';
 import type { McpAuth, McpClientHooks, McpEvent } from '../tools/mcp-hooks.js';
@@ -206,7 +206,7 @@ export class Mvm {
     this.functions = options.functions ?? {};
     this.drivers = { ...DRIVERS, ...options.drivers };
     this.mcpAuth = options.mcpAuth ?? {};
-    const dir = options.storeDir ?? options.config.store.dir ?? '.mvm';
+    const dir = options.storeDir ?? options.config.store.dir ?? DEFAULT_STORE;
     this.store = RunStore.open(dir, { durability: options.config.store.durability });
   }
 

@@ -1,4 +1,5 @@
 export {
+  DEFAULT_STORE,
   type Durability,
   Journal,
   type RunRecord,

@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import {
   closeSync,
   constants,
+  existsSync,
   fdatasyncSync,
   fstatSync,
   fsyncSync,
@@ -19,6 +20,12 @@ import { GENESIS, hashWithData, type JournalEntry } from '../audit/chain.js';
 import { StoreError } from '../spec/errors.js';
 import type { Json } from '../spec/types.js';
 import { type Committed, commitText, LOG_FILE, type LogTail, readLog } from './log.js';
+
+/** Where runs are kept when nothing names a store: a folder of the current one. */
+export const DEFAULT_STORE = '.mvm';
+
+/** The store's database file, in its folder. */
+const DATABASE = 'mvm.db';
 
 export type RunStatus = 'running' | 'done' | 'failed' | 'waiting' | 'interrupted';
 
@@ -199,12 +206,17 @@ export class RunStore {
     this.db = db;
   }
 
+  /** Whether a store has been made in `dir`: a command that only reads runs needs one. */
+  static exists(dir: string): boolean {
+    return existsSync(join(resolve(dir), DATABASE));
+  }
+
   static open(dir: string, options: StoreOptions = {}): RunStore {
     const abs = resolve(dir);
     let db: Database.Database;
     try {
       mkdirSync(join(abs, 'runs'), { recursive: true });
-      db = new Database(join(abs, 'mvm.db'));
+      db = new Database(join(abs, DATABASE));
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
       db.pragma('busy_timeout = 5000');
