@@ -79,34 +79,28 @@ export class ServerContent {
 
   constructor(private readonly port: ContentPort) {}
 
-  async listResources(ns: string, at?: string): Promise<Value> {
-    const label = this.labelled(ns, `resource:${ns}`);
-    const listed = { label, source: `resource:${ns}` };
-    const result = await this.served(
-      'resource',
-      { ns, op: 'list' },
-      at,
-      async () => {
-        const provider = await this.offering(ns, 'resources', at);
-        return (await provider.listResources!()) as unknown as Json;
-      },
-      listed,
-    );
-    return value(result, label);
+  listResources(ns: string, at?: string): Promise<Value> {
+    return this.list('resource', ns, at);
   }
 
-  async listPrompts(ns: string, at?: string): Promise<Value> {
-    const label = this.labelled(ns, `prompt:${ns}`);
-    const listed = { label, source: `prompt:${ns}` };
+  listPrompts(ns: string, at?: string): Promise<Value> {
+    return this.list('prompt', ns, at);
+  }
+
+  /** What a server offers of a kind, labelled as the namespace's resources or prompts are. */
+  private async list(kind: 'resource' | 'prompt', ns: string, at?: string): Promise<Value> {
+    const source = `${kind}:${ns}`;
+    const label = this.labelled(ns, source);
     const result = await this.served(
-      'prompt',
+      kind,
       { ns, op: 'list' },
       at,
       async () => {
-        const provider = await this.offering(ns, 'prompts', at);
-        return (await provider.listPrompts!()) as unknown as Json;
+        const provider = await this.offering(ns, `${kind}s`, at);
+        const listed = kind === 'resource' ? provider.listResources!() : provider.listPrompts!();
+        return (await listed) as unknown as Json;
       },
-      listed,
+      { label, source },
     );
     return value(result, label);
   }
