@@ -68,12 +68,8 @@ export class BudgetMeter {
   }
 
   beforeModelCall(at?: string): void {
-    if (this.used.modelCalls + 1 > this.limits.modelCalls) {
-      throw new BudgetError('modelCalls', this.limits.modelCalls, this.used.modelCalls + 1, at);
-    }
-    if (this.used.tokens >= this.limits.tokens) {
-      throw new BudgetError('tokens', this.limits.tokens, this.used.tokens, at);
-    }
+    const over = this.modelCallOverrun();
+    if (over) throw new BudgetError(over.budget, over.limit, over.used, at);
     this.used.modelCalls++;
   }
 
@@ -86,11 +82,20 @@ export class BudgetMeter {
 
   /** Why a model call could not start now, when the calls or tokens are spent; else undefined. */
   noRoomForModelCall(): string | undefined {
+    const over = this.modelCallOverrun();
+    if (!over) return undefined;
+    const what = over.budget === 'modelCalls' ? 'model calls' : 'tokens';
+    return `the run's budget of ${over.limit} ${what} is spent`;
+  }
+
+  /** The budget one more model call would overrun: the calls', or the tokens' already spent. */
+  private modelCallOverrun() {
     if (this.used.modelCalls + 1 > this.limits.modelCalls) {
-      return `the run's budget of ${this.limits.modelCalls} model calls is spent`;
+      const used = this.used.modelCalls + 1;
+      return { budget: 'modelCalls' as const, limit: this.limits.modelCalls, used };
     }
     if (this.used.tokens >= this.limits.tokens) {
-      return `the run's budget of ${this.limits.tokens} tokens is spent`;
+      return { budget: 'tokens' as const, limit: this.limits.tokens, used: this.used.tokens };
     }
     return undefined;
   }
