@@ -426,7 +426,7 @@ export class Effects {
       // A model call changes nothing in the world, so one cut off by a stop is made again.
       this.tape.flush();
       const started = performance.now();
-      const own = callSignal(() => this.modelSignal().signal);
+      const own = callSignal(() => this.modelSignal());
       try {
         const request: ModelRequest = {
           slot,
@@ -481,7 +481,7 @@ export class Effects {
    * whole run, so one timer serves every call; a timer per call cost more than the rest of
    * the call's bookkeeping.
    */
-  private modelSignal(): { deadline: AbortSignal; signal: AbortSignal } {
+  private modelSignal(): AbortSignal {
     if (!this.deadline) {
       // A timer of its own rather than AbortSignal.timeout, which cannot be cleared: a run
       // that ended would be held in memory until its budget's end.
@@ -495,7 +495,7 @@ export class Effects {
       const signal = this.signal ? AbortSignal.any([this.signal, deadline]) : deadline;
       this.deadline = { deadline, signal, timer };
     }
-    return this.deadline;
+    return this.deadline.signal;
   }
 
   /**
